@@ -1,0 +1,211 @@
+/* Chunk encoder: header, pipeline section, block table, then blocks encoded in parallel. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bytes.h"
+#include "../common/checksum.h"
+#include "../common/error.h"
+#include "../common/parallel.h"
+#include "pipeline.h"
+#include "workers.h"
+
+typedef struct {
+    sqz_pipeline *pl;
+    const uint8_t *src;
+    size_t esize, raw_size;
+    uint64_t block_elems;
+    uint8_t *payload;     /* slot mode: block i at payload + i * block bytes */
+    uint8_t *table;
+    sqz_workers w;
+    size_t seq_cap;       /* single-thread mode: bytes left after the running offset */
+    size_t seq_off;
+    int slots;
+} enc_job;
+
+static size_t block_len(const enc_job *j, uint64_t i, uint64_t *first)
+{
+    *first = i * j->block_elems;
+    uint64_t n = j->raw_size / j->esize - *first;
+    if (n > j->block_elems) n = j->block_elems;
+    return (size_t)(n * j->esize);
+}
+
+static int encode_block(void *ctx, int worker, uint64_t i)
+{
+    enc_job *j = ctx;
+    uint64_t first;
+    const size_t len = block_len(j, i, &first);
+    const sqz_block blk = {first, len / j->esize};
+    const uint8_t *raw = j->src + first * j->esize;
+    const uint8_t *cur = raw;
+    size_t cur_n = len;
+    sqz_pipeline *pl = j->pl;
+    for (int s = 0; s + 1 < pl->n; s++) {
+        sqz_stage_ctx *c = &pl->st[s];
+        uint8_t *out = sqz_workers_scratch(&j->w, worker, s & 1);
+        size_t out_n = c->stage->out_size(c, cur_n);
+        int64_t r = c->stage->encode(c, &blk, cur, cur_n, out, out_n, sqz_workers_state(&j->w, worker, s));
+        SQZ_FORWARD_IF_ERROR(r);
+        cur = out;
+        cur_n = (size_t)r;
+    }
+    uint8_t *dst = j->slots ? j->payload + (size_t)i * j->block_elems * j->esize : j->payload + j->seq_off;
+    size_t cap = j->slots ? len : j->seq_cap;
+    if (cap > len - 1) cap = len ? len - 1 : 0;  /* a block that does not shrink is stored raw */
+    sqz_stage_ctx *codec = &pl->st[pl->n - 1];
+    int64_t r = len ? codec->stage->encode(codec, &blk, cur, cur_n, dst, cap, sqz_workers_state(&j->w, worker, pl->n - 1))
+                    : -SQZ_ERR_DST_TOO_SMALL;
+    uint32_t word;
+    if (r == -SQZ_ERR_DST_TOO_SMALL) {
+        SQZ_RETURN_IF(!j->slots && j->seq_cap < len, SQZ_ERR_DST_TOO_SMALL, "output buffer too small for block %llu",
+                      (unsigned long long)i);
+        memcpy(dst, raw, len);
+        r = (int64_t)len;
+        word = (uint32_t)len | SQZ_STORED_FLAG;
+    } else {
+        SQZ_FORWARD_IF_ERROR(r);
+        word = (uint32_t)r;
+    }
+    if (!j->slots) { j->seq_off += (size_t)r; j->seq_cap -= (size_t)r; }
+    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i, word);
+    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 4, sqz_hash32(raw, len));
+    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 8, sqz_hash32(dst, (size_t)r));
+    return 0;
+}
+
+static uint64_t choose_block_elems(uint32_t block_bytes, size_t esize, uint64_t n_elems)
+{
+    uint64_t b = (block_bytes ? block_bytes : SQZ_DEFAULT_BLOCK_BYTES) / esize;
+    b = b / 8 * 8;
+    if (b < 8) b = 8;
+    if (b > n_elems && n_elems) b = n_elems;
+    return b ? b : 1;
+}
+
+static size_t header_bytes(int ndim, size_t pipeline_size, uint64_t n_blocks)
+{
+    return SQZ_FIXED_HEADER + 4 * (size_t)ndim + pipeline_size + SQZ_TABLE_ENTRY * (size_t)n_blocks;
+}
+
+/* Run stage prepare() hooks; a hook after stage 0 sees the chunk as the earlier filters leave it. */
+static int prepare_stages(sqz_pipeline *pl, const uint8_t *src, size_t size)
+{
+    for (int s = 0; s < pl->n; s++) {
+        sqz_stage_ctx *c = &pl->st[s];
+        if (!c->stage->prepare) continue;
+        SQZ_RETURN_IF(s > 0, SQZ_ERR_PIPELINE_SYNTAX, "stage '%s' analyses the whole chunk and must come first",
+                      c->stage->name);
+        size_t cap = 65536 * 8 + 64, used = 0;
+        uint8_t *meta = malloc(cap);
+        SQZ_RETURN_IF(!meta, SQZ_ERR_OUT_OF_MEMORY, "stage metadata");
+        pl->owned_meta[s] = meta;
+        SQZ_FORWARD_IF_ERROR(c->stage->prepare(c, src, size, meta, cap, &used));
+        c->meta = meta;
+        c->meta_size = (uint32_t)used;
+    }
+    return 0;
+}
+
+static int check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
+{
+    size_t es = sqz_dtype_size(dtype);
+    SQZ_RETURN_IF(!es, SQZ_ERR_UNSUPPORTED_DTYPE, "dtype code %d (supported: uint8, int8, uint16, int16, uint32, int32, float32)", dtype);
+    SQZ_RETURN_IF(ndim < 1 || ndim > SQZ_MAX_NDIM || !shape, SQZ_ERR_BAD_ARGUMENT, "ndim %d (1..%d)", ndim, SQZ_MAX_NDIM);
+    uint64_t n = 1, bytes;
+    for (int d = 0; d < ndim; d++) {
+        SQZ_RETURN_IF(shape[d] > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT, "dimension %d of %llu exceeds 2^32-1", d,
+                      (unsigned long long)shape[d]);
+        SQZ_RETURN_IF(!sqz_mul_ok(n, shape[d], &n), SQZ_ERR_BAD_ARGUMENT, "shape overflows");
+    }
+    SQZ_RETURN_IF(!sqz_mul_ok(n, es, &bytes) || bytes != src_size, SQZ_ERR_SIZE_MISMATCH,
+                  "shape holds %llu elements but the buffer has %zu bytes", (unsigned long long)n, src_size);
+    *n_elems = n;
+    return 0;
+}
+
+size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline)
+{
+    sqz_pipeline pl;
+    size_t es = sqz_dtype_size(dtype);
+    if (!es || ndim < 1 || ndim > SQZ_MAX_NDIM || sqz_pipeline_parse(pipeline ? pipeline : SQZ_DEFAULT_PIPELINE, &pl) < 0) return 0;
+    /* Metadata of prepare() stages is bounded by their buffer; blocks never exceed raw size. */
+    size_t meta = 0;
+    for (int s = 0; s < pl.n; s++) if (pl.st[s].stage->prepare) meta += 65536 * 8 + 64;
+    uint64_t n_blocks = raw_size / es / 8 + 1;
+    return header_bytes(ndim, sqz_pipeline_serialized_size(&pl) + meta, n_blocks) + raw_size;
+}
+
+int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const uint64_t *shape,
+                   const sqz_options *opt, void *dst, size_t dst_cap)
+{
+    sqz_clear_error();
+    static const sqz_options defaults = {0};
+    if (!opt) opt = &defaults;
+    uint64_t n_elems = 0;
+    SQZ_FORWARD_IF_ERROR(check_geometry(dtype, ndim, shape, src_size, &n_elems));
+    SQZ_RETURN_IF(!src && src_size, SQZ_ERR_BAD_ARGUMENT, "no input buffer");
+    SQZ_RETURN_IF(!dst, SQZ_ERR_BAD_ARGUMENT, "no output buffer");
+    SQZ_RETURN_IF(opt->block_bytes > SQZ_MAX_BLOCK_BYTES, SQZ_ERR_BAD_ARGUMENT, "block_bytes above %u", SQZ_MAX_BLOCK_BYTES);
+    const size_t es = sqz_dtype_size(dtype);
+
+    sqz_pipeline pl;
+    int rc = sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &pl);
+    if (rc >= 0) rc = sqz_pipeline_bind(&pl, dtype, ndim, shape);
+    if (rc >= 0) rc = prepare_stages(&pl, src, src_size);
+    if (rc < 0) { sqz_pipeline_free(&pl); return rc; }
+
+    enc_job j = {.pl = &pl, .src = src, .esize = es, .raw_size = src_size};
+    j.block_elems = choose_block_elems(opt->block_bytes, es, n_elems);
+    const uint64_t n_blocks = n_elems ? (n_elems + j.block_elems - 1) / j.block_elems : 0;
+    const size_t pipe_size = sqz_pipeline_serialized_size(&pl);
+    const size_t head = header_bytes(ndim, pipe_size, n_blocks);
+    if (pipe_size > UINT16_MAX || n_blocks > UINT32_MAX) {
+        sqz_pipeline_free(&pl);
+        return sqz_fail(SQZ_ERR_BAD_ARGUMENT, "pipeline metadata or block count too large for format v1");
+    }
+    if (dst_cap < head) { sqz_pipeline_free(&pl); return sqz_fail(SQZ_ERR_DST_TOO_SMALL, "need at least %zu bytes", head); }
+
+    uint8_t *out = dst;
+    memcpy(out, SQZ_MAGIC, 4);
+    out[4] = SQZ_FORMAT_VERSION;
+    out[5] = (uint8_t)dtype;
+    out[6] = (uint8_t)ndim;
+    out[7] = 0;
+    sqz_wr64(out + 8, src_size);
+    sqz_wr32(out + 16, (uint32_t)j.block_elems);
+    sqz_wr32(out + 20, (uint32_t)n_blocks);
+    sqz_wr16(out + 24, (uint16_t)pipe_size);
+    sqz_wr16(out + 26, 0);
+    sqz_wr32(out + 28, 0);
+    for (int d = 0; d < ndim; d++) sqz_wr32(out + SQZ_FIXED_HEADER + 4 * d, (uint32_t)shape[d]);
+    sqz_pipeline_serialize(&pl, out + SQZ_FIXED_HEADER + 4 * ndim);
+    j.table = out + head - SQZ_TABLE_ENTRY * n_blocks;
+    j.payload = out + head;
+
+    int threads = sqz_resolve_threads(opt->threads, n_blocks);
+    j.slots = threads > 1 && dst_cap - head >= src_size;
+    if (!j.slots) threads = 1;
+    j.seq_cap = dst_cap - head;
+    size_t scratch = j.block_elems * es;
+    for (int s = 0; s + 1 < pl.n; s++) if (pl.st[s].stage->out_size(&pl.st[s], scratch) > scratch)
+        scratch = pl.st[s].stage->out_size(&pl.st[s], scratch);
+    rc = sqz_workers_init(&j.w, threads, pl.n > 1 ? scratch : 0, &pl);
+    if (rc >= 0) rc = sqz_parallel_for(n_blocks, threads, encode_block, &j);
+    sqz_workers_free(&j.w, &pl);
+    if (rc < 0) { sqz_pipeline_free(&pl); return rc; }
+
+    size_t total = head;
+    if (j.slots) {
+        for (uint64_t i = 0; i < n_blocks; i++) {
+            size_t sz = sqz_rd32(j.table + SQZ_TABLE_ENTRY * i) & ~SQZ_STORED_FLAG;
+            memmove(out + total, j.payload + (size_t)i * j.block_elems * es, sz);
+            total += sz;
+        }
+    } else {
+        total += j.seq_off;
+    }
+    uint32_t hsum = sqz_hash32_scalar(out, SQZ_FIXED_HEADER) ^ sqz_hash32(out + SQZ_FIXED_HEADER, head - SQZ_FIXED_HEADER);
+    sqz_wr32(out + 28, hsum);
+    sqz_pipeline_free(&pl);
+    return (int64_t)total;
+}

@@ -1,0 +1,39 @@
+/* Every built-in stage, by ID. An ID never changes meaning: a fixed stage gets a new ID. */
+#include <string.h>
+
+#include "stage.h"
+
+extern const sqz_stage sqz_stage_raw, sqz_stage_lz4, sqz_stage_zstd, sqz_stage_bitshuffle;
+
+static const sqz_stage *const k_stages[] = {
+    &sqz_stage_raw,         /* id 1 */
+    &sqz_stage_lz4,         /* id 2 */
+    &sqz_stage_zstd,        /* id 3 */
+    &sqz_stage_bitshuffle,  /* id 16 */
+};
+#define N_STAGES (sizeof k_stages / sizeof k_stages[0])
+
+const sqz_stage *sqz_stage_by_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < N_STAGES; i++)
+        if (strlen(k_stages[i]->name) == len && memcmp(k_stages[i]->name, name, len) == 0) return k_stages[i];
+    return NULL;
+}
+
+const sqz_stage *sqz_stage_by_id(int id)
+{
+    for (size_t i = 0; i < N_STAGES; i++)
+        if (k_stages[i]->id == id) return k_stages[i];
+    return NULL;
+}
+
+const char *sqz_stage_names(void)
+{
+    static _Thread_local char names[512];
+    names[0] = '\0';
+    for (size_t i = 0; i < N_STAGES; i++) {
+        if (i) strncat(names, ",", sizeof names - strlen(names) - 1);
+        strncat(names, k_stages[i]->name, sizeof names - strlen(names) - 1);
+    }
+    return names;
+}

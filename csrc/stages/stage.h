@@ -1,0 +1,70 @@
+/* The one interface every pipeline stage implements; all stages are listed in registry.c.
+ * A pipeline is filters... -> codec. Filters map a block to a block of a size that depends
+ * only on the input size; the codec (last stage) produces a variable-size block. */
+#ifndef SQZ_STAGE_H
+#define SQZ_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sqeazy.h"
+
+#define SQZ_MAX_STAGES 8
+#define SQZ_MAX_PARAMS 8
+
+typedef enum { SQZ_STAGE_FILTER = 1, SQZ_STAGE_CODEC = 2 } sqz_stage_kind;
+
+typedef struct {
+    const char *name;
+    double def, min, max;
+    int integer;
+} sqz_param_spec;
+
+struct sqz_stage;
+
+/* A stage as configured in one chunk: parameters, metadata and the data it sees. */
+typedef struct {
+    const struct sqz_stage *stage;
+    double params[SQZ_MAX_PARAMS];
+    const uint8_t *meta;       /* per-chunk metadata written by prepare(), or NULL */
+    uint32_t meta_size;
+    int dtype;                 /* element type of this stage's input */
+    int ndim;
+    const uint64_t *shape;     /* chunk shape, slowest first */
+} sqz_stage_ctx;
+
+/* Where a block sits in the chunk, for stages that use geometry (predictors). */
+typedef struct {
+    uint64_t first_elem;
+    uint64_t n_elems;
+} sqz_block;
+
+typedef struct sqz_stage {
+    uint8_t id;                /* stored in chunks: never reused for another meaning */
+    const char *name;
+    sqz_stage_kind kind;
+    int n_params;
+    const sqz_param_spec *params;
+    const char *doc;
+    /* optional: refuse a dtype or parameter combination */
+    int (*check)(const sqz_stage_ctx *ctx);
+    /* optional: analyse the whole chunk (as this stage sees it) and write metadata */
+    int (*prepare)(const sqz_stage_ctx *ctx, const void *chunk, size_t size,
+                   uint8_t *meta, size_t meta_cap, size_t *meta_size);
+    /* filters: exact output size; codecs: NULL */
+    size_t (*out_size)(const sqz_stage_ctx *ctx, size_t in_size);
+    /* encode returns bytes written or -sqz_error; a codec returns -SQZ_ERR_DST_TOO_SMALL when
+     * the output would not fit `cap` (the block is then stored raw). `state` is a per-thread
+     * slot the stage may fill (freed with release). */
+    int64_t (*encode)(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                      void *dst, size_t cap, void **state);
+    /* decode must produce exactly dst_size bytes or fail; it never reads past src+n. */
+    int64_t (*decode)(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                      void *dst, size_t dst_size, void **state);
+    void (*release)(void *state);
+} sqz_stage;
+
+const sqz_stage *sqz_stage_by_name(const char *name, size_t len);
+const sqz_stage *sqz_stage_by_id(int id);
+
+#endif

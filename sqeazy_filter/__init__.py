@@ -1,0 +1,55 @@
+"""sqeazy_filter: the Sqeazy compression pipelines as an HDF5 filter (ID 34075).
+
+``import sqeazy_filter`` registers the filter with h5py's HDF5; then
+``f.create_dataset(..., **sqeazy_filter.Sqeazy("bitshuffle->lz4"))`` writes compressed
+chunks that any HDF5 program reads with ``HDF5_PLUGIN_PATH=$(python -m sqeazy_filter plugin-path)``.
+"""
+from . import _lib
+from .codec import DEFAULT_PIPELINE, SqeazyError, canonical_pipeline, decode, encode, info
+from .filter import FILTER_ID, FILTER_NAME, Sqeazy, cd_values, register
+
+__version__ = "0.1.0"
+__all__ = [
+    "FILTER_ID", "FILTER_NAME", "DEFAULT_PIPELINE", "Sqeazy", "SqeazyError", "encode", "decode", "info",
+    "canonical_pipeline", "cd_values", "register", "config", "plugin_path", "stages",
+]
+
+
+def plugin_path():
+    """Directory to put in HDF5_PLUGIN_PATH (it holds only libh5sqeazy.so)."""
+    return _lib.PLUGIN_DIR
+
+
+def stages():
+    """Names of the available pipeline stages."""
+    return _lib.ffi.string(_lib.load().sqz_stage_names()).decode().split(",")
+
+
+def config():
+    """What this build has and what it is bound to."""
+    from .filter import _state
+    report = {"version": __version__, "library": _lib.library_path(), "plugin_path": plugin_path()}
+    try:
+        lib = _lib.load()
+    except ImportError as exc:
+        report["error"] = str(exc)
+        return report
+    names = {0: "scalar", 2: "avx2"}
+    report.update(
+        c_version=_lib.ffi.string(lib.sqz_version_string()).decode(),
+        format_version=lib.sqz_format_version(),
+        simd_available=names.get(lib.sqz_simd_available(), "?"),
+        simd_in_use=names.get(lib.sqz_simd_get(), "?"),
+        cuda=bool(lib.sqz_cuda_available()),
+        default_threads=lib.sqz_default_threads(),
+        stages=stages(),
+        default_pipeline=DEFAULT_PIPELINE,
+        registered=_state["registered"],
+        registration_error=_state["error"],
+        hdf5_library=_state["library"],
+        hdf5_version=_state.get("hdf5_version"),
+    )
+    return report
+
+
+register()

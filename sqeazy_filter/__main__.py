@@ -1,0 +1,4 @@
+"""python -m sqeazy_filter: the command line (see `python -m sqeazy_filter --help`)."""
+from .cli import main
+
+raise SystemExit(main())
