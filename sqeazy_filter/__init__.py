@@ -17,7 +17,8 @@ __all__ = [
 
 def plugin_path():
     """Directory to put in HDF5_PLUGIN_PATH (it holds only libh5sqeazy.so)."""
-    return _lib.PLUGIN_DIR
+    import os
+    return os.path.dirname(os.path.abspath(_lib.library_path()))
 
 
 def stages():
