@@ -23,7 +23,10 @@ class CMakeBuild(build_ext):
         subprocess.run(configure, check=True)
         subprocess.run(["cmake", "--build", str(build_dir), "--target", "h5sqeazy", "-j", str(os.cpu_count() or 2)], check=True)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(build_dir / "libh5sqeazy.so", target)
+        # copy then rename: processes that have the old library mapped keep a valid file
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copy2(build_dir / "libh5sqeazy.so", tmp)
+        os.replace(tmp, target)
 
 
 setup(

@@ -12,7 +12,7 @@
 #define SQZ_TABLE_ENTRY 12   /* stored size | flag, hash of decoded block, hash of stored bytes */
 #define SQZ_STORED_FLAG 0x80000000u
 #define SQZ_MAX_BLOCK_BYTES (1u << 30)
-#define SQZ_DEFAULT_BLOCK_BYTES (64u * 1024u)
+#define SQZ_DEFAULT_BLOCK_BYTES (48u * 1024u)  /* not a power of two: bit-plane rows of 2^k bytes alias in L1 */
 
 typedef struct {
     int n;
