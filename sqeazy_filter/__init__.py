@@ -11,7 +11,7 @@ from .filter import FILTER_ID, FILTER_NAME, Sqeazy, cd_values, register
 __version__ = "0.1.0"
 __all__ = [
     "FILTER_ID", "FILTER_NAME", "DEFAULT_PIPELINE", "Sqeazy", "SqeazyError", "encode", "decode", "info",
-    "canonical_pipeline", "cd_values", "register", "config", "plugin_path", "stages",
+    "canonical_pipeline", "cd_values", "register", "config", "plugin_path", "stages", "last_error",
 ]
 
 
@@ -19,6 +19,12 @@ def plugin_path():
     """Directory to put in HDF5_PLUGIN_PATH (it holds only libh5sqeazy.so)."""
     import os
     return os.path.dirname(os.path.abspath(_lib.library_path()))
+
+
+def last_error():
+    """The sqeazy message of this thread's last failure, e.g. after h5py raised
+    "filter returned failure during read" (h5py shows only the outermost HDF5 message)."""
+    return _lib.ffi.string(_lib.load().sqz_last_error()).decode(errors="replace")
 
 
 def stages():

@@ -95,6 +95,7 @@ def test_corrupt_chunk_in_file_is_read_error(tmp_path, rng):
             d[2:4]
         with pytest.raises(OSError):
             d[...]
+        assert "checksum" in sqeazy_filter.last_error()
 
 
 def test_chunk_of_wrong_size_for_dataset(tmp_path, rng):
@@ -106,4 +107,4 @@ def test_chunk_of_wrong_size_for_dataset(tmp_path, rng):
     with h5py.File(path, "r") as f:
         with pytest.raises(OSError):
             f["x"][0:2]
-    assert "decodes to" in sqeazy_filter._lib.ffi.string(sqeazy_filter._lib.load().sqz_last_error()).decode()
+    assert "decodes to" in sqeazy_filter.last_error()
