@@ -193,9 +193,23 @@ static size_t h5_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_valu
     if (flags & H5Z_FLAG_REVERSE) {
         sqz_info info;
         if (sqz_inspect(*buf, nbytes, &info) < 0) return filter_fail(api_for(caller), "cannot read chunk");
+        /* Bounded memory (docs/HARDENING.md): allocate only what the dataset's chunk holds
+         * (full-form cd_values) or, without them, at most HDF5's largest chunk (< 4 GiB),
+         * and only for a chunk whose block table accounts for exactly its bytes. */
+        if (info.chunk_size != nbytes) {
+            sqz_fail(SQZ_ERR_CORRUPT_DATA, "block table accounts for %llu bytes, the chunk has %zu",
+                     (unsigned long long)info.chunk_size, nbytes);
+            return filter_fail(api_for(caller), "cannot read chunk");
+        }
+        if (!have_cfg && info.raw_size > 0xFFFFFFFFu) {
+            sqz_fail(SQZ_ERR_SIZE_MISMATCH, "chunk decodes to %llu bytes, more than an HDF5 chunk can hold",
+                     (unsigned long long)info.raw_size);
+            return filter_fail(api_for(caller), "cannot read chunk");
+        }
         if (have_cfg) {
             uint64_t expect = sqz_dtype_size(cfg.dtype);
-            for (int d = 0; d < cfg.ndim; d++) expect *= cfg.chunk[d];
+            for (int d = 0; d < cfg.ndim; d++)
+                if (__builtin_mul_overflow(expect, cfg.chunk[d], &expect)) expect = UINT64_MAX;
             if (info.raw_size != expect) {
                 sqz_fail(SQZ_ERR_SIZE_MISMATCH, "chunk decodes to %llu bytes, the dataset's chunks hold %llu",
                          (unsigned long long)info.raw_size, (unsigned long long)expect);

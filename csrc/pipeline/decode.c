@@ -101,7 +101,9 @@ int64_t sqz_decode(const void *src, size_t src_size, void *dst, size_t dst_cap, 
     SQZ_FORWARD_IF_ERROR(sqz_pipeline_bind(&pl, h.dtype, h.ndim, h.shape));
 
     const size_t es = sqz_dtype_size(h.dtype);
-    const uint64_t max_block = h.block_elems * es;
+    /* Scratch follows the largest block that exists, not block_elems: a header may declare
+     * 2^30-byte blocks for a chunk of a few bytes (hardening, docs/HARDENING.md). */
+    const uint64_t max_block = (h.block_elems < h.n_elems ? h.block_elems : h.n_elems) * es;
     uint64_t *offsets = malloc((h.n_blocks + 1) * sizeof *offsets);
     SQZ_RETURN_IF(!offsets, SQZ_ERR_OUT_OF_MEMORY, "block table of %llu entries", (unsigned long long)h.n_blocks);
     offsets[0] = 0;
