@@ -60,7 +60,8 @@ def encode(array, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0):
     bound = lib.sqz_encode_bound(array.nbytes, code, array.ndim, text)
     out = bytearray(bound)
     shape = ffi.new("uint64_t[]", list(array.shape))
-    opts = ffi.new("sqz_options *", {"pipeline": ffi.new("char[]", text), "threads": threads, "block_bytes": block_size})
+    ctext = ffi.new("char[]", text)  # keep alive: a struct field does not own what it points to
+    opts = ffi.new("sqz_options *", {"pipeline": ctext, "threads": threads, "block_bytes": block_size})
     n = lib.sqz_encode(ffi.from_buffer(array), array.nbytes, code, array.ndim, shape, opts,
                        ffi.from_buffer(out), bound)
     if n < 0:
