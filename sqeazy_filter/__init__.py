@@ -11,7 +11,7 @@ from .filter import FILTER_ID, FILTER_NAME, Sqeazy, cd_values, register
 __version__ = "0.1.0"
 __all__ = [
     "FILTER_ID", "FILTER_NAME", "DEFAULT_PIPELINE", "Sqeazy", "SqeazyError", "encode", "decode", "info",
-    "canonical_pipeline", "cd_values", "register", "config", "plugin_path", "stages", "last_error",
+    "canonical_pipeline", "cd_values", "register", "config", "plugin_path", "stages", "is_lossy", "last_error",
 ]
 
 
@@ -27,9 +27,19 @@ def last_error():
     return _lib.ffi.string(_lib.load().sqz_last_error()).decode(errors="replace")
 
 
-def stages():
-    """Names of the available pipeline stages."""
-    return _lib.ffi.string(_lib.load().sqz_stage_names()).decode().split(",")
+def stages(lossy=None):
+    """Names of the available pipeline stages (lossy=True/False: only those that are/are not lossy)."""
+    names = _lib.ffi.string(_lib.load().sqz_stage_names()).decode().split(",")
+    if lossy is None:
+        return names
+    lossy_names = {n for n in _lib.ffi.string(_lib.load().sqz_lossy_stage_names()).decode().split(",") if n}
+    return [n for n in names if (n in lossy_names) == bool(lossy)]
+
+
+def is_lossy(pipeline):
+    """True if decoding `pipeline` may not give back the exact input."""
+    lossy_names = set(stages(lossy=True))
+    return any(part.split("(")[0].strip() in lossy_names for part in canonical_pipeline(pipeline).split("->"))
 
 
 def config():

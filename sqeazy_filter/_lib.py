@@ -23,6 +23,7 @@ int sqz_default_threads(void);
 int sqz_cuda_available(void);
 int sqz_pipeline_canonical(const char *text, char *out, size_t out_cap);
 const char *sqz_stage_names(void);
+const char *sqz_lossy_stage_names(void);
 size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline);
 int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const uint64_t *shape,
                    const sqz_options *opt, void *dst, size_t dst_cap);

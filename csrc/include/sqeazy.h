@@ -90,6 +90,8 @@ int sqz_cuda_available(void);
 int sqz_pipeline_canonical(const char *text, char *out, size_t out_cap);
 /* Names of all stages, separated by ','. */
 const char *sqz_stage_names(void);
+/* The lossy ones among them (decode(encode(x)) may differ from x), separated by ','. */
+const char *sqz_lossy_stage_names(void);
 
 /* Upper bound of an encoded chunk; 0 on error. */
 size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline);

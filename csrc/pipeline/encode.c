@@ -20,6 +20,7 @@ typedef struct {
     size_t seq_cap;       /* single-thread mode: bytes left after the running offset */
     size_t seq_off;
     int slots;
+    int last_lossy;       /* index of the last lossy stage, -1 if none */
 } enc_job;
 
 static size_t block_len(const enc_job *j, uint64_t i, uint64_t *first)
@@ -30,6 +31,30 @@ static size_t block_len(const enc_job *j, uint64_t i, uint64_t *first)
     return (size_t)(n * j->esize);
 }
 
+/* What the decoder will produce for a block of a lossy pipeline: run the stages up to the
+ * last lossy one forwards and back. */
+static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8_t *raw, size_t len, uint8_t *rec)
+{
+    sqz_pipeline *pl = j->pl;
+    size_t sizes[SQZ_MAX_STAGES + 1];
+    sizes[0] = len;
+    const uint8_t *cur = raw;
+    for (int s = 0; s <= j->last_lossy; s++) {
+        sqz_stage_ctx *c = &pl->st[s];
+        uint8_t *out = sqz_workers_scratch(&j->w, worker, s & 1);
+        sizes[s + 1] = c->stage->out_size(c, sizes[s]);
+        SQZ_FORWARD_IF_ERROR(c->stage->encode(c, blk, cur, sizes[s], out, sizes[s + 1], sqz_workers_state(&j->w, worker, s)));
+        cur = out;
+    }
+    for (int s = j->last_lossy; s >= 0; s--) {
+        sqz_stage_ctx *c = &pl->st[s];
+        uint8_t *to = s == 0 ? rec : sqz_workers_scratch(&j->w, worker, (s + 1) & 1);
+        SQZ_FORWARD_IF_ERROR(c->stage->decode(c, blk, cur, sizes[s + 1], to, sizes[s], sqz_workers_state(&j->w, worker, s)));
+        cur = to;
+    }
+    return 0;
+}
+
 static int encode_block(void *ctx, int worker, uint64_t i)
 {
     enc_job *j = ctx;
@@ -37,6 +62,12 @@ static int encode_block(void *ctx, int worker, uint64_t i)
     const size_t len = block_len(j, i, &first);
     const sqz_block blk = {first, len / j->esize};
     const uint8_t *raw = j->src + first * j->esize;
+    const uint8_t *decoded = raw;  /* what decoding gives back: hashed, and stored if nothing shrinks */
+    if (j->last_lossy >= 0 && len) {
+        uint8_t *rec = sqz_workers_scratch(&j->w, worker, 2);
+        SQZ_FORWARD_IF_ERROR(reconstruct(j, worker, &blk, raw, len, rec));
+        decoded = rec;
+    }
     const uint8_t *cur = raw;
     size_t cur_n = len;
     sqz_pipeline *pl = j->pl;
@@ -59,7 +90,7 @@ static int encode_block(void *ctx, int worker, uint64_t i)
     if (r == -SQZ_ERR_DST_TOO_SMALL) {
         SQZ_RETURN_IF(!j->slots && j->seq_cap < len, SQZ_ERR_DST_TOO_SMALL, "output buffer too small for block %llu",
                       (unsigned long long)i);
-        memcpy(dst, raw, len);
+        memcpy(dst, decoded, len);
         r = (int64_t)len;
         word = (uint32_t)len | SQZ_STORED_FLAG;
     } else {
@@ -68,16 +99,26 @@ static int encode_block(void *ctx, int worker, uint64_t i)
     }
     if (!j->slots) { j->seq_off += (size_t)r; j->seq_cap -= (size_t)r; }
     sqz_wr32(j->table + SQZ_TABLE_ENTRY * i, word);
-    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 4, sqz_hash32(raw, len));
+    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 4, sqz_hash32(decoded, len));
     sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 8, sqz_hash32(dst, (size_t)r));
     return 0;
 }
 
-static uint64_t choose_block_elems(uint32_t block_bytes, size_t esize, uint64_t n_elems)
+/* Elements per block: the first stage that has a preference (block_elems hook) decides,
+ * else block_bytes (or the default) rounded to a multiple of 8 elements. */
+static uint64_t choose_block_elems(const sqz_pipeline *pl, uint32_t block_bytes, size_t esize, uint64_t n_elems)
 {
-    uint64_t b = (block_bytes ? block_bytes : SQZ_DEFAULT_BLOCK_BYTES) / esize;
-    b = b / 8 * 8;
-    if (b < 8) b = 8;
+    uint64_t b = 0;
+    for (int s = 0; s < pl->n && !b; s++)
+        if (pl->st[s].stage->block_elems) b = pl->st[s].stage->block_elems(&pl->st[s], n_elems, block_bytes);
+    if (b) {
+        if (b * esize > SQZ_MAX_BLOCK_BYTES) b = SQZ_MAX_BLOCK_BYTES / esize;
+        if (b < 8) b = 8;  /* sqz_encode_bound assumes blocks of >= 8 elements */
+    } else {
+        b = (block_bytes ? block_bytes : SQZ_DEFAULT_BLOCK_BYTES) / esize;
+        b = b / 8 * 8;
+        if (b < 8) b = 8;
+    }
     if (b > n_elems && n_elems) b = n_elems;
     return b ? b : 1;
 }
@@ -154,8 +195,9 @@ int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const 
     if (rc >= 0) rc = prepare_stages(&pl, src, src_size);
     if (rc < 0) { sqz_pipeline_free(&pl); return rc; }
 
-    enc_job j = {.pl = &pl, .src = src, .esize = es, .raw_size = src_size};
-    j.block_elems = choose_block_elems(opt->block_bytes, es, n_elems);
+    enc_job j = {.pl = &pl, .src = src, .esize = es, .raw_size = src_size, .last_lossy = -1};
+    for (int s = 0; s < pl.n; s++) if (pl.st[s].stage->lossy) j.last_lossy = s;
+    j.block_elems = choose_block_elems(&pl, opt->block_bytes, es, n_elems);
     const uint64_t n_blocks = n_elems ? (n_elems + j.block_elems - 1) / j.block_elems : 0;
     const size_t pipe_size = sqz_pipeline_serialized_size(&pl);
     const size_t head = header_bytes(ndim, pipe_size, n_blocks);
@@ -189,7 +231,7 @@ int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const 
     size_t scratch = j.block_elems * es;
     for (int s = 0; s + 1 < pl.n; s++) if (pl.st[s].stage->out_size(&pl.st[s], scratch) > scratch)
         scratch = pl.st[s].stage->out_size(&pl.st[s], scratch);
-    rc = sqz_workers_init(&j.w, threads, pl.n > 1 ? scratch : 0, &pl);
+    rc = sqz_workers_init(&j.w, threads, pl.n > 1 || j.last_lossy >= 0 ? scratch : 0, &pl);
     if (rc >= 0) rc = sqz_parallel_for(n_blocks, threads, encode_block, &j);
     sqz_workers_free(&j.w, &pl);
     if (rc < 0) { sqz_pipeline_free(&pl); return rc; }

@@ -93,6 +93,16 @@ int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
     return 0;
 }
 
+/* The shortest decimal that reads back as exactly v (1.6, not 1.6000000000000001). */
+static void shortest_number(double v, char *out, size_t cap)
+{
+    if (v == floor(v) && fabs(v) < 1e15) { snprintf(out, cap, "%.0f", v); return; }
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(out, cap, "%.*g", digits, v);
+        if (strtod(out, NULL) == v) return;
+    }
+}
+
 int sqz_pipeline_to_text(const sqz_pipeline *pl, char *out, size_t cap)
 {
     size_t used = 0;
@@ -102,8 +112,10 @@ int sqz_pipeline_to_text(const sqz_pipeline *pl, char *out, size_t cap)
         int n = snprintf(part, sizeof part, "%s%s", s ? "->" : "", c->stage->name);
         int first = 1;
         for (int i = 0; i < c->stage->n_params; i++) {
-            if (c->params[i] == c->stage->params[i].def) continue;
-            n += snprintf(part + n, sizeof part - (size_t)n, "%s%s=%.17g", first ? "(" : ",", c->stage->params[i].name, c->params[i]);
+            if (c->params[i] == c->stage->params[i].def && !c->stage->lossy) continue;  /* lossy: state every value */
+            char num[32];
+            shortest_number(c->params[i], num, sizeof num);
+            n += snprintf(part + n, sizeof part - (size_t)n, "%s%s=%s", first ? "(" : ",", c->stage->params[i].name, num);
             first = 0;
         }
         if (!first) n += snprintf(part + n, sizeof part - (size_t)n, ")");

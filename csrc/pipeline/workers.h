@@ -7,10 +7,12 @@
 #include "../common/error.h"
 #include "pipeline.h"
 
+#define SQZ_SCRATCH_PER_WORKER 3
+
 typedef struct {
     int threads;
     size_t scratch_size;
-    uint8_t *scratch;                       /* threads * 2 * scratch_size */
+    uint8_t *scratch;                       /* threads * SQZ_SCRATCH_PER_WORKER * scratch_size */
     void *(*state)[SQZ_MAX_STAGES];        /* threads rows */
 } sqz_workers;
 
@@ -19,7 +21,7 @@ static inline int sqz_workers_init(sqz_workers *w, int threads, size_t scratch_s
     (void)pl;
     w->threads = threads;
     w->scratch_size = scratch_size;
-    w->scratch = scratch_size ? malloc((size_t)threads * 2 * scratch_size) : NULL;
+    w->scratch = scratch_size ? malloc((size_t)threads * SQZ_SCRATCH_PER_WORKER * scratch_size) : NULL;
     w->state = calloc((size_t)threads, sizeof *w->state);
     SQZ_RETURN_IF((scratch_size && !w->scratch) || !w->state, SQZ_ERR_OUT_OF_MEMORY,
                   "%d worker buffers of %zu bytes", threads, scratch_size);
@@ -28,7 +30,7 @@ static inline int sqz_workers_init(sqz_workers *w, int threads, size_t scratch_s
 
 static inline uint8_t *sqz_workers_scratch(sqz_workers *w, int worker, int which)
 {
-    return w->scratch + ((size_t)worker * 2 + (size_t)which) * w->scratch_size;
+    return w->scratch + ((size_t)worker * SQZ_SCRATCH_PER_WORKER + (size_t)which) * w->scratch_size;
 }
 
 static inline void **sqz_workers_state(sqz_workers *w, int worker, int stage) { return &w->state[worker][stage]; }

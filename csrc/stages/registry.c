@@ -4,12 +4,14 @@
 #include "stage.h"
 
 extern const sqz_stage sqz_stage_raw, sqz_stage_lz4, sqz_stage_zstd, sqz_stage_bitshuffle;
+extern const sqz_stage sqz_stage_wnl;
 
 static const sqz_stage *const k_stages[] = {
     &sqz_stage_raw,         /* id 1 */
     &sqz_stage_lz4,         /* id 2 */
     &sqz_stage_zstd,        /* id 3 */
     &sqz_stage_bitshuffle,  /* id 16 */
+    &sqz_stage_wnl,         /* id 64: lossy stages 64.. */
 };
 #define N_STAGES (sizeof k_stages / sizeof k_stages[0])
 
@@ -27,13 +29,17 @@ const sqz_stage *sqz_stage_by_id(int id)
     return NULL;
 }
 
-const char *sqz_stage_names(void)
+static const char *join_names(int lossy_only)
 {
     static _Thread_local char names[512];
     names[0] = '\0';
     for (size_t i = 0; i < N_STAGES; i++) {
-        if (i) strncat(names, ",", sizeof names - strlen(names) - 1);
+        if (lossy_only && !k_stages[i]->lossy) continue;
+        if (names[0]) strncat(names, ",", sizeof names - strlen(names) - 1);
         strncat(names, k_stages[i]->name, sizeof names - strlen(names) - 1);
     }
     return names;
 }
+
+const char *sqz_stage_names(void) { return join_names(0); }
+const char *sqz_lossy_stage_names(void) { return join_names(1); }

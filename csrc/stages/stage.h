@@ -62,6 +62,12 @@ typedef struct sqz_stage {
     int64_t (*decode)(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                       void *dst, size_t dst_size, void **state);
     void (*release)(void *state);
+    /* 1: decode(encode(x)) may differ from x; blocks then carry the hash of the reconstruction */
+    int lossy;
+    /* optional: elements per block this stage wants for the chunk (ctx->shape), given the
+     * requested block bytes (0: the stage's default); 0 means no preference. The first
+     * stage of a pipeline with a preference decides (e.g. whole rows or planes). */
+    uint64_t (*block_elems)(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes);
 } sqz_stage;
 
 const sqz_stage *sqz_stage_by_name(const char *name, size_t len);
