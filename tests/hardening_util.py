@@ -103,14 +103,47 @@ def stage_kinds():
     return kinds
 
 
-def all_pipelines():
-    """Every codec alone, and every filter followed by every codec, in registry order.
-    Filters that refuse a position or a dtype are skipped by the callers when encode says so."""
-    kinds = stage_kinds()
+def lossy_stages():
+    """Stages whose decode may differ from the input. A lossy stage states all its parameters in
+    the canonical text (parse.c), so "wnl" reads back as "wnl(q=1,...)"; lossless ones do not."""
+    out = set()
+    for name in sqeazy_filter.stages():
+        if sqeazy_filter.canonical_pipeline(name).split("->")[0] != name:
+            out.add(name)
+    return out
+
+
+def is_lossy(pipeline):
+    lossy = lossy_stages()
+    return any(part.split("(")[0].strip() in lossy for part in pipeline.split("->"))
+
+
+def all_pipelines(skip=()):
+    """Every codec alone, and every filter followed by every codec, in registry order
+    (stages named in skip left out). Callers skip a pipeline that refuses a dtype (ValueError)."""
+    kinds = {n: k for n, k in stage_kinds().items() if n not in skip}
     codecs = [n for n, k in kinds.items() if k == "codec"]
     filters = [n for n, k in kinds.items() if k == "filter"]
     out = list(codecs)
     out += [f"{f}->{c}" for f in filters for c in codecs]
+    return out
+
+
+def param_variants(pipeline):
+    """The pipeline plus, for each stage that takes a positional parameter, one non-default value
+    (found by asking the parser, so stages that land later are covered)."""
+    out = [pipeline]
+    stages = pipeline.split("->")
+    for i, st in enumerate(stages):
+        for value in ("3", "2", "-1"):
+            text = "->".join(stages[:i] + [f"{st}({value})"] + stages[i + 1:])
+            try:
+                canon = sqeazy_filter.canonical_pipeline(text)
+            except ValueError:
+                continue
+            if canon not in out:
+                out.append(canon)
+            break
     return out
 
 
@@ -135,7 +168,7 @@ def synthetic(dtype, shape, seed):
     state ^= state >> np.uint64(29)
     state = (state * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(2**64 - 1)
     noise = (state >> np.uint64(40)).astype(np.int64) % 17
-    base = (np.arange(n, dtype=np.int64) % max(int(shape[-1]), 1)) * 3 + 100 + seed
+    base = (np.arange(n, dtype=np.int64) % max(int(shape[-1]), 1)) * 3 + 100 + seed % 251
     v = base + noise
     if dtype.kind == "f":
         return (v.astype(np.float32) * np.float32(0.25)).reshape(shape)
