@@ -61,10 +61,9 @@ static int parse_args(const sqz_stage *st, const char **pp, double *params)
     return 0;
 }
 
-int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
+/* Append the stages of `text` to pl; a preset name expands to its stages (presets do not nest). */
+static int parse_stages(const char *text, sqz_pipeline *pl, int allow_presets)
 {
-    memset(pl, 0, sizeof *pl);
-    SQZ_RETURN_IF(!text, SQZ_ERR_PIPELINE_SYNTAX, "no pipeline given");
     const char *p = skip_ws(text);
     SQZ_RETURN_IF(!*p, SQZ_ERR_PIPELINE_SYNTAX, "empty pipeline");
     for (;;) {
@@ -72,17 +71,33 @@ int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
         while (is_name_char(*q)) q++;
         SQZ_RETURN_IF(q == p, SQZ_ERR_PIPELINE_SYNTAX, "expected a stage name at '%.20s'", p);
         const sqz_stage *st = sqz_stage_by_name(p, (size_t)(q - p));
-        SQZ_RETURN_IF(!st, SQZ_ERR_UNKNOWN_STAGE, "'%.*s' (known stages: %s)", (int)(q - p), p, sqz_stage_names());
-        SQZ_RETURN_IF(pl->n >= SQZ_MAX_STAGES, SQZ_ERR_PIPELINE_SYNTAX, "more than %d stages", SQZ_MAX_STAGES);
-        sqz_stage_ctx *c = &pl->st[pl->n++];
-        c->stage = st;
-        for (int i = 0; i < st->n_params; i++) c->params[i] = st->params[i].def;
-        p = skip_ws(q);
-        if (*p == '(') { SQZ_FORWARD_IF_ERROR(parse_args(st, &p, c->params)); p = skip_ws(p); }
+        const char *preset = st || !allow_presets ? NULL : sqz_preset_by_name(p, (size_t)(q - p));
+        if (preset) {
+            SQZ_RETURN_IF(*skip_ws(q) == '(', SQZ_ERR_PIPELINE_SYNTAX, "preset '%.*s' takes no parameters", (int)(q - p), p);
+            SQZ_FORWARD_IF_ERROR(parse_stages(preset, pl, 0));
+            p = skip_ws(q);
+        } else {
+            SQZ_RETURN_IF(!st, SQZ_ERR_UNKNOWN_STAGE, "'%.*s' (known stages: %s; presets: lossless, lossless3d)",
+                          (int)(q - p), p, sqz_stage_names());
+            SQZ_RETURN_IF(pl->n >= SQZ_MAX_STAGES, SQZ_ERR_PIPELINE_SYNTAX, "more than %d stages", SQZ_MAX_STAGES);
+            sqz_stage_ctx *c = &pl->st[pl->n++];
+            c->stage = st;
+            for (int i = 0; i < st->n_params; i++) c->params[i] = st->params[i].def;
+            p = skip_ws(q);
+            if (*p == '(') { SQZ_FORWARD_IF_ERROR(parse_args(st, &p, c->params)); p = skip_ws(p); }
+        }
         if (!*p) break;
         SQZ_RETURN_IF(p[0] != '-' || p[1] != '>', SQZ_ERR_PIPELINE_SYNTAX, "expected '->' at '%.20s'", p);
         p = skip_ws(p + 2);
     }
+    return 0;
+}
+
+int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    SQZ_RETURN_IF(!text, SQZ_ERR_PIPELINE_SYNTAX, "no pipeline given");
+    SQZ_FORWARD_IF_ERROR(parse_stages(text, pl, 1));
     for (int i = 0; i + 1 < pl->n; i++)
         SQZ_RETURN_IF(pl->st[i].stage->kind == SQZ_STAGE_CODEC, SQZ_ERR_PIPELINE_SYNTAX,
                       "codec '%s' must be the last stage", pl->st[i].stage->name);

@@ -4,6 +4,7 @@
 #include "stage.h"
 
 extern const sqz_stage sqz_stage_raw, sqz_stage_lz4, sqz_stage_zstd, sqz_stage_bitshuffle;
+extern const sqz_stage sqz_stage_remap, sqz_stage_predict, sqz_stage_huff;
 extern const sqz_stage sqz_stage_wnl;
 
 static const sqz_stage *const k_stages[] = {
@@ -11,6 +12,9 @@ static const sqz_stage *const k_stages[] = {
     &sqz_stage_lz4,         /* id 2 */
     &sqz_stage_zstd,        /* id 3 */
     &sqz_stage_bitshuffle,  /* id 16 */
+    &sqz_stage_remap,       /* id 24 */
+    &sqz_stage_predict,     /* id 25 */
+    &sqz_stage_huff,        /* id 40 */
     &sqz_stage_wnl,         /* id 64: lossy stages 64.. */
 };
 #define N_STAGES (sizeof k_stages / sizeof k_stages[0])
@@ -39,6 +43,19 @@ static const char *join_names(int lossy_only)
         strncat(names, k_stages[i]->name, sizeof names - strlen(names) - 1);
     }
     return names;
+}
+
+/* Presets: names the parser expands into stages (the chunk records the stages, not the name). */
+static const struct { const char *name, *text; } k_presets[] = {
+    {"lossless", "remap->predict->huff"},
+    {"lossless3d", "remap->predict(mode=4)->huff"},
+};
+
+const char *sqz_preset_by_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof k_presets / sizeof k_presets[0]; i++)
+        if (strlen(k_presets[i].name) == len && memcmp(k_presets[i].name, name, len) == 0) return k_presets[i].text;
+    return NULL;
 }
 
 const char *sqz_stage_names(void) { return join_names(0); }

@@ -72,5 +72,7 @@ typedef struct sqz_stage {
 
 const sqz_stage *sqz_stage_by_name(const char *name, size_t len);
 const sqz_stage *sqz_stage_by_id(int id);
+/* Text of a preset pipeline ("lossless"), or NULL. */
+const char *sqz_preset_by_name(const char *name, size_t len);
 
 #endif

@@ -1,0 +1,80 @@
+/* AVX2 residuals of interior rows for 1- and 2-byte elements; predict.c's scalar row is the
+ * reference and finishes what this leaves. Built with -mavx2. */
+#include <immintrin.h>
+
+#include "predict.h"
+
+#define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+
+static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i p)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256i avg = _mm256_sub_epi16(_mm256_avg_epu16(w, n), _mm256_and_si256(_mm256_xor_si256(w, n), one));
+    switch (mode) {
+    case SQZ_PRED_LEFT: return w;
+    case SQZ_PRED_PLANE: return p;
+    case SQZ_PRED_AVG3D: return _mm256_avg_epu16(avg, p);
+    case SQZ_PRED_MED: {
+        __m256i mx = _mm256_max_epu16(w, n), mn = _mm256_min_epu16(w, n);
+        __m256i g = _mm256_sub_epi16(_mm256_add_epi16(w, n), nw);
+        __m256i ge = _mm256_cmpeq_epi16(_mm256_max_epu16(nw, mx), nw);
+        __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(nw, mn), nw);
+        return _mm256_blendv_epi8(_mm256_blendv_epi8(g, mx, le), mn, ge);
+    }
+    default: return avg;
+    }
+}
+
+static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i p)
+{
+    const __m256i one = _mm256_set1_epi8(1);
+    __m256i avg = _mm256_sub_epi8(_mm256_avg_epu8(w, n), _mm256_and_si256(_mm256_xor_si256(w, n), one));
+    switch (mode) {
+    case SQZ_PRED_LEFT: return w;
+    case SQZ_PRED_PLANE: return p;
+    case SQZ_PRED_AVG3D: return _mm256_avg_epu8(avg, p);
+    case SQZ_PRED_MED: {
+        __m256i mx = _mm256_max_epu8(w, n), mn = _mm256_min_epu8(w, n);
+        __m256i g = _mm256_sub_epi8(_mm256_add_epi8(w, n), nw);
+        __m256i ge = _mm256_cmpeq_epi8(_mm256_max_epu8(nw, mx), nw);
+        __m256i le = _mm256_cmpeq_epi8(_mm256_min_epu8(nw, mn), nw);
+        return _mm256_blendv_epi8(_mm256_blendv_epi8(g, mx, le), mn, ge);
+    }
+    default: return avg;
+    }
+}
+
+size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *up_, const void *pp_, void *out_,
+                            size_t X, uint32_t flip)
+{
+    size_t j = 1;
+    if (es == 2) {
+        const uint16_t *cur = cur_, *up = up_, *pp = pp_;
+        uint16_t *out = out_;
+        const __m256i f = _mm256_set1_epi16((short)flip);
+        for (; j + 16 <= X; j += 16) {
+            __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
+            __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
+            __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : _mm256_setzero_si256();
+            __m256i r = _mm256_sub_epi16(x, pred16(mode, w, n, nw, p));
+            __m256i z = _mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_srai_epi16(r, 15));
+            _mm256_storeu_si256((__m256i *)(void *)(out + j), z);
+        }
+        return j;
+    }
+    if (es == 1) {
+        const uint8_t *cur = cur_, *up = up_, *pp = pp_;
+        uint8_t *out = out_;
+        const __m256i f = _mm256_set1_epi8((char)flip), zero = _mm256_setzero_si256();
+        for (; j + 32 <= X; j += 32) {
+            __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
+            __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
+            __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : zero;
+            __m256i r = _mm256_sub_epi8(x, pred8(mode, w, n, nw, p));
+            __m256i z = _mm256_xor_si256(_mm256_add_epi8(r, r), _mm256_cmpgt_epi8(zero, r));
+            _mm256_storeu_si256((__m256i *)(void *)(out + j), z);
+        }
+        return j;
+    }
+    return 1;
+}

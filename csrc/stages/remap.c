@@ -1,0 +1,138 @@
+/* remap: replaces each value by its rank among the chunk's distinct values, when those are
+ * sparse (e.g. rescaled data on a grid); the sorted value table is the chunk metadata.
+ * Size-preserving; 1- and 2-byte types (others pass through). Bytes: docs/FORMAT.md. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/bytes.h"
+#include "../common/error.h"
+#include "stage.h"
+
+/* Remap only when the values span at least SPARSE times as many codes as there are values. */
+#define SPARSE 4
+
+typedef struct { uint16_t *rank; } remap_state;
+
+static uint32_t table_count(const sqz_stage_ctx *ctx) { return ctx->meta_size >= 4 ? sqz_rd32(ctx->meta) : 0; }
+
+static int rm_check(const sqz_stage_ctx *ctx)
+{
+    /* Decoder side: the metadata must hold exactly the table it announces, in order. */
+    if (!ctx->meta) return 0;
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    SQZ_RETURN_IF(ctx->meta_size < 4, SQZ_ERR_CORRUPT_HEADER, "remap metadata of %u bytes", ctx->meta_size);
+    const uint32_t n = table_count(ctx);
+    SQZ_RETURN_IF(n && (es > 2 || n > (1u << (8 * es))), SQZ_ERR_CORRUPT_HEADER, "remap table of %u values", n);
+    SQZ_RETURN_IF(ctx->meta_size != 4 + (uint64_t)n * es, SQZ_ERR_CORRUPT_HEADER, "remap metadata of %u bytes for %u values",
+                  ctx->meta_size, n);
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t a = es == 1 ? ctx->meta[4 + i - 1] : sqz_rd16(ctx->meta + 4 + 2 * (i - 1));
+        uint32_t b = es == 1 ? ctx->meta[4 + i] : sqz_rd16(ctx->meta + 4 + 2 * i);
+        SQZ_RETURN_IF(a >= b, SQZ_ERR_CORRUPT_HEADER, "remap table is not increasing");
+    }
+    return 0;
+}
+
+static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, uint8_t *meta, size_t cap,
+                      size_t *meta_size)
+{
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    sqz_wr32(meta, 0);
+    *meta_size = 4;
+    if (es > 2 || !size) return 0;
+    const uint32_t codes = 1u << (8 * es);
+    uint8_t *seen = calloc(codes, 1);
+    SQZ_RETURN_IF(!seen, SQZ_ERR_OUT_OF_MEMORY, "remap histogram");
+    if (es == 1) for (size_t i = 0; i < size; i++) seen[((const uint8_t *)chunk)[i]] = 1;
+    else for (size_t i = 0; i < size / 2; i++) seen[((const uint16_t *)chunk)[i]] = 1;
+    uint32_t n = 0, lo = codes, hi = 0;
+    for (uint32_t v = 0; v < codes; v++)
+        if (seen[v]) { n++; if (lo == codes) lo = v; hi = v; }
+    if (hi - lo + 1 >= (uint64_t)SPARSE * n && 4 + (size_t)n * es <= cap) {
+        uint8_t *o = meta + 4;
+        for (uint32_t v = 0; v < codes; v++) {
+            if (!seen[v]) continue;
+            if (es == 1) *o++ = (uint8_t)v;
+            else { sqz_wr16(o, (uint16_t)v); o += 2; }
+        }
+        sqz_wr32(meta, n);
+        *meta_size = 4 + (size_t)n * es;
+    }
+    free(seen);
+    return 0;
+}
+
+static size_t rm_out_size(const sqz_stage_ctx *ctx, size_t n) { (void)ctx; return n; }
+
+static int64_t rm_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                         void *dst, size_t cap, void **state)
+{
+    (void)blk;
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    const uint32_t count = table_count(ctx);
+    SQZ_RETURN_IF(cap < n, SQZ_ERR_BAD_ARGUMENT, "remap output of %zu bytes for %zu", cap, n);
+    if (!count) { memcpy(dst, src, n); return (int64_t)n; }
+    remap_state *s = *state;
+    if (!s) {
+        /* rank of every value of the table; other codes never occur in this chunk */
+        if (!(s = *state = calloc(1, sizeof *s)) || !(s->rank = calloc((size_t)1 << (8 * es), sizeof *s->rank)))
+            return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
+        for (uint32_t i = 0; i < count; i++)
+            s->rank[es == 1 ? ctx->meta[4 + i] : sqz_rd16(ctx->meta + 4 + 2 * i)] = (uint16_t)i;
+    }
+    if (es == 1) {
+        const uint8_t *in = src;
+        uint8_t *out = dst;
+        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)s->rank[in[i]];
+    } else {
+        const uint16_t *in = src;
+        uint16_t *out = dst;
+        for (size_t i = 0; i < n / 2; i++) out[i] = s->rank[in[i]];
+    }
+    return (int64_t)n;
+}
+
+static int64_t rm_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                         void *dst, size_t dst_size, void **state)
+{
+    (void)blk; (void)state;
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    const uint32_t count = table_count(ctx);
+    SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "remap block of %zu bytes, expected %zu", n, dst_size);
+    if (!count) { memcpy(dst, src, n); return (int64_t)n; }
+    const uint8_t *tab = ctx->meta + 4;
+    uint32_t worst = 0;
+    if (es == 1) {
+        const uint8_t *in = src;
+        uint8_t *out = dst;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t r = in[i];
+            worst = r > worst ? r : worst;
+            out[i] = tab[r < count ? r : 0];
+        }
+    } else {
+        const uint16_t *in = src;
+        uint16_t *out = dst;
+        for (size_t i = 0; i < n / 2; i++) {
+            uint32_t r = in[i];
+            worst = r > worst ? r : worst;
+            out[i] = sqz_rd16(tab + 2 * (r < count ? r : 0));
+        }
+    }
+    SQZ_RETURN_IF(worst >= count, SQZ_ERR_CORRUPT_DATA, "remap rank %u outside a table of %u values", worst, count);
+    return (int64_t)n;
+}
+
+static void rm_release(void *p)
+{
+    remap_state *s = p;
+    if (s) free(s->rank);
+    free(s);
+}
+
+const sqz_stage sqz_stage_remap = {
+    .id = 24, .name = "remap", .kind = SQZ_STAGE_FILTER,
+    .doc = "values -> ranks in the chunk's sorted value table (metadata), when the values are sparse",
+    .check = rm_check, .prepare = rm_prepare, .out_size = rm_out_size,
+    .encode = rm_encode, .decode = rm_decode, .release = rm_release,
+};
