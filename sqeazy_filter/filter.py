@@ -30,6 +30,19 @@ except Exception:  # h5py missing or too old: Sqeazy still works as a plain mapp
 _state = {"registered": False, "error": None, "library": ""}
 
 
+def with_lossy_stage(pipeline, q, camera=None, offset=None, gain=None, read_noise=None):
+    """`pipeline`, or `wnl(q, camera)->pipeline` when q is given."""
+    explicit = {"offset": offset, "gain": gain, "read_noise": read_noise}
+    if q is None:
+        if camera is not None or any(v is not None for v in explicit.values()):
+            raise ValueError("camera parameters are used only with q= (lossy coding)")
+        return pipeline
+    from .lossy import lossy_pipeline
+    cam = dict(camera or {})
+    cam.update({k: v for k, v in explicit.items() if v is not None})
+    return lossy_pipeline(q, cam, then=pipeline)
+
+
 def cd_values(pipeline=DEFAULT_PIPELINE, threads=0, block_size=0):
     """The user form of the filter's cd_values (docs/FORMAT.md): threads | block_kib << 16, text length, text."""
     text = canonical_pipeline(pipeline).encode()
@@ -46,11 +59,15 @@ class Sqeazy(_Base):
     pipeline: stages joined by '->' (see ``sqeazy_filter.stages()``), e.g. "bitshuffle->zstd(level=3)".
     threads: threads per chunk (0: SQEAZY_NUM_THREADS or the number of cores, at most 8).
     block_size: bytes per independently coded block (0: the pipeline's default).
+    q: lossy within-noise-level coding, error <= q/2 of each pixel's photon noise; needs the
+       camera: `camera=estimate_camera(stack)` or offset= (ADU), gain= (ADU/e-), read_noise= (e-).
     """
     filter_name = FILTER_NAME
     filter_id = FILTER_ID
 
-    def __init__(self, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0):
+    def __init__(self, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0, q=None, camera=None,
+                 offset=None, gain=None, read_noise=None):
+        pipeline = with_lossy_stage(pipeline, q, camera, offset, gain, read_noise)
         self.pipeline = canonical_pipeline(pipeline)
         self.threads = threads
         self.block_size = block_size
