@@ -158,25 +158,38 @@ CAMERA_FIELDS = ("offset", "gain", "read_noise")
 
 
 def camera_pipeline(pipeline, args):
-    """Substitute {offset}, {gain}, {read_noise} in the pipeline text from --camera-* options.
+    """Put --camera-offset/--camera-gain/--camera-read-noise into the lossy stages of `pipeline`.
 
-    Camera parameters reach lossy stages only as pipeline text for now; the values are
-    also stored as dataset attributes (camera_offset, ...).
+    Camera parameters reach lossy stages as pipeline text (``wnl`` -> ``wnl(offset=100,gain=2.5)``);
+    a value already written in the text wins. Returns (pipeline, attributes to store).
     """
+    import sys
+    from .. import stages
     values = {k: getattr(args, f"camera_{k}", None) for k in CAMERA_FIELDS}
-    attrs = {f"camera_{k}": v for k, v in values.items() if v is not None}
-    for k in CAMERA_FIELDS:
-        token = "{" + k + "}"
-        if token in pipeline:
-            if values[k] is None:
-                raise CliError(f"the pipeline uses {token}: give --camera-{k.replace('_', '-')}")
-            pipeline = pipeline.replace(token, repr(float(values[k])))
-    return pipeline, attrs
+    given = {k: v for k, v in values.items() if v is not None}
+    attrs = {f"camera_{k}": v for k, v in given.items()}
+    if not given:
+        return pipeline, attrs
+    lossy = set(stages(lossy=True))
+    parts, used = [], False
+    for part in pipeline.split("->"):
+        name, _, rest = part.strip().partition("(")
+        name = name.strip()
+        if name in lossy:
+            used = True
+            params = [p.strip() for p in rest.rstrip(") ").split(",") if p.strip()] if rest else []
+            present = {p.split("=")[0].strip() for p in params}
+            params += [f"{k}={v:g}" for k, v in given.items() if k not in present]
+            part = f"{name}({','.join(params)})"
+        parts.append(part.strip())
+    if not used:
+        print(f"sqeazy: note: the pipeline {pipeline!r} has no lossy stage; the camera parameters are only "
+              "stored as attributes", file=sys.stderr)
+    return "->".join(parts), attrs
 
 
 def add_camera_options(p):
-    g = p.add_argument_group("camera (for lossy pipelines; substituted for {offset}, {gain}, {read_noise} "
-                             "in the pipeline text)")
+    g = p.add_argument_group("camera (for lossy stages such as wnl; written into their parameters)")
     g.add_argument("--camera-offset", type=float, metavar="ADU", help="dark level of the camera (ADU)")
     g.add_argument("--camera-gain", type=float, metavar="ADU/e", help="camera gain (ADU per electron)")
     g.add_argument("--camera-read-noise", type=float, metavar="e", help="read noise (electrons RMS)")

@@ -25,21 +25,30 @@ def classify_stages():
             canonical_pipeline(name)
             codecs.append(name)
         except ValueError:
-            other.append(name)  # needs parameters (e.g. a lossy stage): give it with --pipelines
+            other.append(name)  # needs parameters: give it with --pipelines
     return filters, codecs, other
 
 
-def candidate_pipelines():
-    """Every codec alone and every filter in front of every codec (raw only as a baseline)."""
-    from .. import DEFAULT_PIPELINE, canonical_pipeline
+def candidate_pipelines(camera=None):
+    """Every codec alone and every lossless filter in front of every codec (raw only alone, as the
+    baseline); with camera parameters, also every lossy filter in front of those pipelines."""
+    from .. import DEFAULT_PIPELINE, canonical_pipeline, stages
     filters, codecs, _ = classify_stages()
-    out = [c for c in codecs]
-    out += [f"{f}->{c}" for f in filters for c in codecs if c != "raw"]
-    out = [canonical_pipeline(p) for p in out]
-    default = canonical_pipeline(DEFAULT_PIPELINE)
-    if default not in out:
-        out.append(default)
-    return list(dict.fromkeys(out))
+    lossy = set(stages(lossy=True))
+    lossless_filters = [f for f in filters if f not in lossy]
+    base = list(codecs)
+    base += [f"{f}->{c}" for f in lossless_filters for c in codecs if c != "raw"]
+    out = list(base)
+    if camera:
+        params = ",".join(f"{k}={v:g}" for k, v in camera.items())
+        out += [f"{f}({params})->{p}" for f in filters if f in lossy for p in base if p != "raw"]
+    result = []
+    for p in out + [DEFAULT_PIPELINE]:
+        try:
+            result.append(canonical_pipeline(p))
+        except ValueError:
+            pass  # e.g. a lossy stage that needs other parameters
+    return list(dict.fromkeys(result))
 
 
 def _chunks_of(data, chunks):
@@ -60,6 +69,7 @@ def _time_best(fn, repeat):
 
 def _measure(name, encode, decode, pieces, repeat, kind):
     raw = sum(p.nbytes for p in pieces)
+    decode(encode(pieces[0]), pieces[0])  # warm-up: first-touch allocations are not the codec's speed
     t_enc, blobs = _time_best(lambda: [encode(p) for p in pieces], repeat)
     t_dec, outs = _time_best(lambda: [decode(b, p) for b, p in zip(blobs, pieces)], repeat)
     stored = sum(len(b) for b in blobs)
@@ -105,6 +115,7 @@ def _machine():
 
 
 def recommend(results, min_speed):
+    """The pipeline to use: best ratio among lossless ones fast enough (lossy ones are never recommended)."""
     lossless = [r for r in results if r["lossless"] and r["kind"] == "sqeazy"]
     if not lossless:
         return None, "no lossless pipeline"
@@ -157,7 +168,9 @@ def run(args):
                 raise CliError(str(exc)) from None
             names.append(text)
     else:
-        names = candidate_pipelines()
+        camera = {k: getattr(args, f"camera_{k}") for k in ("offset", "gain", "read_noise")
+                  if getattr(args, f"camera_{k}") is not None}
+        names = candidate_pipelines(camera)
     with open_source(args.input, args.input_dataset, args.pattern) as src:
         plane = src.dtype.itemsize * int(np.prod(src.shape[1:]))
         n = max(1, min(src.shape[0], int(args.max_mb * 1e6 // max(plane, 1))))
@@ -207,6 +220,11 @@ def run(args):
         if best:
             print(f"recommended: {best['pipeline']}  ({why})")
             print(f"  sqeazy compress {args.input} --pipeline \"{best['pipeline']}\"")
+            lossy = [r for r in ok if not r["lossless"] and r["kind"] == "sqeazy"]
+            if lossy:
+                top = max(lossy, key=lambda r: r["ratio"])
+                print(f"best lossy: {top['pipeline']}  ratio {top['ratio']:.2f}, max |error| "
+                      f"{top['max_abs_error']:.3g} (check that the error is acceptable for your analysis)")
         else:
             print(f"recommended: none ({why})")
     if args.plot:

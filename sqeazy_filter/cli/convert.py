@@ -64,13 +64,17 @@ def compress(args):
                         z1 = min(z0 + rows, src.shape[0])
                         ds[z0:z1] = src.read(z0, z1)
                         bar.update(z1 - z0)
-                    if args.verify:
+                    stored = None
+                if args.verify:  # after closing: reads then go through the filter, not the chunk cache
+                    with h5py.File(out.tmp, "r") as f:
+                        ds = f[dataset]
                         for z0 in range(0, src.shape[0], rows):
                             z1 = min(z0 + rows, src.shape[0])
                             if not np.array_equal(ds[z0:z1], src.read(z0, z1)):
                                 raise CliError(f"verification failed at planes {z0}..{z1 - 1}: the pipeline "
                                                f"{pipeline!r} is lossy or the data was corrupted; nothing written")
-                    stored = ds.id.get_storage_size()
+                with h5py.File(out.tmp, "r") as f:
+                    stored = f[dataset].id.get_storage_size()
             finally:
                 bar.close()
             out.commit()
