@@ -276,6 +276,11 @@ class Hdf5Source:
             self.dtype = check_dtype(self._ds.dtype, self.name)
             if self.dtype.byteorder == ">":
                 self.dtype = self.dtype.newbyteorder("=")
+            # BigDataViewer stores uint16 as int16 (legacy layout: no dataType on the setup group)
+            self._bdv_uint16 = False
+            m = re.fullmatch(r"/?t\d{5}/(s\d{2})/\d+/cells", dataset)
+            if m and self.dtype == np.dtype("int16") and "dataType" not in self._file[m.group(1)].attrs:
+                self._bdv_uint16, self.dtype = True, np.dtype("uint16")
             axes = self._ds.attrs.get("axes")
             self.axes = _normalize_axes(axes.decode() if isinstance(axes, bytes) else axes, len(self.shape))
             size = self._ds.attrs.get("element_size_um")
@@ -290,7 +295,10 @@ class Hdf5Source:
 
     def read(self, start, stop):
         try:
-            return np.ascontiguousarray(self._ds[start:stop], dtype=self.dtype)
+            data = self._ds[start:stop]
+            if self._bdv_uint16:
+                return np.ascontiguousarray(data).view(np.uint16)
+            return np.ascontiguousarray(data, dtype=self.dtype)
         except OSError as exc:
             raise InputError(f"{self.name}: cannot read [{start}:{stop}] ({exc}); is the filter plugin available?") \
                 from None

@@ -209,3 +209,13 @@ def test_propose_pyramid_makes_anisotropic_stacks_isotropic():
     assert blocks[0][2] < blocks[0][0]  # thinner blocks along the coarse z axis
     for f in factors[1:]:
         assert all(v >= 1 for v in f)
+
+
+def test_decompress_bdv_level_gives_unsigned_values(tmp_path):
+    a = camera_stack((6, 30, 40)) + np.uint16(40000)  # above the int16 range
+    tifffile.imwrite(tmp_path / "a.tif", a, imagej=True, metadata={"axes": "ZYX"})
+    assert run("bdv", tmp_path / "a.tif", "-o", tmp_path / "a.xml", "-q") == 0
+    assert run("decompress", f"{tmp_path / 'a.h5'}:/t00000/s00/0/cells", "-o", tmp_path / "back.tif", "-q") == 0
+    back = tifffile.imread(tmp_path / "back.tif")
+    assert back.dtype == np.uint16
+    np.testing.assert_array_equal(back, a)
