@@ -22,6 +22,7 @@ int sqz_simd_set(int level);
 int sqz_default_threads(void);
 int sqz_cuda_available(void);
 int sqz_pipeline_canonical(const char *text, char *out, size_t out_cap);
+int sqz_pipeline_check(const char *text, int dtype, int ndim, const uint64_t *shape);
 const char *sqz_stage_names(void);
 const char *sqz_lossy_stage_names(void);
 size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline);

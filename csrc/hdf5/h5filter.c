@@ -7,6 +7,7 @@
  * cd_values layout: docs/FORMAT.md, section "HDF5 filter". */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,9 +97,15 @@ static const h5api *api_for(void *caller)
     return found;
 }
 
+/* h5repack (1.10) answers a filter that cannot be applied by copying the dataset without it,
+ * exit status 0 and no message unless -v: say it on stderr there (docs/HARDENING.md). */
+static int in_h5repack(void) { return strcmp(program_invocation_short_name, "h5repack") == 0; }
+
 static void push_error(const h5api *a, const char *func, int major_pline, const char *msg)
 {
-    if (getenv("SQEAZY_DEBUG")) fprintf(stderr, "sqeazy: %s: %s\n", func, msg);
+    if (getenv("SQEAZY_DEBUG") || in_h5repack())
+        fprintf(stderr, "sqeazy: %s: %s%s\n", func, msg,
+                !major_pline && in_h5repack() ? " -- h5repack now copies this dataset WITHOUT the sqeazy filter" : "");
     if (!a || !a->Epush2 || !a->err_cls || !a->err_pline || !a->err_cantfilter || !a->err_args || !a->err_badtype) return;
     hid_t major = major_pline ? *a->err_pline : *a->err_args;
     hid_t minor = major_pline ? *a->err_cantfilter : *a->err_badtype;
@@ -168,6 +175,12 @@ static herr_t h5_set_local(hid_t dcpl, hid_t type, hid_t space)
     if (ndim < 1 || ndim > SQZ_MAX_NDIM) { push_error(a, "sqeazy_set_local", 0, "sqeazy filter: bad chunk rank"); return -1; }
     cfg.ndim = ndim;
     for (int d = 0; d < ndim; d++) cfg.chunk[d] = dims[d];
+    /* refuse now what every chunk write would refuse (h5py's optional filters would store those chunks raw) */
+    if (sqz_pipeline_check(cfg.pipeline, cfg.dtype, ndim, cfg.chunk) < 0) {
+        snprintf(why, sizeof why, "sqeazy filter: pipeline \"%s\" cannot code this dataset: %s", cfg.pipeline, sqz_last_error());
+        push_error(a, "sqeazy_set_local", 0, why);
+        return -1;
+    }
     size_t out_n = sqz_cd_write(&cfg, cd, SQZ_CD_MAX, why, sizeof why);
     if (!out_n) { push_error(a, "sqeazy_set_local", 0, why); return -1; }
     return a->Pmodify_filter(dcpl, SQZ_FILTER_ID, flags, out_n, cd) < 0 ? -1 : 0;

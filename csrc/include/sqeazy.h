@@ -88,6 +88,8 @@ int sqz_cuda_available(void);
 
 /* Validate a pipeline string; writes its canonical form. */
 int sqz_pipeline_canonical(const char *text, char *out, size_t out_cap);
+/* Can `text` code chunks of this dtype and shape? 0 or -sqz_error (message in sqz_last_error). */
+int sqz_pipeline_check(const char *text, int dtype, int ndim, const uint64_t *shape);
 /* Names of all stages, separated by ','. */
 const char *sqz_stage_names(void);
 /* The lossy ones among them (decode(encode(x)) may differ from x), separated by ','. */

@@ -101,6 +101,9 @@ int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
     for (int i = 0; i + 1 < pl->n; i++)
         SQZ_RETURN_IF(pl->st[i].stage->kind == SQZ_STAGE_CODEC, SQZ_ERR_PIPELINE_SYNTAX,
                       "codec '%s' must be the last stage", pl->st[i].stage->name);
+    for (int i = 1; i < pl->n; i++)
+        SQZ_RETURN_IF(pl->st[i].stage->prepare, SQZ_ERR_PIPELINE_SYNTAX,
+                      "stage '%s' analyses the whole chunk and must come first", pl->st[i].stage->name);
     if (pl->st[pl->n - 1].stage->kind != SQZ_STAGE_CODEC) {
         SQZ_RETURN_IF(pl->n >= SQZ_MAX_STAGES, SQZ_ERR_PIPELINE_SYNTAX, "more than %d stages", SQZ_MAX_STAGES);
         pl->st[pl->n++].stage = sqz_stage_by_name("raw", 3);
@@ -149,6 +152,7 @@ int sqz_pipeline_bind(sqz_pipeline *pl, int dtype, int ndim, const uint64_t *sha
         c->ndim = ndim;
         c->shape = shape;
         if (c->stage->check) SQZ_FORWARD_IF_ERROR(c->stage->check(c));
+        if (c->stage->out_dtype) dtype = c->stage->out_dtype(c);  /* what the next stage sees */
     }
     return 0;
 }
@@ -214,6 +218,16 @@ int sqz_pipeline_deserialize(const uint8_t *in, size_t size, sqz_pipeline *pl)
     SQZ_RETURN_IF(in != end, SQZ_ERR_CORRUPT_HEADER, "%zu stray bytes after the pipeline", (size_t)(end - in));
     pl->n = n;
     return 0;
+}
+
+int sqz_pipeline_check(const char *text, int dtype, int ndim, const uint64_t *shape)
+{
+    sqz_clear_error();
+    sqz_pipeline pl;
+    SQZ_FORWARD_IF_ERROR(sqz_pipeline_parse(text, &pl));
+    SQZ_RETURN_IF(!sqz_dtype_size(dtype), SQZ_ERR_UNSUPPORTED_DTYPE, "dtype code %d", dtype);
+    SQZ_RETURN_IF(ndim < 1 || ndim > SQZ_MAX_NDIM || !shape, SQZ_ERR_BAD_ARGUMENT, "ndim %d", ndim);
+    return sqz_pipeline_bind(&pl, dtype, ndim, shape);
 }
 
 int sqz_pipeline_canonical(const char *text, char *out, size_t out_cap)

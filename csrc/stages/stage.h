@@ -64,6 +64,8 @@ typedef struct sqz_stage {
     void (*release)(void *state);
     /* 1: decode(encode(x)) may differ from x; blocks then carry the hash of the reconstruction */
     int lossy;
+    /* optional: element type of the output (default: the input's), e.g. 16 -> 8 bit */
+    int (*out_dtype)(const sqz_stage_ctx *ctx);
     /* optional: elements per block this stage wants for the chunk (ctx->shape), given the
      * requested block bytes (0: the stage's default); 0 means no preference. The first
      * stage of a pipeline with a preference decides (e.g. whole rows or planes). */
