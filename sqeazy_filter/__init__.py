@@ -8,11 +8,13 @@ from . import _lib
 from .codec import DEFAULT_PIPELINE, SqeazyError, canonical_pipeline, decode, encode, info
 from .filter import FILTER_ID, FILTER_NAME, Sqeazy, cd_values, register
 from .lossy import estimate_camera, metrics, noise_sigma
+from .parallel import read_chunks, write_chunks
 
 __version__ = "0.1.0"
 __all__ = [
     "FILTER_ID", "FILTER_NAME", "DEFAULT_PIPELINE", "Sqeazy", "SqeazyError", "encode", "decode", "info",
     "canonical_pipeline", "cd_values", "register", "config", "plugin_path", "stages", "is_lossy", "last_error", "estimate_camera", "metrics", "noise_sigma",
+    "write_chunks", "read_chunks",
 ]
 
 

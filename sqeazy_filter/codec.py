@@ -4,7 +4,7 @@ import numpy as np
 from . import _lib
 from ._dtypes import DTYPES, code_of
 
-DEFAULT_PIPELINE = "bitshuffle->lz4"
+DEFAULT_PIPELINE = "lossless"  # preset: remap->predict->huff (docs/DESIGN.md)
 
 
 class SqeazyError(RuntimeError):

@@ -20,7 +20,7 @@ extern "C" {
 #define SQZ_FILTER_NAME "sqeazy"
 #define SQZ_FORMAT_VERSION 1
 #define SQZ_MAX_NDIM 32
-#define SQZ_DEFAULT_PIPELINE "bitshuffle->lz4"
+#define SQZ_DEFAULT_PIPELINE "lossless"   /* remap->predict->huff; before 0.2: bitshuffle->lz4 */
 
 /* One error enum; values never change. Functions return 0 or a negative -code. */
 typedef enum {

@@ -128,19 +128,72 @@ static size_t header_bytes(int ndim, size_t pipeline_size, uint64_t n_blocks)
     return SQZ_FIXED_HEADER + 4 * (size_t)ndim + pipeline_size + SQZ_TABLE_ENTRY * (size_t)n_blocks;
 }
 
-/* Run stage prepare() hooks; a hook after stage 0 sees the chunk as the earlier filters leave it. */
-static int prepare_stages(sqz_pipeline *pl, const uint8_t *src, size_t size)
+/* The chunk as stage `upto` sees it: blocks of `block_elems` run through stages 0..upto-1,
+ * back to back (*out, malloc'ed, *out_size bytes). */
+static int chunk_before_stage(sqz_pipeline *pl, int upto, const uint8_t *src, size_t size, size_t es,
+                              uint64_t block_elems, uint8_t **out, size_t *out_size)
+{
+    const uint64_t n_elems = size / es, n_blocks = n_elems ? (n_elems + block_elems - 1) / block_elems : 0;
+    size_t total = 0, scratch = (size_t)block_elems * es;
+    for (uint64_t i = 0; i < n_blocks; i++) {
+        size_t n = (size_t)((i + 1 < n_blocks ? block_elems : n_elems - i * block_elems) * es);
+        for (int s = 0; s < upto; s++) {
+            n = pl->st[s].stage->out_size(&pl->st[s], n);
+            if (n > scratch) scratch = n;
+        }
+        total += n;
+    }
+    uint8_t *buf = malloc(total ? total : 1), *tmp = malloc(2 * scratch + 1);
+    void *states[SQZ_MAX_STAGES] = {0};
+    int rc = buf && tmp ? 0 : sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%zu bytes to analyse the chunk", total);
+    size_t off = 0;
+    for (uint64_t i = 0; i < n_blocks && rc >= 0; i++) {
+        const uint64_t first = i * block_elems, ne = i + 1 < n_blocks ? block_elems : n_elems - first;
+        const sqz_block blk = {first, ne};
+        const uint8_t *cur = src + first * es;
+        size_t n = (size_t)(ne * es);
+        for (int s = 0; s < upto && rc >= 0; s++) {
+            sqz_stage_ctx *c = &pl->st[s];
+            size_t o = c->stage->out_size(c, n);
+            uint8_t *dst = s + 1 == upto ? buf + off : tmp + (size_t)(s & 1) * scratch;
+            int64_t r = c->stage->encode(c, &blk, cur, n, dst, o, &states[s]);
+            if (r < 0) rc = (int)r;
+            cur = dst;
+            n = o;
+        }
+        off += n;
+    }
+    for (int s = 0; s < upto; s++) if (states[s] && pl->st[s].stage->release) pl->st[s].stage->release(states[s]);
+    free(tmp);
+    if (rc < 0) { free(buf); return rc; }
+    *out = buf;
+    *out_size = total;
+    return 0;
+}
+
+/* Run stage prepare() hooks; a hook after stage 0 sees the chunk as the earlier stages leave
+ * it (they run over the chunk once more, block by block, to produce it). */
+static int prepare_stages(sqz_pipeline *pl, const uint8_t *src, size_t size, size_t es, uint64_t block_elems)
 {
     for (int s = 0; s < pl->n; s++) {
         sqz_stage_ctx *c = &pl->st[s];
         if (!c->stage->prepare) continue;
-        SQZ_RETURN_IF(s > 0, SQZ_ERR_PIPELINE_SYNTAX, "stage '%s' analyses the whole chunk and must come first",
+        SQZ_RETURN_IF(c->stage->kind == SQZ_STAGE_CODEC, SQZ_ERR_PIPELINE_SYNTAX, "codec '%s' cannot analyse the chunk",
                       c->stage->name);
         size_t cap = 65536 * 8 + 64, used = 0;
         uint8_t *meta = malloc(cap);
         SQZ_RETURN_IF(!meta, SQZ_ERR_OUT_OF_MEMORY, "stage metadata");
         pl->owned_meta[s] = meta;
-        SQZ_FORWARD_IF_ERROR(c->stage->prepare(c, src, size, meta, cap, &used));
+        if (s == 0) {
+            SQZ_FORWARD_IF_ERROR(c->stage->prepare(c, src, size, meta, cap, &used));
+        } else {
+            uint8_t *seen;
+            size_t seen_size;
+            SQZ_FORWARD_IF_ERROR(chunk_before_stage(pl, s, src, size, es, block_elems, &seen, &seen_size));
+            int rc = c->stage->prepare(c, seen, seen_size, meta, cap, &used);
+            free(seen);
+            SQZ_FORWARD_IF_ERROR(rc);
+        }
         c->meta = meta;
         c->meta_size = (uint32_t)used;
     }
@@ -192,12 +245,13 @@ int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const 
     sqz_pipeline pl;
     int rc = sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &pl);
     if (rc >= 0) rc = sqz_pipeline_bind(&pl, dtype, ndim, shape);
-    if (rc >= 0) rc = prepare_stages(&pl, src, src_size);
+    const uint64_t block_elems = rc >= 0 ? choose_block_elems(&pl, opt->block_bytes, es, n_elems) : 1;
+    if (rc >= 0) rc = prepare_stages(&pl, src, src_size, es, block_elems);
     if (rc < 0) { sqz_pipeline_free(&pl); return rc; }
 
     enc_job j = {.pl = &pl, .src = src, .esize = es, .raw_size = src_size, .last_lossy = -1};
     for (int s = 0; s < pl.n; s++) if (pl.st[s].stage->lossy) j.last_lossy = s;
-    j.block_elems = choose_block_elems(&pl, opt->block_bytes, es, n_elems);
+    j.block_elems = block_elems;
     const uint64_t n_blocks = n_elems ? (n_elems + j.block_elems - 1) / j.block_elems : 0;
     const size_t pipe_size = sqz_pipeline_serialized_size(&pl);
     const size_t head = header_bytes(ndim, pipe_size, n_blocks);

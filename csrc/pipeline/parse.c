@@ -101,9 +101,6 @@ int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
     for (int i = 0; i + 1 < pl->n; i++)
         SQZ_RETURN_IF(pl->st[i].stage->kind == SQZ_STAGE_CODEC, SQZ_ERR_PIPELINE_SYNTAX,
                       "codec '%s' must be the last stage", pl->st[i].stage->name);
-    for (int i = 1; i < pl->n; i++)
-        SQZ_RETURN_IF(pl->st[i].stage->prepare, SQZ_ERR_PIPELINE_SYNTAX,
-                      "stage '%s' analyses the whole chunk and must come first", pl->st[i].stage->name);
     if (pl->st[pl->n - 1].stage->kind != SQZ_STAGE_CODEC) {
         SQZ_RETURN_IF(pl->n >= SQZ_MAX_STAGES, SQZ_ERR_PIPELINE_SYNTAX, "more than %d stages", SQZ_MAX_STAGES);
         pl->st[pl->n++].stage = sqz_stage_by_name("raw", 3);

@@ -1,15 +1,18 @@
 /* huff: entropy codec for prediction residuals. Each element's token (a hybrid integer code)
- * is Huffman coded with one of NCTX tables chosen by the residual sizes of the row above;
- * tables are built per block. Bytes: docs/FORMAT.md; reasons and numbers: docs/DESIGN.md. */
+ * is Huffman coded with one of 21 tables chosen by the residual sizes of the row above; tables
+ * are built per block; element k goes to bit stream k mod 4 so that a decoder works on four
+ * at once. Bytes: docs/FORMAT.md; reasons and numbers: docs/DESIGN.md. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../common/bytes.h"
+#include "../common/cpu.h"
 #include "../common/error.h"
+#include "huff.h"
 #include "stage.h"
 
-#define NCTX 21          /* 0..19: activity classes; 20: no row above in the block */
-#define CTX_FIRST 20
+#define NCTX SQZ_HUFF_NCTX
+#define CTX_FIRST SQZ_HUFF_CTX_FIRST
 #define MAXLEN 11
 #define TABSIZE (1u << MAXLEN)
 #define NTOK 128
@@ -17,23 +20,25 @@
 #define DEFAULT_BYTES (256u * 1024u)
 
 typedef struct {
-    uint8_t *ctx, *tok;  /* encoder: per element */
+    uint8_t *ctx, *tok;  /* per element of a block */
+    uint8_t *spill;      /* encoder: bit streams 1..3 */
     size_t cap;
     uint32_t hist[NCTX][NTOK];
-    uint16_t *tab;       /* decoder: NCTX * TABSIZE entries, token << 4 | length */
+    uint32_t part[4][NCTX][NTOK];
+    uint16_t *tab;       /* decoder: NCTX * TABSIZE entries, token << 6 | bits consumed */
 } huff_state;
 
-static huff_state *get_state(void **state, size_t n_elems, int dec)
+static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int dec)
 {
     huff_state *s = *state;
     if (!s && !(s = *state = calloc(1, sizeof *s))) return NULL;
-    if (dec) {
-        if (!s->tab && !(s->tab = malloc(sizeof(uint16_t) * NCTX * TABSIZE))) return NULL;
-    } else if (s->cap < n_elems) {
-        free(s->ctx); free(s->tok);
+    if (dec && !s->tab && !(s->tab = malloc(sizeof(uint16_t) * NCTX * TABSIZE))) return NULL;
+    if (s->cap < n_elems) {
+        free(s->ctx); free(s->tok); free(s->spill);
         s->ctx = malloc(n_elems);
         s->tok = malloc(n_elems);
-        s->cap = s->ctx && s->tok ? n_elems : 0;
+        s->spill = dec ? NULL : malloc(3 * (n_bytes + 16));
+        s->cap = s->ctx && s->tok && (dec || s->spill) ? n_elems : 0;
         if (!s->cap) return NULL;
     }
     return s;
@@ -43,16 +48,14 @@ static void hf_release(void *p)
 {
     huff_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->tok); free(s->tab); free(s);
+    free(s->ctx); free(s->tok); free(s->spill); free(s->tab); free(s);
 }
 
-static inline int ilog2_64(uint64_t v) { return 63 - __builtin_clzll(v); }
-
-/* Activity class of zN + (zNW + zNE)/2: about 2*log2(1 + activity), at most 19. */
-static inline int ctx_of(uint64_t twice_act)
+/* Activity class: q = floor(2*log2(u)) rounded down to the top two bits of u, u = act2/2 + 1. */
+static inline int ctx_of(uint64_t act2)
 {
-    uint64_t u = (twice_act >> 1) + 1;
-    int nb = ilog2_64(u);
+    uint64_t u = (act2 >> 1) + 1;
+    int nb = 63 - __builtin_clzll(u);
     int q = 2 * nb + (nb ? (int)((u >> (nb - 1)) & 1) : 0);
     return q < 19 ? q : 19;
 }
@@ -64,7 +67,52 @@ static inline unsigned token_of(uint32_t z)
     return 16 + (unsigned)(nb - 4) * 4 + ((z >> (nb - 2)) & 3);
 }
 
+static inline uint32_t elem(const void *z, size_t es, uint64_t k)
+{
+    return es == 1 ? ((const uint8_t *)z)[k] : es == 2 ? ((const uint16_t *)z)[k] : ((const uint32_t *)z)[k];
+}
+
+void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1)
+{
+    for (size_t j = j0; j < j1; j++)
+        ctx[j] = (uint8_t)ctx_of(2 * (uint64_t)elem(up, es, j) + elem(up, es, j - 1) + elem(up, es, j + 1));
+}
+
+void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1)
+{
+    for (size_t j = j0; j < j1; j++) tok[j] = (uint8_t)token_of(elem(z, es, j));
+}
+
+#ifndef SQZ_HAVE_AVX2
+size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 1; }
+size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (void)es; (void)z; (void)tok; (void)j1; return 0; }
+#endif
+
+/* Contexts of block elements [k, k+len), one row segment starting at column x0. */
+static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint8_t *ctx)
+{
+    if (x0 == 0 && len == X && k >= X && X >= 3) {
+        const uint8_t *up = (const uint8_t *)z + (k - X) * es;
+        uint8_t *c = ctx + k;
+        c[0] = (uint8_t)ctx_of(3 * (uint64_t)elem(up, es, 0) + elem(up, es, 1));
+        c[X - 1] = (uint8_t)ctx_of(3 * (uint64_t)elem(up, es, X - 1) + elem(up, es, X - 2));
+        size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctx_avx2(es, up, c, X - 1) : 1;
+        sqz_huff_ctx_scalar(es, up, c, done, X - 1);
+        return;
+    }
+    for (uint64_t j = 0; j < len; j++, k++) {
+        const uint64_t x = x0 + j;
+        if (k < X) { ctx[k] = CTX_FIRST; continue; }
+        uint64_t n = elem(z, es, k - X);
+        uint64_t nw = x > 0 && k > X ? elem(z, es, k - X - 1) : n;
+        uint64_t ne = x + 1 < X ? elem(z, es, k - X + 1) : n;
+        ctx[k] = (uint8_t)ctx_of(2 * n + nw + ne);
+    }
+}
+
 static unsigned n_tokens(size_t es) { return es == 1 ? 32 : es == 2 ? 64 : NTOK; }
+static unsigned extra_bits(unsigned t) { return t < 16 ? 0 : ((t - 16) >> 2) + 2; }
+static uint32_t token_base(unsigned t) { return t < 16 ? t : (4u | (t & 3u)) << extra_bits(t); }
 
 /* Huffman code lengths (<= MAXLEN) for counts[0..n); lengths of absent tokens are 0.
  * Returns the number of present tokens. */
@@ -128,149 +176,196 @@ static void build_codes(const uint8_t *len, int n, uint16_t *code)
     }
 }
 
-typedef struct { uint8_t *p, *end; uint64_t acc; unsigned cnt; int overflow; } bit_writer;
+/* Branch-free bit writer: at least 8 bytes must be free at p (checked per row segment). */
+typedef struct { uint8_t *p; uint64_t acc; unsigned cnt; } bit_writer;
 
-static inline void put_bits(bit_writer *bw, uint64_t v, unsigned n)
+static inline void put_bits(bit_writer *w, uint64_t v, unsigned n)
 {
-    bw->acc |= v << bw->cnt;
-    bw->cnt += n;
-    if (bw->cnt >= 32) {
-        if (bw->end - bw->p < 4) bw->overflow = 1;
-        else { sqz_wr32(bw->p, (uint32_t)bw->acc); bw->p += 4; }
-        bw->acc >>= 32;
-        bw->cnt -= 32;
-    }
-}
-
-/* Context of element k (block-local) from the residuals of the row above in the block. */
-#define CTX_AT(z, k, x, X) \
-    ((k) < (X) ? CTX_FIRST : ctx_of(2u * (uint64_t)(z)[(k) - (X)] \
-        + (uint64_t)((x) > 0 && (k) > (X) ? (z)[(k) - (X) - 1] : (z)[(k) - (X)]) \
-        + (uint64_t)((x) + 1 < (X) ? (z)[(k) - (X) + 1] : (z)[(k) - (X)])))
-
-#define DEFINE_HUFF(T, SUF)                                                                              \
-static void analyse_##SUF(const T *z, uint64_t n, uint64_t first, uint64_t X, uint8_t *cx, uint8_t *tk,  \
-                          uint32_t (*hist)[NTOK])                                                        \
-{                                                                                                        \
-    for (uint64_t k = 0; k < n;) {                                                                       \
-        uint64_t x = (first + k) % X, len = X - x < n - k ? X - x : n - k;                               \
-        for (uint64_t j = 0; j < len; j++, k++, x++) {                                                   \
-            int c = CTX_AT(z, k, x, X);                                                                  \
-            unsigned t = token_of(z[k]);                                                                 \
-            cx[k] = (uint8_t)c;                                                                          \
-            tk[k] = (uint8_t)t;                                                                          \
-            hist[c][t]++;                                                                                \
-        }                                                                                                \
-    }                                                                                                    \
-}                                                                                                        \
-static int decode_##SUF(T *z, uint64_t n, uint64_t first, uint64_t X, const uint16_t *const *tabs,              \
-                        const uint8_t *unused, const uint8_t *src, size_t src_n)                          \
-{                                                                                                        \
-    const uint8_t *p = src, *end = src + src_n;                                                          \
-    uint64_t buf = 0;                                                                                    \
-    unsigned cnt = 0;                                                                                    \
-    size_t over = 0;                                                                                     \
-    int bad = 0;                                                                                         \
-    for (uint64_t k = 0; k < n;) {                                                                       \
-        uint64_t x = (first + k) % X, len = X - x < n - k ? X - x : n - k;                               \
-        for (uint64_t j = 0; j < len; j++, k++, x++) {                                                   \
-            if (end - p >= 8) {                                                                          \
-                buf |= sqz_rd64(p) << cnt;                                                               \
-                p += (63 - cnt) >> 3;                                                                    \
-                cnt |= 56;                                                                               \
-            } else {                                                                                     \
-                while (cnt <= 56) {                                                                      \
-                    uint64_t byte = p < end ? *p++ : (over++, 0);                                        \
-                    buf |= byte << cnt;                                                                  \
-                    cnt += 8;                                                                            \
-                }                                                                                        \
-            }                                                                                            \
-            int c = CTX_AT(z, k, x, X);                                                                  \
-            bad |= unused[c];                                                                            \
-            unsigned e = tabs[c][buf & (TABSIZE - 1)], l = e & 15, t = e >> 4;       \
-            buf >>= l;                                                                                   \
-            cnt -= l;                                                                                    \
-            uint32_t v = t;                                                                              \
-            if (t >= 16) {                                                                               \
-                unsigned nb = ((t - 16) >> 2) + 4, xb = nb - 2;                                          \
-                v = ((4u | (t & 3u)) << xb) | (uint32_t)(buf & ((1ull << xb) - 1));                      \
-                buf >>= xb;                                                                              \
-                cnt -= xb;                                                                               \
-            }                                                                                            \
-            z[k] = (T)v;                                                                                 \
-        }                                                                                                \
-    }                                                                                                    \
-    SQZ_RETURN_IF(bad, SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table");            \
-    uint64_t consumed = ((uint64_t)(p - src) + over) * 8 - cnt;                                          \
-    SQZ_RETURN_IF(consumed > (uint64_t)src_n * 8, SQZ_ERR_CORRUPT_DATA, "huff: bit stream truncated");   \
-    SQZ_RETURN_IF((uint64_t)src_n * 8 - consumed >= 8, SQZ_ERR_CORRUPT_DATA, "huff: stray bytes after the bit stream"); \
-    return 0;                                                                                            \
-}
-
-DEFINE_HUFF(uint8_t, u8)
-DEFINE_HUFF(uint16_t, u16)
-DEFINE_HUFF(uint32_t, u32)
-
-static inline uint32_t elem(const void *z, size_t es, uint64_t k)
-{
-    return es == 1 ? ((const uint8_t *)z)[k] : es == 2 ? ((const uint16_t *)z)[k] : ((const uint32_t *)z)[k];
+    w->acc |= v << w->cnt;
+    w->cnt += n;
+    sqz_wr64(w->p, w->acc);
+    w->p += w->cnt >> 3;
+    w->acc >>= w->cnt & ~7u;
+    w->cnt &= 7;
 }
 
 static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t cap, void **state)
 {
     const size_t es = sqz_dtype_size(ctx->dtype);
-    const uint64_t X = ctx->shape[ctx->ndim - 1], m = n / es;
+    const uint64_t X = ctx->shape[ctx->ndim - 1], m = n / es, first = blk->first_elem;
     SQZ_RETURN_IF(n % es || m != blk->n_elems, SQZ_ERR_BAD_ARGUMENT, "huff block of %zu bytes", n);
-    huff_state *s = get_state(state, m, 0);
+    huff_state *s = get_state(state, m, n, 0);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff buffers for %llu elements", (unsigned long long)m);
+    for (uint64_t k = 0; k < m;) {
+        uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
+        segment_contexts(es, src, k, len, x, X, s->ctx);
+        k += len;
+    }
+    size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_tok_avx2(es, src, s->tok, m) : 0;
+    sqz_huff_tok_scalar(es, src, s->tok, done, m);
+    /* four partial histograms: repeated bins do not wait on each other's stores */
     uint32_t (*hist)[NTOK] = s->hist;
-    memset(hist, 0, sizeof s->hist);
-    if (es == 1) analyse_u8(src, m, blk->first_elem, X, s->ctx, s->tok, hist);
-    else if (es == 2) analyse_u16(src, m, blk->first_elem, X, s->ctx, s->tok, hist);
-    else analyse_u32(src, m, blk->first_elem, X, s->ctx, s->tok, hist);
+    memset(s->part, 0, sizeof s->part);
+    {
+        uint64_t k = 0;
+        const uint8_t *cx = s->ctx, *tk = s->tok;
+        for (; k + 4 <= m; k += 4) {
+            s->part[0][cx[k]][tk[k]]++;
+            s->part[1][cx[k + 1]][tk[k + 1]]++;
+            s->part[2][cx[k + 2]][tk[k + 2]]++;
+            s->part[3][cx[k + 3]][tk[k + 3]]++;
+        }
+        for (; k < m; k++) s->part[0][cx[k]][tk[k]]++;
+        for (int c = 0; c < NCTX; c++)
+            for (int t = 0; t < NTOK; t++)
+                hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t];
+    }
 
-    const int ntok = (int)n_tokens(es);
-    uint8_t len[NCTX][NTOK];
+    const unsigned ntok = n_tokens(es);
+    uint8_t len[NCTX][NTOK], tot[NCTX][NTOK];
     uint16_t code[NCTX][NTOK];
+    uint32_t mask[NTOK];
     memset(code, 0, sizeof code);
+    memset(len, 0, sizeof len);
+    for (unsigned t = 0; t < NTOK; t++) mask[t] = (uint32_t)((1ull << extra_bits(t)) - 1);
     uint8_t *out = dst, *o = out + NCTX;
-    if (cap < NCTX) return -SQZ_ERR_DST_TOO_SMALL;
+    if (cap < NCTX + 12) return -SQZ_ERR_DST_TOO_SMALL;
     for (int c = 0; c < NCTX; c++) {
-        int present = build_lengths(hist[c], ntok, len[c]);
-        int nsym = 0;
-        for (int t = 0; t < ntok; t++) if (hist[c][t]) nsym = t + 1;
+        int present = build_lengths(hist[c], (int)ntok, len[c]);
+        unsigned nsym = 0;
+        for (unsigned t = 0; t < ntok; t++) if (hist[c][t]) nsym = t + 1;
         out[c] = (uint8_t)nsym;
         if (!nsym) continue;
         if (present == 1) len[c][nsym - 1] = SOLE;
-        else build_codes(len[c], ntok, code[c]);
+        else build_codes(len[c], (int)ntok, code[c]);
         size_t bytes = ((size_t)nsym + 1) / 2;
-        if ((size_t)(out + cap - o) < bytes) return -SQZ_ERR_DST_TOO_SMALL;
+        if ((size_t)(out + cap - o) < bytes + 12) return -SQZ_ERR_DST_TOO_SMALL;
         for (size_t b = 0; b < bytes; b++) {
-            unsigned lo = len[c][2 * b], hi = 2 * b + 1 < (size_t)nsym ? len[c][2 * b + 1] : 0;
+            unsigned lo = len[c][2 * b], hi = 2 * b + 1 < nsym ? len[c][2 * b + 1] : 0;
             o[b] = (uint8_t)(lo | hi << 4);
         }
         o += bytes;
         if (present == 1) len[c][nsym - 1] = 0;  /* 0 bits from here on */
     }
-    bit_writer bw = {o, out + cap, 0, 0, 0};
-    for (uint64_t k = 0; k < m; k++) {
-        unsigned c = s->ctx[k], t = s->tok[k];
-        put_bits(&bw, code[c][t], len[c][t]);
-        if (t >= 16) {
-            unsigned xb = ((t - 16) >> 2) + 2;
-            put_bits(&bw, elem(src, es, k) & ((1u << xb) - 1), xb);
-        }
-        if (bw.overflow) return -SQZ_ERR_DST_TOO_SMALL;
+    for (int c = 0; c < NCTX; c++)
+        for (unsigned t = 0; t < NTOK; t++) tot[c][t] = (uint8_t)(len[c][t] + extra_bits(t));
+
+    /* stream 0 goes straight after the three size words, streams 1..3 to the spill buffer */
+    const size_t per_elem = (MAXLEN + 8 * es - 3 + 7) / 8 + 1;
+    uint8_t *const s0 = o + 12, *const end0 = out + cap;
+    uint8_t *const sp[3] = {s->spill, s->spill + n + 16, s->spill + 2 * (n + 16)};
+    if (end0 < s0) return -SQZ_ERR_DST_TOO_SMALL;
+    bit_writer w0 = {s0, 0, 0}, w1 = {sp[0], 0, 0}, w2 = {sp[1], 0, 0}, w3 = {sp[2], 0, 0};
+    const uint8_t *cx = s->ctx, *tk = s->tok;
+#define PUT(W, K)                                                                                  \
+    do {                                                                                           \
+        const unsigned c_ = cx[K], t_ = tk[K];                                                     \
+        put_bits(&W, code[c_][t_] | (uint64_t)(elem(src, es, K) & mask[t_]) << len[c_][t_], tot[c_][t_]); \
+    } while (0)
+    for (uint64_t k = 0; k < m;) {
+        const uint64_t seg = m - k < 4096 ? m - k : 4096, stop = k + seg;  /* k stays a multiple of 4 */
+        const uint64_t need = (seg / 4 + 1) * per_elem + 8;
+        if ((uint64_t)(end0 - w0.p) < need || (uint64_t)(sp[0] + n + 16 - w1.p) < need ||
+            (uint64_t)(sp[1] + n + 16 - w2.p) < need || (uint64_t)(sp[2] + n + 16 - w3.p) < need)
+            return -SQZ_ERR_DST_TOO_SMALL;
+        for (; k + 4 <= stop; k += 4) { PUT(w0, k); PUT(w1, k + 1); PUT(w2, k + 2); PUT(w3, k + 3); }
+        if (k < stop) { PUT(w0, k); k++; }
+        if (k < stop) { PUT(w1, k); k++; }
+        if (k < stop) { PUT(w2, k); k++; }
     }
-    while (bw.cnt > 0) {
-        if (bw.p >= bw.end) return -SQZ_ERR_DST_TOO_SMALL;
-        *bw.p++ = (uint8_t)bw.acc;
-        bw.acc >>= 8;
-        bw.cnt = bw.cnt > 8 ? bw.cnt - 8 : 0;
+#undef PUT
+    const size_t sz[4] = {(size_t)(w0.p - s0) + (w0.cnt > 0), (size_t)(w1.p - sp[0]) + (w1.cnt > 0),
+                          (size_t)(w2.p - sp[1]) + (w2.cnt > 0), (size_t)(w3.p - sp[2]) + (w3.cnt > 0)};
+    if ((size_t)(end0 - s0) < sz[0] + sz[1] + sz[2] + sz[3]) return -SQZ_ERR_DST_TOO_SMALL;
+    uint8_t *q = s0 + sz[0];
+    for (int i = 0; i < 3; i++) {
+        sqz_wr32(o + 4 * i, (uint32_t)sz[i]);
+        memcpy(q, sp[i], sz[i + 1]);
+        q += sz[i + 1];
     }
-    return bw.p - out;
+    return (int64_t)(q - out);
 }
+
+#define REFILL(P, END, BUF, CNT, OVER)                                                                   \
+    do {                                                                                                 \
+        if ((END) - (P) >= 8) {                                                                          \
+            BUF |= sqz_rd64(P) << CNT;                                                                   \
+            P += (63 - CNT) >> 3;                                                                        \
+            CNT |= 56;                                                                                   \
+        } else {                                                                                         \
+            while (CNT <= 56) {                                                                          \
+                uint64_t byte_ = P < (END) ? *P++ : (OVER++, 0);                                         \
+                BUF |= byte_ << CNT;                                                                     \
+                CNT += 8;                                                                                \
+            }                                                                                            \
+        }                                                                                                \
+    } while (0)
+
+#define DECODE_ONE(P, END, BUF, CNT, OVER, K)                                                           \
+    do {                                                                                                 \
+        REFILL(P, END, BUF, CNT, OVER);                                                                  \
+        const unsigned c_ = cx[K];                                                                       \
+        bad |= unused[c_];                                                                               \
+        const unsigned e_ = tabs[c_][BUF & (TABSIZE - 1)], n_ = e_ & 63, t_ = e_ >> 6;                  \
+        z[K] = (__typeof__(*z))(base[t_] | (uint32_t)((BUF >> (n_ - xb[t_])) & mask[t_]));                            \
+        BUF >>= n_;                                                                                      \
+        CNT -= n_;                                                                                       \
+    } while (0)
+
+#define STREAM_END_CHECK(P, START, SIZE, CNT, OVER)                                                      \
+    do {                                                                                                 \
+        uint64_t used_ = ((uint64_t)(P - START) + OVER) * 8 - CNT;                                       \
+        SQZ_RETURN_IF(used_ > (uint64_t)(SIZE) * 8, SQZ_ERR_CORRUPT_DATA, "huff: bit stream truncated"); \
+        SQZ_RETURN_IF((uint64_t)(SIZE) * 8 - used_ >= 8, SQZ_ERR_CORRUPT_DATA, "huff: stray bytes after a bit stream"); \
+    } while (0)
+
+#define DEFINE_DECODE(T, SUF)                                                                            \
+static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint16_t *const *tabs,      \
+                        const uint8_t *unused, uint8_t *cx, const uint8_t *const *st, const size_t *sn)   \
+{                                                                                                        \
+    uint32_t base[NTOK], mask[NTOK];                                                                     \
+    uint8_t xb[NTOK];                                                                                    \
+    for (unsigned t = 0; t < NTOK; t++) {                                                                \
+        base[t] = token_base(t); xb[t] = (uint8_t)extra_bits(t); mask[t] = (uint32_t)((1ull << xb[t]) - 1); \
+    }                                                                                                    \
+    const uint8_t *p0 = st[0], *p1 = st[1], *p2 = st[2], *p3 = st[3];                                    \
+    const uint8_t *const e0 = p0 + sn[0], *const e1 = p1 + sn[1], *const e2 = p2 + sn[2], *const e3 = p3 + sn[3]; \
+    uint64_t buf0 = 0, buf1 = 0, buf2 = 0, buf3 = 0;                                                     \
+    unsigned cnt0 = 0, cnt1 = 0, cnt2 = 0, cnt3 = 0;                                                     \
+    size_t over0 = 0, over1 = 0, over2 = 0, over3 = 0;                                                   \
+    int bad = 0;                                                                                         \
+    for (uint64_t k = 0; k < m;) {                                                                       \
+        uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;                               \
+        segment_contexts(sizeof(T), z, k, len, x, X, cx);                                                \
+        const uint64_t stop = k + len;                                                                   \
+        while ((k & 3) && k < stop) {                                                                    \
+            if ((k & 3) == 1) DECODE_ONE(p1, e1, buf1, cnt1, over1, k);                                  \
+            else if ((k & 3) == 2) DECODE_ONE(p2, e2, buf2, cnt2, over2, k);                             \
+            else DECODE_ONE(p3, e3, buf3, cnt3, over3, k);                                               \
+            k++;                                                                                         \
+        }                                                                                                \
+        for (; k + 4 <= stop; k += 4) {                                                                  \
+            DECODE_ONE(p0, e0, buf0, cnt0, over0, k);                                                    \
+            DECODE_ONE(p1, e1, buf1, cnt1, over1, k + 1);                                                \
+            DECODE_ONE(p2, e2, buf2, cnt2, over2, k + 2);                                                \
+            DECODE_ONE(p3, e3, buf3, cnt3, over3, k + 3);                                                \
+        }                                                                                                \
+        if (k < stop) { DECODE_ONE(p0, e0, buf0, cnt0, over0, k); k++; }                                 \
+        if (k < stop) { DECODE_ONE(p1, e1, buf1, cnt1, over1, k); k++; }                                 \
+        if (k < stop) { DECODE_ONE(p2, e2, buf2, cnt2, over2, k); k++; }                                 \
+    }                                                                                                    \
+    SQZ_RETURN_IF(bad, SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table");            \
+    STREAM_END_CHECK(p0, st[0], sn[0], cnt0, over0);                                                     \
+    STREAM_END_CHECK(p1, st[1], sn[1], cnt1, over1);                                                     \
+    STREAM_END_CHECK(p2, st[2], sn[2], cnt2, over2);                                                     \
+    STREAM_END_CHECK(p3, st[3], sn[3], cnt3, over3);                                                     \
+    return 0;                                                                                            \
+}
+
+DEFINE_DECODE(uint8_t, u8)
+DEFINE_DECODE(uint16_t, u16)
+DEFINE_DECODE(uint32_t, u32)
 
 static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t dst_size, void **state)
@@ -278,10 +373,10 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const size_t es = sqz_dtype_size(ctx->dtype);
     const uint64_t X = ctx->shape[ctx->ndim - 1], m = dst_size / es;
     SQZ_RETURN_IF(dst_size % es || m != blk->n_elems, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes", dst_size);
-    huff_state *s = get_state(state, m, 1);
+    huff_state *s = get_state(state, m, dst_size, 1);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff decoding tables");
     const uint8_t *in = src, *end = in + n, *p = in + NCTX;
-    SQZ_RETURN_IF(n < NCTX, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes has no tables", n);
+    SQZ_RETURN_IF(n < NCTX + 12, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes has no tables", n);
     const unsigned ntok = n_tokens(es);
     static const uint16_t k_empty[TABSIZE];  /* tables of unused contexts: token 0, flagged */
     uint8_t unused[NCTX];
@@ -311,20 +406,33 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         SQZ_RETURN_IF(!len[nsym - 1], SQZ_ERR_CORRUPT_DATA, "huff: context %d table does not end with a token", c);
         if (sole >= 0) {
             SQZ_RETURN_IF(count != 1, SQZ_ERR_CORRUPT_DATA, "huff: context %d mixes a sole token with others", c);
-            for (unsigned j = 0; j < TABSIZE; j++) tab[j] = (uint16_t)(sole << 4);
+            const uint16_t e = (uint16_t)(sole << 6 | extra_bits((unsigned)sole));
+            for (unsigned j = 0; j < TABSIZE; j++) tab[j] = e;
             continue;
         }
         SQZ_RETURN_IF(count < 2 || kraft != TABSIZE, SQZ_ERR_CORRUPT_DATA, "huff: context %d code is not complete", c);
         build_codes(len, (int)nsym, code);
         for (unsigned t = 0; t < nsym; t++) {
             if (!len[t]) continue;
-            for (unsigned j = code[t]; j < TABSIZE; j += 1u << len[t]) tab[j] = (uint16_t)(t << 4 | len[t]);
+            const uint16_t e = (uint16_t)(t << 6 | (len[t] + extra_bits(t)));
+            for (unsigned j = code[t]; j < TABSIZE; j += 1u << len[t]) tab[j] = e;
         }
     }
-    const size_t rest = (size_t)(end - p);
-    if (es == 1) SQZ_FORWARD_IF_ERROR(decode_u8(dst, m, blk->first_elem, X, tabs, unused, p, rest));
-    else if (es == 2) SQZ_FORWARD_IF_ERROR(decode_u16(dst, m, blk->first_elem, X, tabs, unused, p, rest));
-    else SQZ_FORWARD_IF_ERROR(decode_u32(dst, m, blk->first_elem, X, tabs, unused, p, rest));
+    SQZ_RETURN_IF(end - p < 12, SQZ_ERR_CORRUPT_DATA, "huff: no stream sizes");
+    const uint8_t *st[4];
+    size_t sn[4];
+    const uint8_t *q = p + 12;
+    for (int i = 0; i < 3; i++) {
+        sn[i] = sqz_rd32(p + 4 * i);
+        SQZ_RETURN_IF(sn[i] > (size_t)(end - q), SQZ_ERR_CORRUPT_DATA, "huff: stream %d of %zu bytes exceeds the block", i, sn[i]);
+        st[i] = q;
+        q += sn[i];
+    }
+    st[3] = q;
+    sn[3] = (size_t)(end - q);
+    if (es == 1) SQZ_FORWARD_IF_ERROR(decode_u8(dst, m, blk->first_elem, X, tabs, unused, s->ctx, st, sn));
+    else if (es == 2) SQZ_FORWARD_IF_ERROR(decode_u16(dst, m, blk->first_elem, X, tabs, unused, s->ctx, st, sn));
+    else SQZ_FORWARD_IF_ERROR(decode_u32(dst, m, blk->first_elem, X, tabs, unused, s->ctx, st, sn));
     return (int64_t)dst_size;
 }
 
@@ -341,6 +449,6 @@ static uint64_t hf_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint3
 
 const sqz_stage sqz_stage_huff = {
     .id = 40, .name = "huff", .kind = SQZ_STAGE_CODEC,
-    .doc = "context-modelled Huffman coding of residuals (21 tables per block, chosen by the row above)",
+    .doc = "context-modelled Huffman coding of residuals (21 tables per block, chosen by the row above), four streams",
     .encode = hf_encode, .decode = hf_decode, .release = hf_release, .block_elems = hf_block_elems,
 };

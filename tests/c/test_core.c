@@ -7,6 +7,8 @@
 #include "common/checksum.h"
 #include "sqeazy.h"
 #include "stages/bitshuffle.h"
+#include "stages/huff.h"
+#include "stages/predict.h"
 
 static int g_pass, g_fail;
 #define CHECK(cond, ...) do { if (cond) g_pass++; else { g_fail++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
@@ -66,7 +68,9 @@ static void test_checksum(void)
     CHECK(h != sqz_hash32_scalar(buf, 1024), "hash misses a bit flip");
 }
 
-static const char *k_pipelines[] = {"raw", "lz4", "zstd", "zstd(level=5)", "bitshuffle->lz4", "bitshuffle->zstd(level=3)", "bitshuffle"};
+static const char *k_pipelines[] = {"raw", "lz4", "zstd", "zstd(level=5)", "bitshuffle->lz4", "bitshuffle->zstd(level=3)", "bitshuffle",
+                                    "lossless", "lossless3d", "predict(mode=0)->huff", "predict(mode=1)->huff", "predict(mode=3)->huff",
+                                    "huff", "remap->predict", "predict->lz4"};
 
 static void test_round_trips(void)
 {
@@ -160,6 +164,79 @@ static void test_pipeline_errors(void)
     CHECK(sqz_pipeline_canonical("zstd(level=3", out, sizeof out) == -SQZ_ERR_PIPELINE_SYNTAX, "unclosed");
 }
 
+/* Lossless kernels: AVX2 against the scalar reference on random and camera-like rows. */
+static void test_lossless_kernels(void)
+{
+    const size_t widths[] = {2, 3, 17, 33, 64, 100, 257};
+    for (size_t es = 1; es <= 4; es *= 2)
+        for (size_t w = 0; w < sizeof widths / sizeof *widths; w++)
+            for (int kind = 0; kind < 2; kind++) {
+                const size_t X = widths[w], bytes = X * es;
+                uint8_t *cur = malloc(bytes), *up = malloc(bytes), *pp = malloc(bytes), *a = malloc(bytes), *b = malloc(bytes);
+                fill(cur, bytes, kind); fill(up, bytes, kind); fill(pp, bytes, kind);
+                for (int mode = 0; mode < SQZ_PRED_COUNT_; mode++)
+                    for (uint32_t flip = 0; flip < 2; flip++) {
+                        const uint32_t f = flip ? 1u << (8 * es - 1) : 0;
+                        const void *p3 = mode >= SQZ_PRED_PLANE ? pp : NULL;
+                        memset(a, 0, bytes); memset(b, 0, bytes);
+                        sqz_predict_row_scalar(mode, es, cur, up, p3, a, X, 1, f);
+                        size_t done = sqz_predict_row_avx2(mode, es, cur, up, p3, b, X, f);
+                        if (done < 1) done = 1;
+                        sqz_predict_row_scalar(mode, es, cur, up, p3, b, X, done, f);
+                        CHECK(memcmp(a, b, bytes) == 0, "predict row avx2 != scalar es=%zu X=%zu mode=%d flip=%u", es, X, mode, flip);
+                    }
+                uint8_t ca[300], cb[300], ta[300], tb[300];
+                memset(ca, 0, sizeof ca); memset(cb, 0, sizeof cb);
+                if (X >= 3) {
+                    sqz_huff_ctx_scalar(es, up, ca, 1, X - 1);
+                    size_t done = sqz_huff_ctx_avx2(es, up, cb, X - 1);
+                    sqz_huff_ctx_scalar(es, up, cb, done, X - 1);
+                    CHECK(memcmp(ca, cb, X) == 0, "huff contexts avx2 != scalar es=%zu X=%zu", es, X);
+                }
+                sqz_huff_tok_scalar(es, cur, ta, 0, X);
+                size_t done = sqz_huff_tok_avx2(es, cur, tb, X);
+                sqz_huff_tok_scalar(es, cur, tb, done, X);
+                CHECK(memcmp(ta, tb, X) == 0, "huff tokens avx2 != scalar es=%zu X=%zu", es, X);
+                free(cur); free(up); free(pp); free(a); free(b);
+            }
+    /* token and context definitions (docs/FORMAT.md) */
+    uint16_t z[6] = {0, 15, 16, 23, 1000, 65535};
+    uint8_t t[6];
+    sqz_huff_tok_scalar(2, z, t, 0, 6);
+    CHECK(t[0] == 0 && t[1] == 15 && t[2] == 16 && t[3] == 17 && t[4] == 16 + 5 * 4 + 3 && t[5] == 16 + 11 * 4 + 3,
+          "tokens %d %d %d %d %d %d", t[0], t[1], t[2], t[3], t[4], t[5]);
+    uint16_t up3[3] = {0, 0, 0}, up4[3] = {1, 1, 1};
+    uint8_t c[3];
+    sqz_huff_ctx_scalar(2, up3, c, 1, 2);
+    CHECK(c[1] == 0, "context of a quiet row %d", c[1]);
+    sqz_huff_ctx_scalar(2, up4, c, 1, 2);
+    CHECK(c[1] == 3, "context of activity 2: %d", c[1]);
+}
+
+/* Scalar and AVX2 give the same chunk for every lossless pipeline, dtype and a ragged shape. */
+static void test_lossless_simd_identity(void)
+{
+    const char *pls[] = {"lossless", "lossless3d", "predict(mode=1)->huff", "predict(mode=0)->huff", "predict(mode=3)->huff"};
+    const int dtypes[] = {SQZ_UINT8, SQZ_INT8, SQZ_UINT16, SQZ_INT16, SQZ_UINT32, SQZ_FLOAT32};
+    uint64_t shape[3] = {5, 37, 131};
+    for (size_t p = 0; p < sizeof pls / sizeof *pls; p++)
+        for (size_t t = 0; t < sizeof dtypes / sizeof *dtypes; t++)
+            for (uint32_t blk = 0; blk <= 3000; blk += 3000) {
+                size_t raw = 5 * 37 * 131 * sqz_dtype_size(dtypes[t]);
+                uint8_t *in = malloc(raw);
+                fill(in, raw, 1);
+                size_t bound = sqz_encode_bound(raw, dtypes[t], 3, pls[p]);
+                uint8_t *a = malloc(bound), *b = malloc(bound);
+                sqz_options o = {pls[p], 1, blk};
+                sqz_simd_set(SQZ_SIMD_SCALAR);
+                int64_t na = sqz_encode(in, raw, dtypes[t], 3, shape, &o, a, bound);
+                sqz_simd_set(-1);
+                int64_t nb = sqz_encode(in, raw, dtypes[t], 3, shape, &o, b, bound);
+                CHECK(na > 0 && na == nb && memcmp(a, b, (size_t)na) == 0, "scalar and SIMD chunks differ: %s dtype %d", pls[p], dtypes[t]);
+                free(in); free(a); free(b);
+            }
+}
+
 int main(void)
 {
     test_kernels();
@@ -167,6 +244,8 @@ int main(void)
     test_pipeline_errors();
     test_round_trips();
     test_simd_identity();
+    test_lossless_kernels();
+    test_lossless_simd_identity();
     test_damage();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;

@@ -1,0 +1,21 @@
+/* Kernels of the huff codec (contexts and tokens of one row); definitions in docs/FORMAT.md.
+ * The scalar functions are the reference; the AVX2 ones (1- and 2-byte elements) return how
+ * far they got and leave the rest to the scalar ones. */
+#ifndef SQZ_HUFF_H
+#define SQZ_HUFF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SQZ_HUFF_NCTX 21       /* 0..19 activity classes, 20: no row above in the block */
+#define SQZ_HUFF_CTX_FIRST 20
+
+/* ctx[j] for j in [j0, j1) of a row whose row above is `up` (element j above j; 1 <= j0,
+ * j1 < row length: up[j-1] and up[j+1] exist). */
+void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1);
+size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 1 */
+/* tok[j] for j in [j0, j1). */
+void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1);
+size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1);    /* from j0 = 0 */
+
+#endif

@@ -1,0 +1,83 @@
+/* AVX2 contexts and tokens for 1- and 2-byte residuals; huff.c's scalar code is the reference.
+ * floor(log2) comes from the float exponent: exact because the values are < 2^24. Built with -mavx2. */
+#include <immintrin.h>
+
+#include "huff.h"
+
+#define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define LD128(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
+
+/* 16 x i32 (two vectors) -> 16 bytes */
+static inline __m128i pack_bytes(__m256i a, __m256i b)
+{
+    __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
+    __m256i y = _mm256_packus_epi16(w, w);
+    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(y, 0x08));
+}
+
+/* context of 8 activities (2*zN + zNW + zNE, saturated at 65535) */
+static inline __m256i ctx8(__m256i act2)
+{
+    __m256i u = _mm256_add_epi32(_mm256_srli_epi32(act2, 1), _mm256_set1_epi32(1));
+    __m256i q = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(u)), 22), _mm256_set1_epi32(254));
+    return _mm256_min_epi32(q, _mm256_set1_epi32(19));
+}
+
+/* token of 8 values < 2^16 */
+static inline __m256i tok8(__m256i z)
+{
+    __m256i t = _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(z)), 21), _mm256_set1_epi32(508));
+    __m256i small = _mm256_cmpgt_epi32(_mm256_set1_epi32(16), z);
+    return _mm256_blendv_epi8(t, z, small);
+}
+
+static inline __m256i act16(__m256i nw, __m256i n, __m256i ne)
+{
+    return _mm256_adds_epu16(_mm256_adds_epu16(n, n), _mm256_adds_epu16(nw, ne));
+}
+
+size_t sqz_huff_ctx_avx2(size_t es, const void *up_, uint8_t *ctx, size_t j1)
+{
+    size_t j = 1;
+    if (es == 2) {
+        const uint16_t *up = up_;
+        for (; j + 16 <= j1; j += 16) {
+            __m256i a = act16(LD(up + j - 1), LD(up + j), LD(up + j + 1));
+            __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
+            __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
+            _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
+        }
+    } else if (es == 1) {
+        const uint8_t *up = up_;
+        for (; j + 16 <= j1; j += 16) {
+            __m256i a = act16(_mm256_cvtepu8_epi16(LD128(up + j - 1)), _mm256_cvtepu8_epi16(LD128(up + j)),
+                              _mm256_cvtepu8_epi16(LD128(up + j + 1)));
+            __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
+            __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
+            _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
+        }
+    }
+    return j;
+}
+
+size_t sqz_huff_tok_avx2(size_t es, const void *z_, uint8_t *tok, size_t j1)
+{
+    size_t j = 0;
+    if (es == 2) {
+        const uint16_t *z = z_;
+        for (; j + 16 <= j1; j += 16) {
+            __m256i lo = tok8(_mm256_cvtepu16_epi32(LD128(z + j)));
+            __m256i hi = tok8(_mm256_cvtepu16_epi32(LD128(z + j + 8)));
+            _mm_storeu_si128((__m128i *)(void *)(tok + j), pack_bytes(lo, hi));
+        }
+    } else if (es == 1) {
+        const uint8_t *z = z_;
+        for (; j + 16 <= j1; j += 16) {
+            __m128i v = LD128(z + j);
+            __m256i lo = tok8(_mm256_cvtepu8_epi32(v));
+            __m256i hi = tok8(_mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)));
+            _mm_storeu_si128((__m128i *)(void *)(tok + j), pack_bytes(lo, hi));
+        }
+    }
+    return j;
+}

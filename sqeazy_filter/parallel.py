@@ -1,0 +1,173 @@
+"""Camera-rate HDF5 I/O: many chunks compressed (or decompressed) at once, outside HDF5's
+one-chunk-at-a-time filter loop, and stored with direct chunk writes.
+
+``write_chunks(dset, array, threads=N)`` encodes the chunks of ``array`` on N threads (the C
+library runs without the GIL; each chunk uses one thread inside, so N threads use N cores) and
+writes them in order from the calling thread with ``dset.id.write_direct_chunk``. The file is
+an ordinary sqeazy dataset: any reader with the filter reads it. ``read_chunks`` is the reverse.
+"""
+import itertools
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import _lib
+from ._dtypes import code_of
+from .codec import DEFAULT_PIPELINE, SqeazyError, _message
+from .filter import FILTER_ID
+
+__all__ = ["write_chunks", "read_chunks"]
+
+
+def _words_text(words, length):
+    raw = b"".join(int(w).to_bytes(4, "little") for w in words)[:length]
+    return raw.decode("ascii")
+
+
+def _filter_config(dset):
+    """(pipeline text, block bytes) of a dataset whose only filter is sqeazy (docs/FORMAT.md)."""
+    dcpl = dset.id.get_create_plist()
+    if dset.chunks is None:
+        raise ValueError(f"dataset {dset.name} is not chunked")
+    filters = [dcpl.get_filter(i) for i in range(dcpl.get_nfilters())]
+    if len(filters) != 1 or filters[0][0] != FILTER_ID:
+        raise ValueError(f"dataset {dset.name} must have the sqeazy filter as its only filter "
+                         f"(has {[f[0] for f in filters]})")
+    cd = list(filters[0][2])
+    pipeline, block = DEFAULT_PIPELINE, 0
+    if cd and cd[0] >> 16 == 0x5351:             # full form, written by set_local
+        ndim = cd[0] & 0xFF
+        block = (cd[2] >> 16) * 1024
+        at = 3 + ndim
+    elif cd:                                      # user form
+        block = (cd[0] >> 16) * 1024
+        at = 1
+    else:
+        at = None
+    if at is not None and len(cd) > at and cd[at]:
+        pipeline = _words_text(cd[at + 1:], cd[at])
+    return pipeline, block
+
+
+def _chunk_slices(shape, chunks):
+    grid = [range(0, s, c) for s, c in zip(shape, chunks)]
+    for start in itertools.product(*grid):
+        yield start, tuple(slice(o, min(o + c, s)) for o, c, s in zip(start, chunks, shape))
+
+
+class _Encoder:
+    """One chunk -> sqeazy bytes, single-threaded inside (the pool supplies the parallelism)."""
+
+    def __init__(self, dtype, chunks, pipeline, block):
+        self.lib, self.ffi = _lib.load(), _lib.ffi
+        self.code = code_of(dtype)
+        self.dtype = np.dtype(dtype).newbyteorder("<")
+        self.chunks = tuple(chunks)
+        self.text = self.ffi.new("char[]", pipeline.encode())
+        self.opts = self.ffi.new("sqz_options *", {"pipeline": self.text, "threads": 1, "block_bytes": block})
+        self.shape = self.ffi.new("uint64_t[]", list(self.chunks))
+        self.nbytes = int(np.prod(self.chunks)) * self.dtype.itemsize
+        self.bound = self.lib.sqz_encode_bound(self.nbytes, self.code, len(self.chunks), self.text)
+        if not self.bound:
+            raise ValueError(f"bad pipeline {pipeline!r}: {_message(self.lib, -2)}")
+
+    def __call__(self, block, fill, out):
+        if block.shape != self.chunks:          # an edge chunk: HDF5 stores it padded to full size
+            full = np.full(self.chunks, fill, dtype=self.dtype)
+            full[tuple(slice(0, n) for n in block.shape)] = block
+            block = full
+        else:
+            block = np.ascontiguousarray(block, dtype=self.dtype)
+        n = self.lib.sqz_encode(self.ffi.from_buffer(block), self.nbytes, self.code, len(self.chunks), self.shape,
+                                self.opts, self.ffi.from_buffer(out), self.bound)
+        if n < 0:
+            raise SqeazyError(_message(self.lib, n))
+        return memoryview(out)[:n]
+
+
+def _check(dset, threads):
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1 or threads > 256:
+        raise ValueError(f"threads must be an integer in 1..256, not {threads!r}")
+    return _filter_config(dset)
+
+
+def write_chunks(dset, array, threads=2, offset=None):
+    """Compress ``array`` chunk by chunk on ``threads`` threads and store it in ``dset`` at
+    ``offset`` (default: the origin) with direct chunk writes. ``offset`` and, except at the
+    dataset's end, the array's extent must be multiples of the chunk shape. Returns bytes written."""
+    pipeline, block = _check(dset, threads)
+    array = np.asarray(array)
+    chunks = dset.chunks
+    if array.ndim != dset.ndim:
+        raise ValueError(f"array has {array.ndim} dimensions, dataset {dset.ndim}")
+    if array.dtype.newbyteorder("=") != dset.dtype.newbyteorder("="):
+        raise ValueError(f"array dtype {array.dtype} differs from the dataset's {dset.dtype}")
+    offset = tuple(offset) if offset is not None else (0,) * dset.ndim
+    for o, n, c, s in zip(offset, array.shape, chunks, dset.shape):
+        if o % c or o + n > s or (n % c and o + n != s):
+            raise ValueError(f"region at {offset} of shape {array.shape} does not fall on whole chunks "
+                             f"{chunks} of a dataset of shape {dset.shape}")
+    enc = _Encoder(array.dtype, chunks, pipeline, block)
+    fill = dset.fillvalue
+    depth = 2 * threads                       # chunks in flight; their output buffers are reused
+    buffers = [bytearray(enc.bound) for _ in range(depth + 1)]
+    written = 0
+    in_flight = deque()
+
+    def store():
+        nonlocal written
+        pos, fut = in_flight.popleft()
+        data = fut.result()
+        dset.id.write_direct_chunk(pos, data)
+        written += len(data)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for i, (start, sl) in enumerate(_chunk_slices(array.shape, chunks)):
+            if len(in_flight) >= depth:
+                store()
+            pos = tuple(o + s for o, s in zip(offset, start))
+            in_flight.append((pos, pool.submit(enc, array[sl], fill, buffers[i % (depth + 1)])))
+        while in_flight:
+            store()
+    return written
+
+
+def read_chunks(dset, threads=2, out=None):
+    """Read the whole dataset, decompressing its chunks on ``threads`` threads. Returns ``out``
+    (a new array if None). Chunks never written read as the fill value."""
+    _check(dset, threads)
+    lib, ffi = _lib.load(), _lib.ffi
+    chunks = dset.chunks
+    if out is None:
+        out = np.empty(dset.shape, dtype=dset.dtype)
+    elif out.shape != dset.shape or out.dtype != dset.dtype:
+        raise ValueError(f"out must be an array of shape {dset.shape} and dtype {dset.dtype}")
+    nbytes = int(np.prod(chunks)) * dset.dtype.itemsize
+
+    def work(data, mask, sl):
+        target = out[sl]
+        if mask:                                  # the filter was skipped for this chunk
+            tmp = np.frombuffer(data, dtype=dset.dtype, count=int(np.prod(chunks))).reshape(chunks)
+        else:
+            tmp = np.empty(chunks, dtype=dset.dtype)
+            n = lib.sqz_decode(ffi.from_buffer(data), len(data), ffi.from_buffer(tmp, require_writable=True),
+                               nbytes, 1)
+            if n < 0:
+                raise SqeazyError(_message(lib, n))
+        target[...] = tmp[tuple(slice(0, s.stop - s.start) for s in sl)]
+
+    in_flight = deque()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for start, sl in _chunk_slices(dset.shape, chunks):
+            try:
+                mask, data = dset.id.read_direct_chunk(start)
+            except (KeyError, RuntimeError, OSError):
+                out[sl] = dset.fillvalue
+                continue
+            in_flight.append(pool.submit(work, data, mask, sl))
+            while len(in_flight) > 2 * threads:
+                in_flight.popleft().result()
+        while in_flight:
+            in_flight.popleft().result()
+    return out
