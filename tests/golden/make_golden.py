@@ -86,24 +86,29 @@ def make_chunk(path, d):
 
 
 def make_h5(path, d):
+    """One file per pipeline; datasets whose dtype the pipeline refuses are left out."""
     tmp = path + ".tmp"
-    try:
-        with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
-            for ds in d["datasets"]:
-                data = synthetic(ds["dtype"], tuple(ds["shape"]), ds["seed"])
+    kept = []
+    with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
+        for ds in d["datasets"]:
+            data = synthetic(ds["dtype"], tuple(ds["shape"]), ds["seed"])
+            try:
                 f.create_dataset(ds["name"], data=data, chunks=tuple(ds["chunks"]), track_times=False,
                                  **sqeazy_filter.Sqeazy(d["pipeline"], block_size=ds["block_size"]))
-                ds["raw_sha256"] = sha(data.tobytes())
-        with h5py.File(tmp, "r") as f:
-            for ds in d["datasets"]:
-                ds["decoded_sha256"] = sha(f[ds["name"]][...].tobytes())
-    except (ValueError, OSError):
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            except (ValueError, OSError):
+                if ds["name"] in f:
+                    del f[ds["name"]]
+                continue
+            kept.append(dict(ds, raw_sha256=sha(data.tobytes())))
+    if not kept:
+        os.remove(tmp)
         return None
+    with h5py.File(tmp, "r") as f:
+        for ds in kept:
+            ds["decoded_sha256"] = sha(f[ds["name"]][...].tobytes())
     os.replace(tmp, path)
     with open(path, "rb") as f:
-        return dict(d, file_sha256=sha(f.read()))
+        return dict(d, datasets=kept, file_sha256=sha(f.read()))
 
 
 def main(argv=None):
