@@ -173,13 +173,7 @@ def write_h5(path, views, setups, pipeline=DEFAULT_PIPELINE, threads=0, block_si
         cache = max(cache, sum(int(np.prod(_level_dims(v.shape, f)[1:])) * b[2] * v.dtype.itemsize * 2
                                for f, b in zip(factors, blocks)))
     with h5py.File(path, "w", rdcc_nbytes=min(max(cache, 16 << 20), 2 << 30), rdcc_nslots=100003, rdcc_w0=1.0) as f:
-        for sid, (factors, blocks) in pyramids.items():
-            g = f.require_group(f"s{sid:02d}")
-            g.create_dataset("resolutions", data=np.asarray(factors, dtype="<f8"))
-            g.create_dataset("subdivisions", data=np.asarray(blocks, dtype="<i4"))
-            dt = next(v.dtype for v in views if v.setup == sid)
-            if dt != np.dtype("uint16"):
-                g.attrs.create("dataType", np.bytes_(DATA_TYPES[dt.name]))  # fixed-length, as JHDF5 writes
+        write_setup_groups(f, pyramids, {sid: next(v.dtype for v in views if v.setup == sid) for sid in pyramids})
         for v in views:
             factors, blocks = pyramids[v.setup]
             legacy = v.dtype == np.dtype("uint16")
@@ -208,13 +202,22 @@ def write_h5(path, views, setups, pipeline=DEFAULT_PIPELINE, threads=0, block_si
     return pyramids
 
 
-def xml_text(h5_name, views, setups, unit="\u00b5m"):
-    """The SpimData XML that points BigDataViewer at `h5_name` (relative to the XML's folder)."""
+def xml_text(h5_name, views, setups, unit="\u00b5m", partitions=None):
+    """The SpimData XML that points BigDataViewer at `h5_name` (relative to the XML's folder).
+
+    partitions: for a partitioned dataset (`h5_name` is then the master file linking them),
+    a list of (file name relative to the XML's folder, time point ids, setup ids).
+    """
     root = ET.Element("SpimData", version="0.2")
     ET.SubElement(root, "BasePath", type="relative").text = "."
     seq = ET.SubElement(root, "SequenceDescription")
     loader = ET.SubElement(seq, "ImageLoader", format="bdv.hdf5")
     ET.SubElement(loader, "hdf5", type="relative").text = h5_name
+    for name, tps, sids in partitions or ():
+        part = ET.SubElement(loader, "partition")
+        ET.SubElement(part, "path", type="relative").text = name
+        ET.SubElement(part, "timepoints").text = " ".join(str(int(t)) for t in sorted(tps))
+        ET.SubElement(part, "setups").text = " ".join(str(int(s)) for s in sorted(sids))
     vs = ET.SubElement(seq, "ViewSetups")
     channels = []
     for sid in sorted(setups):
@@ -257,6 +260,37 @@ def xml_text(h5_name, views, setups, unit="\u00b5m"):
         ET.SubElement(tr, "affine").text = f"{x!r} 0.0 0.0 0.0 0.0 {y!r} 0.0 0.0 0.0 0.0 {z!r} 0.0"
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def write_setup_groups(f, pyramids, dtypes):
+    """Write sSS/resolutions, sSS/subdivisions (and dataType when not uint16) into the open file `f`.
+
+    pyramids: {setup: (factors, blocks)} as from propose_pyramid; dtypes: {setup: numpy dtype}.
+    """
+    for sid, (factors, blocks) in sorted(pyramids.items()):
+        g = f.require_group(f"s{sid:02d}")
+        g.create_dataset("resolutions", data=np.asarray(factors, dtype="<f8"))
+        g.create_dataset("subdivisions", data=np.asarray(blocks, dtype="<i4"))
+        dt = np.dtype(dtypes[sid])
+        if dt != np.dtype("uint16"):
+            g.attrs.create("dataType", np.bytes_(DATA_TYPES[dt.name]))  # fixed-length, as JHDF5 writes
+
+
+def write_master_h5(path, pyramids, dtypes, links):
+    """The master file of a partitioned dataset (BigDataViewer's partitioned HDF5 export).
+
+    It holds the setup groups (write_setup_groups) and, for every view and level, an HDF5
+    external link ``tTTTTT/sSS/L/cells`` -> the same path in the partition file.
+    links: {(timepoint, setup): partition file name, relative to the master's folder}.
+    """
+    import h5py
+    with h5py.File(path, "w") as f:
+        write_setup_groups(f, pyramids, dtypes)
+        for (t, sid), name in sorted(links.items()):
+            for level in range(len(pyramids[sid][0])):
+                cells = cells_path(t, sid, level)
+                f.require_group(os.path.dirname(cells))
+                f[cells] = h5py.ExternalLink(name, "/" + cells)
 
 
 def write_bdv(xml_path, views, setups, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0, levels=None,

@@ -1,4 +1,4 @@
-"""The `sqeazy` command line (also `python -m sqeazy_filter`): compress, decompress, info, bench, bdv,
+"""The `sqeazy` command line (also `python -m sqeazy_filter`): compress, decompress, info, bench, bdv, convert,
 plugin-path, config, h5repack-filter. Each command lives in its own module here; this one builds
 the parser and turns every user-fixable failure into one line on stderr and exit status 2."""
 import argparse
@@ -27,7 +27,7 @@ def _h5repack_filter(args):
 
 def build_parser():
     from .. import DEFAULT_PIPELINE, __version__
-    from . import bdv, bench, convert, info
+    from . import bdv, bench, convert, info, timelapse
     p = argparse.ArgumentParser(
         prog="sqeazy", description="Sqeazy compression for light-sheet microscopy: HDF5 filter 34075.",
         epilog="Other HDF5 programs read the files with HDF5_PLUGIN_PATH=$(sqeazy plugin-path).")
@@ -37,6 +37,7 @@ def build_parser():
     info.add_parser(sub)
     bench.add_parser(sub)
     bdv.add_parser(sub)
+    timelapse.add_parser(sub)
     sub.add_parser("plugin-path", help="print the directory for HDF5_PLUGIN_PATH").set_defaults(func=_plugin_path)
     sub.add_parser("config", help="print what this build has (JSON)").set_defaults(func=_config)
     r = sub.add_parser("h5repack-filter", help="print the h5repack -f argument for a pipeline")
