@@ -157,14 +157,19 @@ def read_chunks(dset, threads=2, out=None):
                 raise SqeazyError(_message(lib, n))
         target[...] = tmp[tuple(slice(0, s.stop - s.start) for s in sl)]
 
+    stored = {}
+    for i in range(dset.id.get_num_chunks()):          # in file order
+        info = dset.id.get_chunk_info(i)
+        stored[tuple(info.chunk_offset)] = info
+    if len(stored) < np.prod([-(-s // c) for s, c in zip(dset.shape, chunks)]):
+        out[...] = dset.fillvalue                      # chunks never written
     in_flight = deque()
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for start, sl in _chunk_slices(dset.shape, chunks):
-            try:
-                mask, data = dset.id.read_direct_chunk(start)
-            except (KeyError, RuntimeError, OSError):
-                out[sl] = dset.fillvalue
-                continue
+        for start in stored:
+            if any(o >= n for o, n in zip(start, dset.shape)):
+                continue                               # left behind by a shrinking resize
+            sl = tuple(slice(o, min(o + c, s)) for o, c, s in zip(start, chunks, dset.shape))
+            mask, data = dset.id.read_direct_chunk(start)
             in_flight.append(pool.submit(work, data, mask, sl))
             while len(in_flight) > 2 * threads:
                 in_flight.popleft().result()

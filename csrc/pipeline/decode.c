@@ -98,6 +98,7 @@ int64_t sqz_decode(const void *src, size_t src_size, void *dst, size_t dst_cap, 
     SQZ_FORWARD_IF_ERROR(sqz_header_read(src, src_size, &h, &pl));
     SQZ_RETURN_IF(!dst || dst_cap < h.raw_size, SQZ_ERR_DST_TOO_SMALL, "chunk decodes to %llu bytes, buffer has %zu",
                   (unsigned long long)h.raw_size, dst_cap);
+    for (int s = 0; s < pl.n; s++) pl.st[s].block_elems = h.block_elems;
     SQZ_FORWARD_IF_ERROR(sqz_pipeline_bind(&pl, h.dtype, h.ndim, h.shape));
 
     const size_t es = sqz_dtype_size(h.dtype);

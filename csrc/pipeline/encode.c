@@ -246,6 +246,7 @@ int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const 
     int rc = sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &pl);
     if (rc >= 0) rc = sqz_pipeline_bind(&pl, dtype, ndim, shape);
     const uint64_t block_elems = rc >= 0 ? choose_block_elems(&pl, opt->block_bytes, es, n_elems) : 1;
+    for (int s = 0; s < pl.n; s++) pl.st[s].block_elems = block_elems;
     if (rc >= 0) rc = prepare_stages(&pl, src, src_size, es, block_elems);
     if (rc < 0) { sqz_pipeline_free(&pl); return rc; }
 

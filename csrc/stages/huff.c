@@ -75,7 +75,8 @@ static inline uint32_t elem(const void *z, size_t es, uint64_t k)
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1)
 {
     for (size_t j = j0; j < j1; j++)
-        ctx[j] = (uint8_t)ctx_of(2 * (uint64_t)elem(up, es, j) + elem(up, es, j - 1) + elem(up, es, j + 1));
+        ctx[j] = (uint8_t)ctx_of(2 * (uint64_t)elem(up, es, j) + elem(up, es, j - 1) + elem(up, es, j + 1) +
+                                 elem(up, es, j - 2) + elem(up, es, j + 2));
 }
 
 void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1)
@@ -84,30 +85,36 @@ void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size
 }
 
 #ifndef SQZ_HAVE_AVX2
-size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 1; }
+size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (void)es; (void)z; (void)tok; (void)j1; return 0; }
 #endif
+
+/* Context of block element k at column x from the row above: taps at x-2..x+2 (weights
+ * 1,1,2,1,1); a tap outside the row or the block counts as the one straight above. */
+static inline uint8_t context_at(size_t es, const void *z, uint64_t k, uint64_t x, uint64_t X)
+{
+    if (k < X) return CTX_FIRST;
+    const uint64_t n = elem(z, es, k - X);
+    const uint64_t nw = x >= 1 && k >= X + 1 ? elem(z, es, k - X - 1) : n;
+    const uint64_t nww = x >= 2 && k >= X + 2 ? elem(z, es, k - X - 2) : n;
+    const uint64_t ne = x + 1 < X ? elem(z, es, k - X + 1) : n;
+    const uint64_t nee = x + 2 < X ? elem(z, es, k - X + 2) : n;
+    return (uint8_t)ctx_of(2 * n + nw + ne + nww + nee);
+}
 
 /* Contexts of block elements [k, k+len), one row segment starting at column x0. */
 static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint8_t *ctx)
 {
-    if (x0 == 0 && len == X && k >= X && X >= 3) {
+    if (x0 == 0 && len == X && k >= X && X >= 5) {
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
         uint8_t *c = ctx + k;
-        c[0] = (uint8_t)ctx_of(3 * (uint64_t)elem(up, es, 0) + elem(up, es, 1));
-        c[X - 1] = (uint8_t)ctx_of(3 * (uint64_t)elem(up, es, X - 1) + elem(up, es, X - 2));
-        size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctx_avx2(es, up, c, X - 1) : 1;
-        sqz_huff_ctx_scalar(es, up, c, done, X - 1);
+        for (uint64_t x = 0; x < 2; x++) c[x] = context_at(es, z, k + x, x, X);
+        for (uint64_t x = X - 2; x < X; x++) c[x] = context_at(es, z, k + x, x, X);
+        size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctx_avx2(es, up, c, X - 2) : 2;
+        sqz_huff_ctx_scalar(es, up, c, done, X - 2);
         return;
     }
-    for (uint64_t j = 0; j < len; j++, k++) {
-        const uint64_t x = x0 + j;
-        if (k < X) { ctx[k] = CTX_FIRST; continue; }
-        uint64_t n = elem(z, es, k - X);
-        uint64_t nw = x > 0 && k > X ? elem(z, es, k - X - 1) : n;
-        uint64_t ne = x + 1 < X ? elem(z, es, k - X + 1) : n;
-        ctx[k] = (uint8_t)ctx_of(2 * n + nw + ne);
-    }
+    for (uint64_t j = 0; j < len; j++) ctx[k + j] = context_at(es, z, k + j, x0 + j, X);
 }
 
 static unsigned n_tokens(size_t es) { return es == 1 ? 32 : es == 2 ? 64 : NTOK; }

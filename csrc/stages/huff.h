@@ -10,10 +10,10 @@
 #define SQZ_HUFF_NCTX 21       /* 0..19 activity classes, 20: no row above in the block */
 #define SQZ_HUFF_CTX_FIRST 20
 
-/* ctx[j] for j in [j0, j1) of a row whose row above is `up` (element j above j; 1 <= j0,
- * j1 < row length: up[j-1] and up[j+1] exist). */
+/* ctx[j] for j in [j0, j1) of a row whose row above is `up` (element j above j; 2 <= j0,
+ * j1 + 2 <= row length: up[j-2..j+2] exist). */
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1);
-size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 1 */
+size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 2 */
 /* tok[j] for j in [j0, j1). */
 void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1);
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1);    /* from j0 = 0 */

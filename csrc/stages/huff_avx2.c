@@ -31,18 +31,20 @@ static inline __m256i tok8(__m256i z)
     return _mm256_blendv_epi8(t, z, small);
 }
 
-static inline __m256i act16(__m256i nw, __m256i n, __m256i ne)
+/* 2*N + NW + NE + NWW + NEE, saturated (the context is the top one long before 65535) */
+static inline __m256i act16(__m256i nww, __m256i nw, __m256i n, __m256i ne, __m256i nee)
 {
-    return _mm256_adds_epu16(_mm256_adds_epu16(n, n), _mm256_adds_epu16(nw, ne));
+    __m256i a = _mm256_adds_epu16(_mm256_adds_epu16(n, n), _mm256_adds_epu16(nw, ne));
+    return _mm256_adds_epu16(a, _mm256_adds_epu16(nww, nee));
 }
 
 size_t sqz_huff_ctx_avx2(size_t es, const void *up_, uint8_t *ctx, size_t j1)
 {
-    size_t j = 1;
+    size_t j = 2;
     if (es == 2) {
         const uint16_t *up = up_;
         for (; j + 16 <= j1; j += 16) {
-            __m256i a = act16(LD(up + j - 1), LD(up + j), LD(up + j + 1));
+            __m256i a = act16(LD(up + j - 2), LD(up + j - 1), LD(up + j), LD(up + j + 1), LD(up + j + 2));
             __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
             __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
             _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
@@ -50,8 +52,9 @@ size_t sqz_huff_ctx_avx2(size_t es, const void *up_, uint8_t *ctx, size_t j1)
     } else if (es == 1) {
         const uint8_t *up = up_;
         for (; j + 16 <= j1; j += 16) {
-            __m256i a = act16(_mm256_cvtepu8_epi16(LD128(up + j - 1)), _mm256_cvtepu8_epi16(LD128(up + j)),
-                              _mm256_cvtepu8_epi16(LD128(up + j + 1)));
+            __m256i a = act16(_mm256_cvtepu8_epi16(LD128(up + j - 2)), _mm256_cvtepu8_epi16(LD128(up + j - 1)),
+                              _mm256_cvtepu8_epi16(LD128(up + j)), _mm256_cvtepu8_epi16(LD128(up + j + 1)),
+                              _mm256_cvtepu8_epi16(LD128(up + j + 2)));
             __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
             __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
             _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));

@@ -8,12 +8,13 @@
 #include "stage.h"
 
 static const sqz_param_spec k_params[] = {
-    {"mode", SQZ_PRED_AVG, 0, SQZ_PRED_COUNT_ - 1, 1},
+    {"mode", SQZ_PRED_AUTO, 0, SQZ_PRED_AUTO, 1},
 };
 
 #define DEFAULT_2D_BYTES (256u * 1024u)
 #define DEFAULT_3D_BYTES (1024u * 1024u)
 #define MIN_3D_PLANES 4
+#define SAMPLE_ROWS 256   /* rows the auto mode looks at */
 
 typedef struct {
     uint64_t X;       /* row length (last extent) */
@@ -32,7 +33,7 @@ static geo geometry(const sqz_stage_ctx *ctx)
 static int is_3d(int mode) { return mode == SQZ_PRED_PLANE || mode == SQZ_PRED_AVG3D; }
 
 /* Prediction with every neighbour present. */
-static inline uint64_t pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t p)
+static inline uint64_t pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p)
 {
     switch (mode) {
     case SQZ_PRED_LEFT: return w;
@@ -42,18 +43,22 @@ static inline uint64_t pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, 
     }
     case SQZ_PRED_PLANE: return p;
     case SQZ_PRED_AVG3D: return (((w + n) >> 1) + p + 1) >> 1;
+    case SQZ_PRED_AVGNE: return (w + ((n + ne) >> 1) + 1) >> 1;
     default: return (w + n) >> 1;
     }
 }
 
-/* Prediction with missing neighbours (block or array edges). */
-static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t p, int hw, int hn, int hnw, int hp)
+/* Prediction with missing neighbours (block or array edges); without W, `w` holds the block's
+ * previous element (0 for its first); without NE, ne is N. */
+static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p,
+                                 int hw, int hn, int hnw, int hp)
 {
     if (mode == SQZ_PRED_PLANE && hp) return p;
-    if (mode == SQZ_PRED_AVG3D && hp && hw && hn) return pred_full(mode, w, n, nw, p);
-    if (mode == SQZ_PRED_MED && hw && hn && hnw) return pred_full(mode, w, n, nw, p);
+    if (mode == SQZ_PRED_AVG3D && hp && hw && hn) return pred_full(mode, w, n, nw, ne, p);
+    if (mode == SQZ_PRED_MED && hw && hn && hnw) return pred_full(mode, w, n, nw, ne, p);
+    if (mode == SQZ_PRED_AVGNE && hw && hn) return pred_full(mode, w, n, nw, ne, p);
     if (mode != SQZ_PRED_LEFT && hw && hn) return (w + n) >> 1;
-    return hw ? w : hn ? n : 0;
+    return hw ? w : hn ? n : hp ? p : w;
 }
 
 #define DEFINE_PREDICT(T, SUF, BITS)                                                                        \
@@ -67,8 +72,8 @@ static inline T unzig_##SUF(T z, T pred) { return (T)(pred + (T)((T)(z >> 1) ^ (
 static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T *out, size_t X, size_t j0, T flip)\
 {                                                                                                          \
     for (size_t j = j0; j < X; j++) {                                                                      \
-        uint64_t p = pp ? (T)(pp[j] ^ flip) : 0;                                                           \
-        T pr = (T)pred_full(mode, (T)(cur[j - 1] ^ flip), (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), p);    \
+        uint64_t p = pp ? (T)(pp[j] ^ flip) : 0, ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip);               \
+        T pr = (T)pred_full(mode, (T)(cur[j - 1] ^ flip), (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p); \
         out[j] = zig_##SUF((T)(cur[j] ^ flip), pr);                                                        \
     }                                                                                                      \
 }                                                                                                          \
@@ -93,7 +98,7 @@ static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const ge
             const int rm = need_p && !hp ? SQZ_PRED_AVG : mode;                                            \
             const T *up = val + k - X, *pp = hp ? val + k - g->plane : NULL;                               \
             uint64_t pv = pp ? (T)(pp[0] ^ flip) : 0;                                                      \
-            T pr0 = (T)pred_edge(rm, 0, (T)(up[0] ^ flip), 0, pv, 0, 1, 0, hp);                            \
+            T pr0 = (T)pred_edge(rm, 0, (T)(up[0] ^ flip), 0, 0, pv, 0, 1, 0, hp);                         \
             if (!dec) {                                                                                    \
                 out[k] = zig_##SUF((T)(in[k] ^ flip), pr0);                                                \
                 size_t done = simd ? sqz_predict_row_avx2(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1; \
@@ -109,10 +114,19 @@ static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const ge
                         w = unzig_##SUF(z[j], (T)(((uint64_t)w + (T)(up[j] ^ flip)) >> 1));                \
                         o[j] = (T)(w ^ flip);                                                              \
                     }                                                                                      \
+                } else if (rm == SQZ_PRED_AVGNE) {                                                         \
+                    size_t j = 1;                                                                          \
+                    for (; j + 1 < X; j++) {                                                               \
+                        uint64_t t = ((uint64_t)(T)(up[j] ^ flip) + (T)(up[j + 1] ^ flip)) >> 1;           \
+                        w = unzig_##SUF(z[j], (T)((w + t + 1) >> 1));                                      \
+                        o[j] = (T)(w ^ flip);                                                              \
+                    }                                                                                      \
+                    w = unzig_##SUF(z[j], (T)(((uint64_t)w + (T)(up[j] ^ flip) + 1) >> 1));                \
+                    o[j] = (T)(w ^ flip);                                                                  \
                 } else {                                                                                   \
                     for (size_t j = 1; j < X; j++) {                                                       \
-                        uint64_t p = pp ? (T)(pp[j] ^ flip) : 0;                                           \
-                        w = unzig_##SUF(z[j], (T)pred_full(rm, w, (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), p)); \
+                        uint64_t p = pp ? (T)(pp[j] ^ flip) : 0, ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip); \
+                        w = unzig_##SUF(z[j], (T)pred_full(rm, w, (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p)); \
                         o[j] = (T)(w ^ flip);                                                              \
                     }                                                                                      \
                 }                                                                                          \
@@ -122,10 +136,11 @@ static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const ge
         }                                                                                                  \
         for (uint64_t j = 0; j < len; j++, k++) {                                                          \
             const int hw = j > 0, hn = row_n && k >= X, hnw = hn && hw && k > X;                           \
-            const int hp = plane_p && k >= g->plane;                                                       \
-            uint64_t w = hw ? (T)(val[k - 1] ^ flip) : 0, nn = hn ? (T)(val[k - X] ^ flip) : 0;            \
+            const int hp = plane_p && k >= g->plane, hne = hn && x0 + j + 1 < X;                           \
+            uint64_t w = k ? (T)(val[k - 1] ^ flip) : 0, nn = hn ? (T)(val[k - X] ^ flip) : 0;             \
             uint64_t nw = hnw ? (T)(val[k - X - 1] ^ flip) : 0, p = hp ? (T)(val[k - g->plane] ^ flip) : 0; \
-            T pr = (T)pred_edge(mode, w, nn, nw, p, hw, hn, hnw, hp);                                      \
+            uint64_t ne = hne ? (T)(val[k - X + 1] ^ flip) : nn;                                           \
+            T pr = (T)pred_edge(mode, w, nn, nw, ne, p, hw, hn, hnw, hp);                                  \
             out[k] = dec ? (T)(unzig_##SUF(in[k], pr) ^ flip) : zig_##SUF((T)(in[k] ^ flip), pr);          \
         }                                                                                                  \
     }                                                                                                      \
@@ -159,11 +174,78 @@ static uint32_t flip_of(int dtype)
     }
 }
 
+/* The mode in use: the parameter, or for auto the one prepare() chose (checked by pr_check). */
+static int mode_of(const sqz_stage_ctx *ctx)
+{
+    const int mode = (int)ctx->params[0];
+    return mode == SQZ_PRED_AUTO ? (ctx->meta_size == 1 ? ctx->meta[0] : SQZ_PRED_AVG) : mode;
+}
+
+static int pr_check(const sqz_stage_ctx *ctx)
+{
+    if ((int)ctx->params[0] != SQZ_PRED_AUTO || !ctx->meta) return 0;  /* encoder: before prepare */
+    SQZ_RETURN_IF(ctx->meta_size != 1 || ctx->meta[0] >= SQZ_PRED_COUNT_, SQZ_ERR_CORRUPT_HEADER,
+                  "predict: auto mode without a valid chosen mode");
+    return 0;
+}
+
+/* 4*log2(u) to a quarter: the cost model of the auto mode. */
+static inline unsigned log4(uint64_t u)
+{
+    int nb = 63 - __builtin_clzll(u);
+    return 4u * (unsigned)nb + (unsigned)(nb >= 2 ? (u >> (nb - 2)) & 3 : nb == 1 ? (u & 1) << 1 : 0);
+}
+
+static uint64_t value(const void *base, size_t es, uint64_t i, uint32_t flip)
+{
+    return (es == 1 ? ((const uint8_t *)base)[i] : es == 2 ? ((const uint16_t *)base)[i] : ((const uint32_t *)base)[i]) ^ flip;
+}
+
+/* Auto mode: try the candidate predictors on up to SAMPLE_ROWS interior rows and keep the one
+ * with the smallest estimated size (3-D counts as (W+N)/2 where the block has no plane before). */
+static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, uint8_t *meta, size_t cap,
+                      size_t *meta_size)
+{
+    *meta_size = 0;
+    if ((int)ctx->params[0] != SQZ_PRED_AUTO) return 0;
+    SQZ_RETURN_IF(cap < 1, SQZ_ERR_GENERIC, "predict metadata");
+    static const int cand[] = {SQZ_PRED_AVGNE, SQZ_PRED_AVG, SQZ_PRED_MED, SQZ_PRED_AVG3D};
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    const geo g = geometry(ctx);
+    const uint32_t flip = flip_of(ctx->dtype);
+    const uint64_t n = size / es, be = ctx->block_elems ? ctx->block_elems : n, rows = g.X ? n / g.X : 0;
+    const int n_cand = g.plane && be >= 2 * g.plane ? 4 : 3;
+    uint64_t cost[4] = {0, 0, 0, 0};
+    const uint64_t step = rows / SAMPLE_ROWS + 1;
+    for (uint64_t r = 1; r < rows && g.Y && g.X >= 2; r += step) {
+        const uint64_t i0 = r * g.X;
+        if (r % g.Y == 0 || i0 % be < g.X) continue;
+        const int hp = g.plane && i0 >= g.plane && i0 % be >= g.plane;
+        for (uint64_t j = 1; j < g.X; j++) {
+            const uint64_t i = i0 + j, x = value(chunk, es, i, flip), w = value(chunk, es, i - 1, flip);
+            const uint64_t nn = value(chunk, es, i - g.X, flip), nw = value(chunk, es, i - g.X - 1, flip);
+            const uint64_t ne = j + 1 < g.X ? value(chunk, es, i - g.X + 1, flip) : nn;
+            const uint64_t p = hp ? value(chunk, es, i - g.plane, flip) : 0;
+            for (int c = 0; c < n_cand; c++) {
+                const int m = cand[c] == SQZ_PRED_AVG3D && !hp ? SQZ_PRED_AVG : cand[c];
+                const uint64_t pr = pred_full(m, w, nn, nw, ne, p);
+                const uint64_t d = x >= pr ? x - pr : pr - x;
+                cost[c] += log4(2 * d + 1);
+            }
+        }
+    }
+    int best = 0;
+    for (int c = 1; c < n_cand; c++) if (cost[c] < cost[best]) best = c;
+    meta[0] = (uint8_t)cand[best];
+    *meta_size = 1;
+    return 0;
+}
+
 static int run(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst, int dec)
 {
     const size_t es = sqz_dtype_size(ctx->dtype);
     const geo g = geometry(ctx);
-    const int mode = (int)ctx->params[0];
+    const int mode = mode_of(ctx);
     const uint32_t flip = flip_of(ctx->dtype);
     SQZ_RETURN_IF(n != blk->n_elems * es, dec ? SQZ_ERR_CORRUPT_DATA : SQZ_ERR_BAD_ARGUMENT,
                   "predict block of %zu bytes for %llu elements", n, (unsigned long long)blk->n_elems);
@@ -193,18 +275,20 @@ static int64_t pr_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     return (int64_t)n;
 }
 
-/* Whole rows (2-D modes) or whole planes, at least MIN_3D_PLANES (3-D modes), near the target. */
+/* Whole rows (2-D modes) or whole planes (3-D and auto modes; explicit 3-D modes at least
+ * MIN_3D_PLANES), near the target size. */
 static uint64_t pr_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes)
 {
     (void)n_elems;
     const size_t es = sqz_dtype_size(ctx->dtype);
     const geo g = geometry(ctx);
-    const int three = is_3d((int)ctx->params[0]) && g.plane;
+    const int mode = (int)ctx->params[0], three = (is_3d(mode) || mode == SQZ_PRED_AUTO) && g.plane;
     const uint64_t unit = three ? g.plane : g.X;
     const uint64_t target = (block_bytes ? block_bytes : three ? DEFAULT_3D_BYTES : DEFAULT_2D_BYTES) / es;
+    const uint64_t min_units = three && mode != SQZ_PRED_AUTO ? MIN_3D_PLANES : 1;
     if (!unit) return 0;
     uint64_t units = (target + unit / 2) / unit;
-    if (units < (three ? MIN_3D_PLANES : 1)) units = three ? MIN_3D_PLANES : 1;
+    if (units < min_units) units = min_units;
     if (unit > UINT64_MAX / units) return 0;
     return units * unit;
 }
@@ -212,6 +296,7 @@ static uint64_t pr_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint3
 const sqz_stage sqz_stage_predict = {
     .id = 25, .name = "predict", .kind = SQZ_STAGE_FILTER,
     .n_params = 1, .params = k_params,
-    .doc = "prediction residuals, zigzag-mapped; mode 0 left, 1 LOCO-I MED, 2 (W+N)/2, 3 previous plane, 4 3-D average",
-    .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .block_elems = pr_block_elems,
+    .doc = "prediction residuals, zigzag-mapped; mode 0 left, 1 LOCO-I MED, 2 (W+N)/2, 3 previous plane, "
+           "4 3-D average, 5 (W+(N+NE)/2)/2, 6 auto (chosen per chunk)",
+    .check = pr_check, .prepare = pr_prepare, .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .block_elems = pr_block_elems,
 };

@@ -5,10 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { SQZ_PRED_LEFT = 0, SQZ_PRED_MED = 1, SQZ_PRED_AVG = 2, SQZ_PRED_PLANE = 3, SQZ_PRED_AVG3D = 4, SQZ_PRED_COUNT_ };
+enum { SQZ_PRED_LEFT = 0, SQZ_PRED_MED = 1, SQZ_PRED_AVG = 2, SQZ_PRED_PLANE = 3, SQZ_PRED_AVG3D = 4, SQZ_PRED_AVGNE = 5,
+       SQZ_PRED_COUNT_, SQZ_PRED_AUTO = SQZ_PRED_COUNT_ };
 
 /* Residuals of one interior row (every element has N, and P for the 3-D modes), elements
- * [j0, X) with j0 >= 1. cur/up/pp: this row, the row above, the same row one plane before.
+ * [j0, X) with j0 >= 1; NE of the last element is N. cur/up/pp: this row, the row above, the same row one plane before.
  * flip: XOR applied to every value first (sign bit for signed types). The scalar functions
  * are the reference; the AVX2 one does elements [1, returned) and needs j0 == 1. */
 void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,

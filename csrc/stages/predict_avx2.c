@@ -6,7 +6,7 @@
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 
-static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i p)
+static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i ne, __m256i p)
 {
     const __m256i one = _mm256_set1_epi16(1);
     __m256i avg = _mm256_sub_epi16(_mm256_avg_epu16(w, n), _mm256_and_si256(_mm256_xor_si256(w, n), one));
@@ -14,6 +14,10 @@ static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i
     case SQZ_PRED_LEFT: return w;
     case SQZ_PRED_PLANE: return p;
     case SQZ_PRED_AVG3D: return _mm256_avg_epu16(avg, p);
+    case SQZ_PRED_AVGNE: {
+        __m256i h = _mm256_sub_epi16(_mm256_avg_epu16(n, ne), _mm256_and_si256(_mm256_xor_si256(n, ne), one));
+        return _mm256_avg_epu16(w, h);
+    }
     case SQZ_PRED_MED: {
         __m256i mx = _mm256_max_epu16(w, n), mn = _mm256_min_epu16(w, n);
         __m256i g = _mm256_sub_epi16(_mm256_add_epi16(w, n), nw);
@@ -25,7 +29,7 @@ static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i
     }
 }
 
-static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i p)
+static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i ne, __m256i p)
 {
     const __m256i one = _mm256_set1_epi8(1);
     __m256i avg = _mm256_sub_epi8(_mm256_avg_epu8(w, n), _mm256_and_si256(_mm256_xor_si256(w, n), one));
@@ -33,6 +37,10 @@ static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i 
     case SQZ_PRED_LEFT: return w;
     case SQZ_PRED_PLANE: return p;
     case SQZ_PRED_AVG3D: return _mm256_avg_epu8(avg, p);
+    case SQZ_PRED_AVGNE: {
+        __m256i h = _mm256_sub_epi8(_mm256_avg_epu8(n, ne), _mm256_and_si256(_mm256_xor_si256(n, ne), one));
+        return _mm256_avg_epu8(w, h);
+    }
     case SQZ_PRED_MED: {
         __m256i mx = _mm256_max_epu8(w, n), mn = _mm256_min_epu8(w, n);
         __m256i g = _mm256_sub_epi8(_mm256_add_epi8(w, n), nw);
@@ -48,15 +56,17 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
                             size_t X, uint32_t flip)
 {
     size_t j = 1;
+    const size_t lim = mode == SQZ_PRED_AVGNE ? X - 1 : X;  /* NE must exist */
     if (es == 2) {
         const uint16_t *cur = cur_, *up = up_, *pp = pp_;
         uint16_t *out = out_;
         const __m256i f = _mm256_set1_epi16((short)flip);
-        for (; j + 16 <= X; j += 16) {
+        for (; j + 16 <= lim; j += 16) {
             __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
             __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
             __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : _mm256_setzero_si256();
-            __m256i r = _mm256_sub_epi16(x, pred16(mode, w, n, nw, p));
+            __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
+            __m256i r = _mm256_sub_epi16(x, pred16(mode, w, n, nw, ne, p));
             __m256i z = _mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_srai_epi16(r, 15));
             _mm256_storeu_si256((__m256i *)(void *)(out + j), z);
         }
@@ -66,11 +76,12 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
         const uint8_t *cur = cur_, *up = up_, *pp = pp_;
         uint8_t *out = out_;
         const __m256i f = _mm256_set1_epi8((char)flip), zero = _mm256_setzero_si256();
-        for (; j + 32 <= X; j += 32) {
+        for (; j + 32 <= lim; j += 32) {
             __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
             __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
             __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : zero;
-            __m256i r = _mm256_sub_epi8(x, pred8(mode, w, n, nw, p));
+            __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
+            __m256i r = _mm256_sub_epi8(x, pred8(mode, w, n, nw, ne, p));
             __m256i z = _mm256_xor_si256(_mm256_add_epi8(r, r), _mm256_cmpgt_epi8(zero, r));
             _mm256_storeu_si256((__m256i *)(void *)(out + j), z);
         }

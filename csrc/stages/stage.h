@@ -31,6 +31,7 @@ typedef struct {
     int dtype;                 /* element type of this stage's input */
     int ndim;
     const uint64_t *shape;     /* chunk shape, slowest first */
+    uint64_t block_elems;      /* elements per block of this chunk (set before prepare/encode/decode) */
 } sqz_stage_ctx;
 
 /* Where a block sits in the chunk, for stages that use geometry (predictors). */

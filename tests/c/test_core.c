@@ -187,10 +187,10 @@ static void test_lossless_kernels(void)
                     }
                 uint8_t ca[300], cb[300], ta[300], tb[300];
                 memset(ca, 0, sizeof ca); memset(cb, 0, sizeof cb);
-                if (X >= 3) {
-                    sqz_huff_ctx_scalar(es, up, ca, 1, X - 1);
-                    size_t done = sqz_huff_ctx_avx2(es, up, cb, X - 1);
-                    sqz_huff_ctx_scalar(es, up, cb, done, X - 1);
+                if (X >= 5) {
+                    sqz_huff_ctx_scalar(es, up, ca, 2, X - 2);
+                    size_t done = sqz_huff_ctx_avx2(es, up, cb, X - 2);
+                    sqz_huff_ctx_scalar(es, up, cb, done, X - 2);
                     CHECK(memcmp(ca, cb, X) == 0, "huff contexts avx2 != scalar es=%zu X=%zu", es, X);
                 }
                 sqz_huff_tok_scalar(es, cur, ta, 0, X);
@@ -205,12 +205,14 @@ static void test_lossless_kernels(void)
     sqz_huff_tok_scalar(2, z, t, 0, 6);
     CHECK(t[0] == 0 && t[1] == 15 && t[2] == 16 && t[3] == 17 && t[4] == 16 + 5 * 4 + 3 && t[5] == 16 + 11 * 4 + 3,
           "tokens %d %d %d %d %d %d", t[0], t[1], t[2], t[3], t[4], t[5]);
-    uint16_t up3[3] = {0, 0, 0}, up4[3] = {1, 1, 1};
-    uint8_t c[3];
-    sqz_huff_ctx_scalar(2, up3, c, 1, 2);
-    CHECK(c[1] == 0, "context of a quiet row %d", c[1]);
-    sqz_huff_ctx_scalar(2, up4, c, 1, 2);
-    CHECK(c[1] == 3, "context of activity 2: %d", c[1]);
+    uint16_t up3[5] = {0, 0, 0, 0, 0}, up4[5] = {1, 0, 1, 0, 0}, up5[5] = {1000, 1000, 1000, 1000, 1000};
+    uint8_t c[5];
+    sqz_huff_ctx_scalar(2, up3, c, 2, 3);
+    CHECK(c[2] == 0, "context of a quiet row %d", c[2]);
+    sqz_huff_ctx_scalar(2, up4, c, 2, 3);
+    CHECK(c[2] == 2, "context of activity 3: %d", c[2]);      /* u = 3/2 + 1 = 2 -> 2*1 + 0 */
+    sqz_huff_ctx_scalar(2, up5, c, 2, 3);
+    CHECK(c[2] == 19, "context of a busy row: %d", c[2]);
 }
 
 /* Scalar and AVX2 give the same chunk for every lossless pipeline, dtype and a ragged shape. */

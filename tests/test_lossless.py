@@ -1,0 +1,219 @@
+"""The lossless codec (remap -> predict -> huff, preset "lossless"): exact round trips on the
+real stacks and on adversarial inputs, scalar == AVX2 bytes, and the parallel chunk writer."""
+import h5py
+import numpy as np
+import pytest
+
+import sqeazy_filter
+from sqeazy_filter import _lib
+
+from common import DTYPES, check_encode_decode, sample
+from conftest import DATA
+
+STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.is_dir() else []
+LOSSLESS = ["lossless", "lossless3d", "predict(mode=0)->huff", "predict(mode=1)->huff", "predict(mode=2)->huff",
+            "predict(mode=3)->huff", "predict(mode=4)->huff", "remap->huff", "huff"]
+
+
+def stack(name):
+    tifffile = pytest.importorskip("tifffile")
+    if not (DATA / name).exists():
+        pytest.skip(f"{DATA / name} not available (set SQEAZY_TEST_DATA)")
+    return tifffile.imread(DATA / name)
+
+
+def with_simd(level, fn):
+    lib = _lib.load()
+    old = lib.sqz_simd_get()
+    lib.sqz_simd_set(level)
+    try:
+        return fn()
+    finally:
+        lib.sqz_simd_set(old)
+
+
+@pytest.mark.skipif(not STACKS, reason=f"no stacks in {DATA}")
+@pytest.mark.parametrize("name", STACKS)
+def test_real_stacks_round_trip(name):
+    a = stack(name)
+    sizes = {}
+    for pipeline in ("lossless", "lossless3d", "bitshuffle->lz4"):
+        sizes[pipeline] = len(check_encode_decode(a, pipeline))
+    # the point of the codec: it beats the byte codec on every real stack
+    assert sizes["lossless"] < sizes["bitshuffle->lz4"]
+
+
+@pytest.mark.skipif(not STACKS, reason=f"no stacks in {DATA}")
+@pytest.mark.parametrize("name", STACKS)
+def test_real_stacks_scalar_equals_simd(name):
+    a = stack(name)[:8]
+    for pipeline in ("lossless", "lossless3d", "predict(mode=1)->huff"):
+        scalar = with_simd(0, lambda: sqeazy_filter.encode(a, pipeline, threads=1))
+        simd = with_simd(-1, lambda: sqeazy_filter.encode(a, pipeline, threads=2))
+        assert scalar == simd
+        np.testing.assert_array_equal(with_simd(0, lambda: sqeazy_filter.decode(simd)), a)
+
+
+def test_remap_on_sparse_values(rng):
+    """Values on a grid (rescaled data): the remap table makes the residuals small."""
+    ramp = np.add.outer(np.arange(64), np.arange(96)) // 8
+    a = ((ramp + rng.integers(0, 3, (6, 64, 96))) * 47).astype(np.uint16)
+    with_remap = check_encode_decode(a, "lossless")
+    without = check_encode_decode(a, "predict->huff")
+    assert sqeazy_filter.info(with_remap)["pipeline"] == "remap->predict->huff"
+    assert len(with_remap) < 0.75 * len(without)
+
+
+def adversarial(dtype, rng):
+    dt = np.dtype(dtype)
+    hi = np.iinfo(dt).max if dt.kind in "ui" else np.float32(3e38)
+    lo = np.iinfo(dt).min if dt.kind in "ui" else np.float32(-3e38)
+    shape = (3, 17, 29)
+    yield "constant", np.full(shape, 5, dt)
+    yield "all-max", np.full(shape, hi, dt)
+    yield "all-min", np.full(shape, lo, dt)
+    yield "random", sample(dt, shape, rng)
+    yield "random-full-range", (rng.integers(0, 256, (3, 17, 29 * dt.itemsize), dtype=np.uint8).view(dt)
+                                if dt.kind != "f" else sample(dt, shape, rng))
+    yield "checkerboard", np.where(np.indices(shape).sum(0) % 2 == 0, hi, lo).astype(dt)
+    single = np.zeros(shape, dt)
+    single[1, 8, 14] = hi
+    yield "single pixel", single
+    yield "one element", np.array([hi], dt)
+    yield "one row", sample(dt, (1, 1, 1001), rng)
+    yield "one column", sample(dt, (2, 999, 1), rng)
+    yield "4-D odd", sample(dt, (2, 3, 5, 7), rng)
+    yield "1-D", sample(dt, (12345,), rng)
+    yield "empty", np.zeros((0, 4, 4), dt)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pipeline", LOSSLESS)
+def test_adversarial_round_trips(dtype, pipeline, rng):
+    for what, a in adversarial(dtype, rng):
+        for block in (0, 1024):
+            try:
+                check_encode_decode(a, pipeline, block_size=block)
+            except AssertionError as exc:  # pragma: no cover - names the input in the report
+                raise AssertionError(f"{what}, {dtype}, {pipeline}, block {block}") from exc
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adversarial_scalar_equals_simd(dtype, rng):
+    for what, a in adversarial(dtype, rng):
+        for pipeline in ("lossless", "lossless3d", "predict(mode=1)->huff", "predict(mode=0)->huff"):
+            scalar = with_simd(0, lambda: sqeazy_filter.encode(a, pipeline, block_size=2048))
+            simd = with_simd(-1, lambda: sqeazy_filter.encode(a, pipeline, block_size=2048))
+            assert scalar == simd, (what, pipeline)
+
+
+def test_constant_chunk_is_tiny():
+    chunk = sqeazy_filter.encode(np.full((4, 256, 256), 1234, np.uint16), "lossless")
+    assert len(chunk) < 1000
+
+
+def test_damaged_chunks_fail_cleanly(rng):
+    a = (rng.poisson(20, (4, 64, 64)) + 100).astype(np.uint16)
+    chunk = sqeazy_filter.encode(a, "lossless", block_size=4096)
+    header = sqeazy_filter.info(chunk)["header_size"]
+    for i in range(header, len(chunk), max(1, (len(chunk) - header) // 200)):
+        bad = bytearray(chunk)
+        bad[i] ^= 0x5A
+        with pytest.raises(sqeazy_filter.SqeazyError):
+            sqeazy_filter.decode(bytes(bad))
+
+
+def test_presets_and_default():
+    assert sqeazy_filter.DEFAULT_PIPELINE == "lossless"
+    assert sqeazy_filter.canonical_pipeline("lossless") == "remap->predict->huff"
+    assert sqeazy_filter.canonical_pipeline("lossless3d") == "remap->predict(mode=4)->huff"
+    assert sqeazy_filter.Sqeazy().pipeline == "remap->predict->huff"
+    chunk = sqeazy_filter.encode(np.arange(1000, dtype=np.uint16).reshape(10, 100))
+    assert sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff"
+    with pytest.raises(ValueError, match="preset"):
+        sqeazy_filter.canonical_pipeline("lossless(3)")
+    with pytest.raises(ValueError, match="mode"):
+        sqeazy_filter.canonical_pipeline("predict(mode=9)->huff")
+    with pytest.raises(ValueError, match="last"):
+        sqeazy_filter.canonical_pipeline("lossless->lz4")
+
+
+def test_old_default_still_decodes(rng):
+    a = rng.integers(0, 4000, (3, 40, 50)).astype(np.uint16)
+    np.testing.assert_array_equal(sqeazy_filter.decode(sqeazy_filter.encode(a, "bitshuffle->lz4")), a)
+
+
+def test_blocks_follow_rows_and_planes():
+    a = np.zeros((20, 100, 300), np.uint16)
+    assert sqeazy_filter.info(sqeazy_filter.encode(a, "lossless"))["block_elems"] % 300 == 0
+    three = sqeazy_filter.info(sqeazy_filter.encode(a, "lossless3d"))["block_elems"]
+    assert three % 30000 == 0 and three >= 4 * 30000
+
+
+# ---- the parallel chunk writer and reader -------------------------------------------------
+
+def make_dataset(f, shape, chunks, dtype=np.uint16, pipeline="lossless", **kw):
+    return f.create_dataset("x", shape=shape, dtype=dtype, chunks=chunks, **sqeazy_filter.Sqeazy(pipeline, **kw))
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("pipeline", ["lossless", "bitshuffle->lz4", "lossless3d"])
+def test_write_chunks_reads_back_through_the_filter(tmp_path, rng, threads, pipeline):
+    a = (rng.poisson(30, (21, 50, 77)) + 100).astype(np.uint16)   # ragged edge chunks
+    with h5py.File(tmp_path / "w.h5", "w") as f:
+        d = make_dataset(f, a.shape, (8, 25, 40), pipeline=pipeline)
+        n = sqeazy_filter.write_chunks(d, a, threads=threads)
+        assert 0 < n < a.nbytes
+    with h5py.File(tmp_path / "w.h5", "r") as f:
+        np.testing.assert_array_equal(f["x"][...], a)                 # the ordinary filter
+        np.testing.assert_array_equal(sqeazy_filter.read_chunks(f["x"], threads=threads), a)
+
+
+def test_read_chunks_of_filter_written_file(tmp_path, rng):
+    a = rng.integers(0, 255, (9, 33, 65)).astype(np.uint8)
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f.create_dataset("x", data=a, chunks=(4, 16, 32), **sqeazy_filter.Sqeazy())
+        f.create_dataset("y", shape=a.shape, dtype=a.dtype, chunks=(4, 16, 32), fillvalue=7,
+                         **sqeazy_filter.Sqeazy())                     # no chunk written
+    with h5py.File(tmp_path / "r.h5", "r") as f:
+        np.testing.assert_array_equal(sqeazy_filter.read_chunks(f["x"], threads=2), a)
+        assert (sqeazy_filter.read_chunks(f["y"], threads=2) == 7).all()
+
+
+def test_write_chunks_region(tmp_path, rng):
+    a = rng.integers(0, 4000, (8, 32, 32)).astype(np.uint16)
+    with h5py.File(tmp_path / "o.h5", "w") as f:
+        d = make_dataset(f, (16, 32, 32), (8, 32, 32))
+        sqeazy_filter.write_chunks(d, a, threads=2, offset=(8, 0, 0))
+        np.testing.assert_array_equal(d[8:], a)
+        assert (d[:8] == 0).all()
+        with pytest.raises(ValueError, match="whole chunks"):
+            sqeazy_filter.write_chunks(d, a[:4], threads=2, offset=(4, 0, 0))
+
+
+def test_write_chunks_refuses_bad_arguments(tmp_path):
+    a = np.zeros((4, 8, 8), np.uint16)
+    with h5py.File(tmp_path / "e.h5", "w") as f:
+        plain = f.create_dataset("plain", shape=a.shape, dtype=a.dtype, chunks=(2, 8, 8), compression="gzip")
+        with pytest.raises(ValueError, match="only filter"):
+            sqeazy_filter.write_chunks(plain, a)
+        d = f.create_dataset("d", shape=a.shape, dtype=a.dtype, chunks=(2, 8, 8), **sqeazy_filter.Sqeazy())
+        for threads in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="threads"):
+                sqeazy_filter.write_chunks(d, a, threads=threads)
+        with pytest.raises(ValueError, match="dtype"):
+            sqeazy_filter.write_chunks(d, a.astype(np.int32))
+        with pytest.raises(ValueError, match="dimensions"):
+            sqeazy_filter.write_chunks(d, a[0])
+        contiguous = f.create_dataset("c", data=a)
+        with pytest.raises(ValueError, match="chunked"):
+            sqeazy_filter.write_chunks(contiguous, a)
+
+
+def test_write_chunks_keeps_block_size(tmp_path, rng):
+    a = rng.integers(0, 4000, (4, 64, 64)).astype(np.uint16)
+    with h5py.File(tmp_path / "b.h5", "w") as f:
+        d = make_dataset(f, a.shape, (4, 64, 64), pipeline="bitshuffle->lz4", block_size=4096)
+        sqeazy_filter.write_chunks(d, a, threads=2)
+        _, data = d.id.read_direct_chunk((0, 0, 0))
+        assert sqeazy_filter.info(data)["block_elems"] == 2048
