@@ -1,0 +1,585 @@
+/* Host side of the GPU backend: plans a chunk with the CPU's own parser and header code,
+ * enqueues the kernels of kernels.cuh on a stream, and implements the C API of sqz_cuda.h.
+ *
+ * Included by sqz_cuda.cu (CUDA runtime) and by tests/cuda_emul (emulation: host memory and
+ * serial kernel launches), after the includer defined the backend:
+ *   sqzc_stream; sqzc_dev_alloc/free, sqzc_host_alloc/free (pinned), sqzc_copy(dst, src, n,
+ *   kind, stream), sqzc_sync(stream), sqzc_stream_create/destroy, sqzc_launched(), sqzc_probe.
+ * The chunk bytes are those of docs/FORMAT.md; what runs on the GPU: docs/GPU.md. */
+#ifndef SQZ_CUDA_ENGINE_H
+#define SQZ_CUDA_ENGINE_H
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <new>
+
+extern "C" {
+#include "../common/bytes.h"
+#include "../common/error.h"
+#include "../pipeline/pipeline.h"
+}
+#include "kernels.cuh"
+#include "sqz_cuda.h"
+
+enum { SQZC_H2D = 0, SQZC_D2H = 1, SQZC_D2D = 2 };
+
+namespace sqzc {
+
+const unsigned k_threads = 256;
+
+unsigned grid_for(uint64_t threads)
+{
+    uint64_t b = (threads + k_threads - 1) / k_threads;
+    return b < 1 ? 1 : b > 16384 ? 16384 : (unsigned)b;
+}
+
+struct buf {
+    void *p = nullptr;
+    size_t cap = 0;
+    int pinned = 0;
+    template <class T> T *as() const { return (T *)p; }
+};
+
+int need(buf &b, size_t n)
+{
+    if (b.cap >= n && b.p) return 0;
+    size_t want = n < 4096 ? 4096 : n + n / 8;
+    if (b.p) { if (b.pinned) sqzc_host_free(b.p); else sqzc_dev_free(b.p); }
+    b.p = nullptr;
+    b.cap = 0;
+    SQZ_FORWARD_IF_ERROR(b.pinned ? sqzc_host_alloc(&b.p, want) : sqzc_dev_alloc(&b.p, want));
+    b.cap = want;
+    return 0;
+}
+
+void release(buf &b)
+{
+    if (b.p) { if (b.pinned) sqzc_host_free(b.p); else sqzc_dev_free(b.p); }
+    b.p = nullptr;
+    b.cap = 0;
+}
+
+/* wnl tables for one parameter set (built on the host with the CPU's arithmetic). */
+struct wnl_tables {
+    int valid = 0;
+    double params[4];
+    uint32_t max = 0, n_levels = 0;
+    uint16_t to_index[65536], level[65536], rec[65536];
+};
+
+enum { JOB_NONE, JOB_ENCODE, JOB_DECODE };
+
+struct slot {
+    sqzc_stream stream{};
+    buf d_src, d_out, d_acc, d_hash, d_segs, d_lut, d_flags;
+    buf h_in, h_out, h_segs, h_flags;   /* pinned */
+    int job = JOB_NONE;
+    void *user_dst = nullptr;
+    size_t result = 0;                  /* bytes to deliver */
+    uint64_t n_blocks = 0, len_bad = SQZK_NONE;
+    size_t copy_back = 0;               /* bytes of h_out to copy to user_dst (0: dst on device) */
+};
+
+/* Everything the host knows about a chunk before the GPU touches it. */
+struct plan {
+    sqz_pipeline pl;
+    int dtype = 0, ndim = 0;
+    uint64_t shape[SQZ_MAX_NDIM];
+    size_t es = 0, raw_size = 0, head = 0, pipe_size = 0;
+    uint64_t n_elems = 0, block_elems = 0, n_blocks = 0;
+    int wnl = 0;                        /* stage 0 is wnl (the only lossy stage the GPU runs) */
+    plan() { memset(&pl, 0, sizeof pl); }
+    ~plan() { sqz_pipeline_free(&pl); }
+    sqzk_geo geo() const { return sqzk_geo{n_elems, block_elems, n_blocks, (uint32_t)es}; }
+};
+
+}  // namespace sqzc
+
+struct sqz_cuda_ctx {
+    int device = 0;
+    int n_slots = 0;
+    sqzc::slot *slots = nullptr;
+    sqzc::wnl_tables *wnl = nullptr;    /* last parameter set */
+};
+
+namespace sqzc {
+
+/* As csrc/pipeline/encode.c (check_geometry, choose_block_elems): the emulation test
+ * compares the resulting headers byte for byte, so a drift there fails CI. */
+int check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
+{
+    size_t es = sqz_dtype_size(dtype);
+    SQZ_RETURN_IF(!es, SQZ_ERR_UNSUPPORTED_DTYPE, "dtype code %d (supported: uint8, int8, uint16, int16, uint32, int32, float32)", dtype);
+    SQZ_RETURN_IF(ndim < 1 || ndim > SQZ_MAX_NDIM || !shape, SQZ_ERR_BAD_ARGUMENT, "ndim %d (1..%d)", ndim, SQZ_MAX_NDIM);
+    uint64_t n = 1, bytes;
+    for (int d = 0; d < ndim; d++) {
+        SQZ_RETURN_IF(shape[d] > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT, "dimension %d of %llu exceeds 2^32-1", d,
+                      (unsigned long long)shape[d]);
+        SQZ_RETURN_IF(!sqz_mul_ok(n, shape[d], &n), SQZ_ERR_BAD_ARGUMENT, "shape overflows");
+    }
+    SQZ_RETURN_IF(!sqz_mul_ok(n, es, &bytes) || bytes != src_size, SQZ_ERR_SIZE_MISMATCH,
+                  "shape holds %llu elements but the buffer has %zu bytes", (unsigned long long)n, src_size);
+    *n_elems = n;
+    return 0;
+}
+
+uint64_t choose_block_elems(const sqz_pipeline *pl, uint32_t block_bytes, size_t esize, uint64_t n_elems)
+{
+    uint64_t b = 0;
+    for (int s = 0; s < pl->n && !b; s++)
+        if (pl->st[s].stage->block_elems) b = pl->st[s].stage->block_elems(&pl->st[s], n_elems, block_bytes);
+    if (b) {
+        if (b * esize > SQZ_MAX_BLOCK_BYTES) b = SQZ_MAX_BLOCK_BYTES / esize;
+        if (b < 8) b = 8;
+    } else {
+        b = (block_bytes ? block_bytes : SQZ_DEFAULT_BLOCK_BYTES) / esize;
+        b = b / 8 * 8;
+        if (b < 8) b = 8;
+    }
+    if (b > n_elems && n_elems) b = n_elems;
+    return b ? b : 1;
+}
+
+/* Can the GPU produce this pipeline's chunks? Today: codec raw (every block stored), any
+ * lossless filters without chunk analysis (they do not change stored blocks), and wnl as
+ * the first stage (its reconstruction is what is stored). */
+int gpu_encodes(const sqz_pipeline *pl, int *wnl)
+{
+    *wnl = 0;
+    const sqz_stage *codec = pl->st[pl->n - 1].stage;
+    SQZ_RETURN_IF(codec->id != 1, SQZ_ERR_NO_GPU, "codec '%s' has no GPU encoder yet (GPU: raw)", codec->name);
+    for (int s = 0; s + 1 < pl->n; s++) {
+        const sqz_stage *st = pl->st[s].stage;
+        SQZ_RETURN_IF(st->prepare, SQZ_ERR_NO_GPU, "stage '%s' analyses the chunk on the CPU", st->name);
+        if (st->lossy) {
+            SQZ_RETURN_IF(st->id != 64 || s != 0, SQZ_ERR_NO_GPU, "lossy stage '%s' has no GPU kernel (GPU: wnl first)", st->name);
+            *wnl = 1;
+        }
+    }
+    return 0;
+}
+
+int plan_encode(plan &p, size_t src_size, int dtype, int ndim, const uint64_t *shape, const sqz_options *opt)
+{
+    static const sqz_options defaults = {};
+    if (!opt) opt = &defaults;
+    SQZ_FORWARD_IF_ERROR(check_geometry(dtype, ndim, shape, src_size, &p.n_elems));
+    SQZ_RETURN_IF(opt->block_bytes > SQZ_MAX_BLOCK_BYTES, SQZ_ERR_BAD_ARGUMENT, "block_bytes above %u", SQZ_MAX_BLOCK_BYTES);
+    p.dtype = dtype;
+    p.ndim = ndim;
+    for (int d = 0; d < ndim; d++) p.shape[d] = shape[d];
+    p.es = sqz_dtype_size(dtype);
+    p.raw_size = src_size;
+    SQZ_FORWARD_IF_ERROR(sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &p.pl));
+    SQZ_FORWARD_IF_ERROR(sqz_pipeline_bind(&p.pl, dtype, ndim, p.shape));
+    SQZ_FORWARD_IF_ERROR(gpu_encodes(&p.pl, &p.wnl));
+    p.block_elems = choose_block_elems(&p.pl, opt->block_bytes, p.es, p.n_elems);
+    p.n_blocks = p.n_elems ? (p.n_elems + p.block_elems - 1) / p.block_elems : 0;
+    p.pipe_size = sqz_pipeline_serialized_size(&p.pl);
+    SQZ_RETURN_IF(p.pipe_size > UINT16_MAX || p.n_blocks > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT,
+                  "pipeline metadata or block count too large for format v1");
+    p.head = SQZ_FIXED_HEADER + 4 * (size_t)ndim + p.pipe_size + SQZ_TABLE_ENTRY * (size_t)p.n_blocks;
+    return 0;
+}
+
+/* Fixed header (checksum 0), shape and pipeline section: header bytes before the table. */
+void write_prefix(const plan &p, uint8_t *out)
+{
+    memcpy(out, SQZ_MAGIC, 4);
+    out[4] = SQZ_FORMAT_VERSION;
+    out[5] = (uint8_t)p.dtype;
+    out[6] = (uint8_t)p.ndim;
+    out[7] = 0;
+    sqz_wr64(out + 8, p.raw_size);
+    sqz_wr32(out + 16, (uint32_t)p.block_elems);
+    sqz_wr32(out + 20, (uint32_t)p.n_blocks);
+    sqz_wr16(out + 24, (uint16_t)p.pipe_size);
+    sqz_wr16(out + 26, 0);
+    sqz_wr32(out + 28, 0);
+    for (int d = 0; d < p.ndim; d++) sqz_wr32(out + SQZ_FIXED_HEADER + 4 * d, (uint32_t)p.shape[d]);
+    sqz_pipeline_serialize(&p.pl, out + SQZ_FIXED_HEADER + 4 * p.ndim);
+}
+
+const wnl_tables *get_wnl(sqz_cuda_ctx *ctx, const sqz_stage_ctx *c)
+{
+    const uint32_t max = sqz_dtype_size(c->dtype) == 1 ? 255 : 65535;
+    wnl_tables *t = ctx->wnl;
+    if (!t && !(t = ctx->wnl = new (std::nothrow) wnl_tables)) return nullptr;
+    if (!t->valid || t->max != max || memcmp(t->params, c->params, sizeof t->params)) {
+        memcpy(t->params, c->params, sizeof t->params);
+        t->max = max;
+        t->n_levels = sqzk_wnl_build(t->params, max, t->to_index, t->level);
+        for (uint32_t v = 0; v <= max; v++) t->rec[v] = t->level[t->to_index[v]];
+        t->valid = 1;
+    }
+    return t;
+}
+
+/* Hash segments [offs[i], offs[i]+lens[i]) of base into hash[0..n) (acc: 64 words each). */
+void enqueue_hash(slot &s, const uint8_t *base, const uint64_t *offs, const uint64_t *lens, uint64_t n, uint32_t *acc,
+                  uint32_t *hash)
+{
+    if (!n) return;
+    SQZ_LAUNCH(k_hash_lanes, grid_for(n * SQZK_LANES), k_threads, s.stream, base, offs, lens, n, acc);
+    SQZ_LAUNCH(k_hash_fold, grid_for(n), k_threads, s.stream, lens, n, (const uint32_t *)acc, hash);
+}
+
+int finish(sqz_cuda_ctx *ctx, slot &s, int64_t *out);
+
+/* Enqueue the encoding of one chunk on slot s; the result is collected by finish(). */
+int enqueue_encode(sqz_cuda_ctx *ctx, slot &s, const plan &p, const void *src, int src_dev, void *dst, size_t dst_cap,
+                   int dst_dev)
+{
+    const size_t total = p.head + p.raw_size, prefix = p.head - SQZ_TABLE_ENTRY * (size_t)p.n_blocks;
+    SQZ_RETURN_IF(dst_cap < total, SQZ_ERR_DST_TOO_SMALL, "need %zu bytes for this chunk (blocks stored)", total);
+    const uint64_t n = p.n_blocks;
+    SQZ_FORWARD_IF_ERROR(need(s.d_acc, (size_t)(n + 1) * SQZK_LANES * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_hash, (size_t)(n + 1) * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_segs, (size_t)(2 * n + 2) * 8));
+    SQZ_FORWARD_IF_ERROR(need(s.h_segs, (size_t)(2 * n + 2) * 8));
+    SQZ_FORWARD_IF_ERROR(need(s.h_out, dst_dev ? prefix : total));
+    if (!dst_dev) SQZ_FORWARD_IF_ERROR(need(s.d_out, total));
+    uint8_t *d_out = dst_dev ? (uint8_t *)dst : s.d_out.as<uint8_t>();
+    uint8_t *payload = d_out + p.head;
+
+    /* the decoded bytes, stored as they are */
+    const uint8_t *d_src = (const uint8_t *)src;
+    if (!src_dev && p.raw_size) {
+        SQZ_FORWARD_IF_ERROR(need(s.h_in, p.raw_size));
+        memcpy(s.h_in.p, src, p.raw_size);
+        if (p.wnl) {
+            SQZ_FORWARD_IF_ERROR(need(s.d_src, p.raw_size));
+            SQZ_FORWARD_IF_ERROR(sqzc_copy(s.d_src.p, s.h_in.p, p.raw_size, SQZC_H2D, s.stream));
+            d_src = s.d_src.as<uint8_t>();
+        } else {
+            SQZ_FORWARD_IF_ERROR(sqzc_copy(payload, s.h_in.p, p.raw_size, SQZC_H2D, s.stream));
+        }
+    } else if (p.raw_size && !p.wnl) {
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(payload, d_src, p.raw_size, SQZC_D2D, s.stream));
+    }
+    if (p.wnl && p.raw_size) {
+        const wnl_tables *t = get_wnl(ctx, &p.pl.st[0]);
+        SQZ_RETURN_IF(!t, SQZ_ERR_OUT_OF_MEMORY, "wnl tables");
+        SQZ_FORWARD_IF_ERROR(need(s.d_lut, 65536 * 2));
+        SQZ_FORWARD_IF_ERROR(need(s.d_flags, 8 * 4));
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(s.d_lut.p, t->rec, (t->max + 1) * 2, SQZC_H2D, s.stream));
+        SQZ_LAUNCH(k_lut, grid_for(p.n_elems), k_threads, s.stream, d_src, payload, p.n_elems, (uint32_t)p.es,
+                   s.d_lut.as<const uint16_t>(), t->max + 1, (unsigned long long *)s.d_flags.p);
+    }
+
+    /* block table: every block stored, hash of its bytes twice */
+    uint64_t *hs = s.h_segs.as<uint64_t>();
+    for (uint64_t i = 0; i < n; i++) {
+        hs[i] = i * p.block_elems * p.es;
+        hs[n + i] = sqzk_block_elems(p.geo(), i) * p.es;
+    }
+    hs[2 * n] = SQZ_FIXED_HEADER;
+    hs[2 * n + 1] = p.head - SQZ_FIXED_HEADER;
+    uint64_t *ds = s.d_segs.as<uint64_t>();
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(ds, hs, (size_t)(2 * n + 2) * 8, SQZC_H2D, s.stream));
+    uint32_t *acc = s.d_acc.as<uint32_t>(), *hash = s.d_hash.as<uint32_t>();
+    enqueue_hash(s, payload, ds, ds + n, n, acc, hash);
+    if (n) SQZ_LAUNCH(k_table_stored, grid_for(n), k_threads, s.stream, n, (const uint64_t *)(ds + n), (const uint32_t *)hash,
+                      d_out + prefix);
+
+    /* header, then its checksum over the finished table */
+    write_prefix(p, s.h_out.as<uint8_t>());
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(d_out, s.h_out.p, prefix, SQZC_H2D, s.stream));
+    SQZ_LAUNCH(k_hash_lanes, grid_for(SQZK_LANES), k_threads, s.stream, (const uint8_t *)d_out, (const uint64_t *)(ds + 2 * n),
+               (const uint64_t *)(ds + 2 * n + 1), (uint64_t)1, acc + n * SQZK_LANES);
+    SQZ_LAUNCH(k_header_finish, 1, 1, s.stream, d_out, (uint64_t)p.head, (const uint32_t *)(acc + n * SQZK_LANES));
+    SQZ_FORWARD_IF_ERROR(sqzc_launched());
+    if (!dst_dev) SQZ_FORWARD_IF_ERROR(sqzc_copy(s.h_out.p, d_out, total, SQZC_D2H, s.stream));
+    s.job = JOB_ENCODE;
+    s.user_dst = dst;
+    s.result = total;
+    s.copy_back = dst_dev ? 0 : total;
+    s.n_blocks = n;
+    s.len_bad = SQZK_NONE;
+    return 0;
+}
+
+/* Read and check a chunk header on the host (from device memory: two small copies). */
+int read_header(slot &s, const void *src, size_t src_size, int src_dev, sqz_header *h, sqz_pipeline *pl,
+                const uint8_t **host_head)
+{
+    if (!src_dev) {
+        *host_head = (const uint8_t *)src;
+        return sqz_header_read((const uint8_t *)src, src_size, h, pl);
+    }
+    uint8_t fixed[SQZ_FIXED_HEADER] = {0};
+    size_t got = src_size < SQZ_FIXED_HEADER ? src_size : SQZ_FIXED_HEADER;
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(fixed, src, got, SQZC_D2H, s.stream));
+    SQZ_FORWARD_IF_ERROR(sqzc_sync(s.stream));
+    uint64_t claimed = got < SQZ_FIXED_HEADER ? got
+                       : SQZ_FIXED_HEADER + 4ull * fixed[6] + sqz_rd16(fixed + 24) + SQZ_TABLE_ENTRY * (uint64_t)sqz_rd32(fixed + 20);
+    if (claimed > src_size) claimed = src_size;
+    SQZ_FORWARD_IF_ERROR(need(s.h_in, (size_t)claimed));
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(s.h_in.p, src, (size_t)claimed, SQZC_D2H, s.stream));
+    SQZ_FORWARD_IF_ERROR(sqzc_sync(s.stream));
+    *host_head = s.h_in.as<uint8_t>();
+    /* the claimed header fits in src: pass its true size only when the header says it is shorter */
+    return sqz_header_read(s.h_in.as<uint8_t>(), (size_t)claimed, h, pl);
+}
+
+int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size, int src_dev, void *dst, size_t dst_cap,
+                   int dst_dev)
+{
+    (void)ctx;
+    sqz_header h;
+    sqz_pipeline pl;
+    const uint8_t *hh = nullptr;
+    SQZ_FORWARD_IF_ERROR(read_header(s, src, src_size, src_dev, &h, &pl, &hh));
+    SQZ_RETURN_IF(!dst || dst_cap < h.raw_size, SQZ_ERR_DST_TOO_SMALL, "chunk decodes to %llu bytes, buffer has %zu",
+                  (unsigned long long)h.raw_size, dst_cap);
+    SQZ_FORWARD_IF_ERROR(sqz_pipeline_bind(&pl, h.dtype, h.ndim, h.shape));
+    const uint64_t n = h.n_blocks;
+    const size_t es = sqz_dtype_size(h.dtype);
+    const uint8_t *table = hh + (h.header_size - SQZ_TABLE_ENTRY * n);
+    SQZ_FORWARD_IF_ERROR(need(s.h_segs, (size_t)(4 * n + 1) * 8));
+    uint64_t *hs = s.h_segs.as<uint64_t>();  /* stored offsets, stored sizes, decoded offsets, decoded sizes */
+    const sqzk_geo g{h.n_elems, h.block_elems, n, (uint32_t)es};
+    uint64_t off = 0;
+    s.len_bad = SQZK_NONE;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint32_t word = sqz_rd32(table + SQZ_TABLE_ENTRY * i);
+        const uint64_t sz = word & ~SQZ_STORED_FLAG, len = sqzk_block_elems(g, i) * es;
+        SQZ_RETURN_IF(off + sz > src_size - h.header_size, SQZ_ERR_TRUNCATED,
+                      "block %llu ends past the end of the chunk (%zu bytes)", (unsigned long long)i, src_size);
+        SQZ_RETURN_IF(!(word & SQZ_STORED_FLAG), SQZ_ERR_NO_GPU,
+                      "block %llu is coded with '%s', which has no GPU decoder yet (GPU: stored blocks)",
+                      (unsigned long long)i, pl.st[pl.n - 1].stage->name);
+        if (sz != len && s.len_bad == SQZK_NONE) s.len_bad = i;
+        hs[i] = off;
+        hs[n + i] = sz;
+        hs[2 * n + i] = i * h.block_elems * es;
+        hs[3 * n + i] = len;
+        off += sz;
+    }
+    SQZ_RETURN_IF(off != src_size - h.header_size, SQZ_ERR_CORRUPT_DATA, "%llu stray bytes after the last block",
+                  (unsigned long long)(src_size - h.header_size - off));
+
+    SQZ_FORWARD_IF_ERROR(need(s.d_acc, (size_t)(n + 1) * SQZK_LANES * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_hash, (size_t)(n + 1) * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_segs, (size_t)(4 * n + 1) * 8));
+    SQZ_FORWARD_IF_ERROR(need(s.d_flags, 8 * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.h_flags, 8 * 4));
+    const uint8_t *d_src = (const uint8_t *)src;
+    if (!src_dev) {
+        SQZ_FORWARD_IF_ERROR(need(s.h_in, src_size));
+        memcpy(s.h_in.p, src, src_size);
+        SQZ_FORWARD_IF_ERROR(need(s.d_src, src_size));
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(s.d_src.p, s.h_in.p, src_size, SQZC_H2D, s.stream));
+        d_src = s.d_src.as<uint8_t>();
+    }
+    if (!dst_dev) {
+        SQZ_FORWARD_IF_ERROR(need(s.d_out, h.raw_size));
+        SQZ_FORWARD_IF_ERROR(need(s.h_out, h.raw_size));
+    }
+    uint8_t *d_dst = dst_dev ? (uint8_t *)dst : s.d_out.as<uint8_t>();
+    unsigned long long *flags = (unsigned long long *)s.h_flags.p, *d_flags = (unsigned long long *)s.d_flags.p;
+    for (int f = 0; f < 4; f++) flags[f] = SQZK_NONE;
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(d_flags, flags, 4 * 8, SQZC_H2D, s.stream));
+    uint64_t *ds = s.d_segs.as<uint64_t>();
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(ds, hs, (size_t)(4 * n) * 8 + 8, SQZC_H2D, s.stream));
+    const uint8_t *payload = d_src + h.header_size, *d_table = d_src + (h.header_size - SQZ_TABLE_ENTRY * n);
+    uint32_t *acc = s.d_acc.as<uint32_t>(), *hash = s.d_hash.as<uint32_t>();
+    if (n) {
+        enqueue_hash(s, payload, ds, ds + n, n, acc, hash);
+        SQZ_LAUNCH(k_hash_check, grid_for(n), k_threads, s.stream, n, (const uint32_t *)hash, d_table, 8u, d_flags);
+        SQZ_LAUNCH(k_copy_stored, grid_for(n * ((h.block_elems * es + 7) / 8)), k_threads, s.stream, payload,
+                   (const uint64_t *)ds, (const uint64_t *)(ds + n), d_table, g, d_dst);
+        enqueue_hash(s, d_dst, ds + 2 * n, ds + 3 * n, n, acc, hash);
+        SQZ_LAUNCH(k_hash_check, grid_for(n), k_threads, s.stream, n, (const uint32_t *)hash, d_table, 4u, d_flags + 1);
+    }
+    SQZ_FORWARD_IF_ERROR(sqzc_launched());
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(flags, d_flags, 4 * 8, SQZC_D2H, s.stream));
+    if (!dst_dev && h.raw_size) SQZ_FORWARD_IF_ERROR(sqzc_copy(s.h_out.p, d_dst, h.raw_size, SQZC_D2H, s.stream));
+    s.job = JOB_DECODE;
+    s.user_dst = dst;
+    s.result = h.raw_size;
+    s.copy_back = dst_dev ? 0 : h.raw_size;
+    s.n_blocks = n;
+    return 0;
+}
+
+/* Wait for slot s, check what the kernels found, deliver the bytes. Errors name the lowest
+ * failing block with the CPU decoder's checks in its order (stored hash, size, decoded hash). */
+int finish(sqz_cuda_ctx *ctx, slot &s, int64_t *out)
+{
+    (void)ctx;
+    if (s.job == JOB_NONE) return 0;
+    const int job = s.job;
+    s.job = JOB_NONE;
+    SQZ_FORWARD_IF_ERROR(sqzc_sync(s.stream));
+    if (job == JOB_DECODE) {
+        const unsigned long long *f = (const unsigned long long *)s.h_flags.p;
+        const unsigned long long stored_bad = f[0], dec_bad = f[1];
+        unsigned long long first = stored_bad < s.len_bad ? stored_bad : s.len_bad;
+        if (dec_bad < first) first = dec_bad;
+        if (first != SQZK_NONE) {
+            if (first == stored_bad)
+                return sqz_fail(SQZ_ERR_CHECKSUM, "block %llu: stored bytes fail their checksum (corrupt chunk)", first);
+            if (first == s.len_bad)
+                return sqz_fail(SQZ_ERR_CORRUPT_DATA, "stored block %llu does not have the block's size", first);
+            return sqz_fail(SQZ_ERR_CHECKSUM, "block %llu decodes to data that fails its checksum (corrupt chunk)", first);
+        }
+    }
+    if (s.copy_back) memcpy(s.user_dst, s.h_out.p, s.copy_back);
+    if (out) *out = (int64_t)s.result;
+    return 0;
+}
+
+int ctx_ok(sqz_cuda_ctx *ctx)
+{
+    SQZ_RETURN_IF(!ctx || !ctx->n_slots, SQZ_ERR_BAD_ARGUMENT, "no GPU context");
+    return 0;
+}
+
+/* Wait for every slot (after an error: drop their results). */
+void drain(sqz_cuda_ctx *ctx)
+{
+    for (int i = 0; i < ctx->n_slots; i++) {
+        sqzc_sync(ctx->slots[i].stream);
+        ctx->slots[i].job = JOB_NONE;
+    }
+}
+
+}  // namespace sqzc
+
+/* ---- the C API (sqz_cuda.h) ---- */
+
+extern "C" {
+
+int sqz_cuda_abi(void) { return SQZ_CUDA_ABI; }
+
+const char *sqz_cuda_last_error(void) { return sqz_last_error(); }
+
+int sqz_cuda_probe(char *name, size_t cap) { return sqzc_probe(name, cap); }
+
+int sqz_cuda_can_encode(const char *pipeline, int dtype, int ndim, const uint64_t *shape)
+{
+    sqz_clear_error();
+    sqzc::plan p;
+    if (sqz_pipeline_parse(pipeline ? pipeline : SQZ_DEFAULT_PIPELINE, &p.pl) < 0) return 0;
+    if (!sqz_dtype_size(dtype) || ndim < 1 || ndim > SQZ_MAX_NDIM || !shape) return 0;
+    int wnl;
+    return sqz_pipeline_bind(&p.pl, dtype, ndim, shape) >= 0 && sqzc::gpu_encodes(&p.pl, &wnl) >= 0;
+}
+
+sqz_cuda_ctx *sqz_cuda_ctx_create(int device, int slots)
+{
+    sqz_clear_error();
+    if (slots < 1) slots = 1;
+    if (slots > 16) slots = 16;
+    if (sqzc_use_device(device) < 0) return nullptr;
+    sqz_cuda_ctx *ctx = new (std::nothrow) sqz_cuda_ctx;
+    if (!ctx) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "GPU context"); return nullptr; }
+    ctx->device = device;
+    ctx->slots = new (std::nothrow) sqzc::slot[slots];
+    if (!ctx->slots) { delete ctx; sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "GPU context"); return nullptr; }
+    for (int i = 0; i < slots; i++) {
+        sqzc::slot &s = ctx->slots[i];
+        s.h_in.pinned = s.h_out.pinned = s.h_segs.pinned = s.h_flags.pinned = 1;
+        if (sqzc_stream_create(&s.stream) < 0) { ctx->n_slots = i; sqz_cuda_ctx_free(ctx); return nullptr; }
+    }
+    ctx->n_slots = slots;
+    return ctx;
+}
+
+void sqz_cuda_ctx_free(sqz_cuda_ctx *ctx)
+{
+    if (!ctx) return;
+    for (int i = 0; i < ctx->n_slots; i++) {
+        sqzc::slot &s = ctx->slots[i];
+        sqzc_sync(s.stream);
+        sqzc::buf *all[] = {&s.d_src, &s.d_out, &s.d_acc, &s.d_hash, &s.d_segs, &s.d_lut, &s.d_flags,
+                            &s.h_in, &s.h_out, &s.h_segs, &s.h_flags};
+        for (sqzc::buf *b : all) sqzc::release(*b);
+        sqzc_stream_destroy(s.stream);
+    }
+    delete[] ctx->slots;
+    delete ctx->wnl;
+    delete ctx;
+}
+
+int64_t sqz_cuda_encode(sqz_cuda_ctx *ctx, const void *src, size_t src_size, int src_dev, int dtype, int ndim,
+                        const uint64_t *shape, const sqz_options *opt, void *dst, size_t dst_cap, int dst_dev)
+{
+    sqz_clear_error();
+    SQZ_FORWARD_IF_ERROR(sqzc::ctx_ok(ctx));
+    SQZ_RETURN_IF(!src && src_size, SQZ_ERR_BAD_ARGUMENT, "no input buffer");
+    SQZ_RETURN_IF(!dst, SQZ_ERR_BAD_ARGUMENT, "no output buffer");
+    sqzc::plan p;
+    SQZ_FORWARD_IF_ERROR(sqzc::plan_encode(p, src_size, dtype, ndim, shape, opt));
+    int64_t r = 0;
+    int rc = sqzc::enqueue_encode(ctx, ctx->slots[0], p, src, src_dev, dst, dst_cap, dst_dev);
+    if (rc >= 0) rc = sqzc::finish(ctx, ctx->slots[0], &r);
+    if (rc < 0) { sqzc::drain(ctx); return rc; }
+    return r;
+}
+
+int64_t sqz_cuda_decode(sqz_cuda_ctx *ctx, const void *src, size_t src_size, int src_dev, void *dst, size_t dst_cap,
+                        int dst_dev)
+{
+    sqz_clear_error();
+    SQZ_FORWARD_IF_ERROR(sqzc::ctx_ok(ctx));
+    SQZ_RETURN_IF(!src, SQZ_ERR_BAD_ARGUMENT, "no input");
+    int64_t r = 0;
+    int rc = sqzc::enqueue_decode(ctx, ctx->slots[0], src, src_size, src_dev, dst, dst_cap, dst_dev);
+    if (rc >= 0) rc = sqzc::finish(ctx, ctx->slots[0], &r);
+    if (rc < 0) { sqzc::drain(ctx); return rc; }
+    return r;
+}
+
+int sqz_cuda_encode_batch(sqz_cuda_ctx *ctx, size_t n, const void *src, size_t src_stride, int src_dev, int dtype,
+                          int ndim, const uint64_t *shape, const sqz_options *opt, void *dst, size_t dst_stride,
+                          int64_t *sizes)
+{
+    sqz_clear_error();
+    SQZ_FORWARD_IF_ERROR(sqzc::ctx_ok(ctx));
+    SQZ_RETURN_IF((n && (!src || !dst || !sizes)), SQZ_ERR_BAD_ARGUMENT, "no buffers");
+    size_t chunk = sqz_dtype_size(dtype);
+    for (int d = 0; d < ndim && d < SQZ_MAX_NDIM && shape; d++) chunk *= shape[d];
+    SQZ_RETURN_IF(n > 1 && src_stride < chunk, SQZ_ERR_BAD_ARGUMENT, "chunks overlap (stride %zu < %zu bytes)", src_stride, chunk);
+    sqzc::plan p;
+    SQZ_FORWARD_IF_ERROR(sqzc::plan_encode(p, chunk, dtype, ndim, shape, opt));
+    int rc = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        sqzc::slot &s = ctx->slots[i % ctx->n_slots];
+        if (i >= (size_t)ctx->n_slots) rc = sqzc::finish(ctx, s, &sizes[done++]);
+        if (rc >= 0)
+            rc = sqzc::enqueue_encode(ctx, s, p, (const uint8_t *)src + i * src_stride, src_dev,
+                                      (uint8_t *)dst + i * dst_stride, dst_stride, 0);
+    }
+    for (; done < n && rc >= 0; done++) rc = sqzc::finish(ctx, ctx->slots[done % ctx->n_slots], &sizes[done]);
+    if (rc < 0) sqzc::drain(ctx);
+    return rc < 0 ? rc : 0;
+}
+
+int sqz_cuda_decode_batch(sqz_cuda_ctx *ctx, size_t n, const void *src, const uint64_t *offs, const uint64_t *sizes,
+                          void *dst, size_t dst_stride, int dst_dev)
+{
+    sqz_clear_error();
+    SQZ_FORWARD_IF_ERROR(sqzc::ctx_ok(ctx));
+    SQZ_RETURN_IF((n && (!src || !offs || !sizes || !dst)), SQZ_ERR_BAD_ARGUMENT, "no buffers");
+    int rc = 0;
+    size_t done = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        sqzc::slot &s = ctx->slots[i % ctx->n_slots];
+        if (i >= (size_t)ctx->n_slots) { rc = sqzc::finish(ctx, s, nullptr); done++; }
+        if (rc >= 0)
+            rc = sqzc::enqueue_decode(ctx, s, (const uint8_t *)src + offs[i], (size_t)sizes[i], 0,
+                                      (uint8_t *)dst + i * dst_stride, dst_stride, dst_dev);
+    }
+    for (; done < n && rc >= 0; done++) rc = sqzc::finish(ctx, ctx->slots[done % ctx->n_slots], nullptr);
+    if (rc < 0) sqzc::drain(ctx);
+    return rc < 0 ? rc : 0;
+}
+
+}  // extern "C"
+
+#endif
