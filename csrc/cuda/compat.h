@@ -16,7 +16,7 @@ struct sqz_dim3 { unsigned x, y, z; };
 /* set by sqz_emul_launch for each (block, thread) in turn */
 extern thread_local sqz_dim3 blockIdx, threadIdx, blockDim, gridDim;
 #define SQZ_HD static inline
-#define SQZ_KERNEL static void
+#define SQZ_KERNEL [[maybe_unused]] static void
 #define SQZ_RESTRICT __restrict__
 static inline void sqz_atomic_min_u64(unsigned long long *p, unsigned long long v) { if (v < *p) *p = v; }
 

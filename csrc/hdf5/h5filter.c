@@ -15,6 +15,7 @@
 
 #include <H5PLextern.h>
 
+#include "../common/device.h"
 #include "../common/error.h"
 #include "cd_values.h"
 
@@ -231,7 +232,7 @@ static size_t h5_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_valu
         }
         void *out = malloc(info.raw_size ? info.raw_size : 1);
         if (!out) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%llu bytes", (unsigned long long)info.raw_size); return filter_fail(api_for(caller), "cannot read chunk"); }
-        int64_t r = sqz_decode(*buf, nbytes, out, info.raw_size, threads);
+        int64_t r = sqz_device_decode(*buf, nbytes, out, info.raw_size, threads);  /* GPU if SQEAZY_DEVICE=gpu */
         if (r < 0) { free(out); return filter_fail(api_for(caller), "cannot read chunk"); }
         free(*buf);
         *buf = out;
@@ -251,7 +252,7 @@ static size_t h5_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_valu
     void *out = bound ? malloc(bound) : NULL;
     if (!out) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%zu bytes", bound); return filter_fail(api_for(caller), "cannot write chunk"); }
     sqz_options opt = {.pipeline = cfg.pipeline, .threads = threads, .block_bytes = cfg.block_bytes};
-    int64_t r = sqz_encode(*buf, nbytes, cfg.dtype, ndim, shape, &opt, out, bound);
+    int64_t r = sqz_device_encode(*buf, nbytes, cfg.dtype, ndim, shape, &opt, out, bound);
     if (r < 0) { free(out); return filter_fail(api_for(caller), "cannot write chunk"); }
     free(*buf);
     *buf = out;
