@@ -12,3 +12,15 @@ cmake --build build/ctest -j "$(nproc)" --target test_core >/dev/null
 
 echo "== Python tests"
 $PY -m pytest -q tests "$@"
+
+# ---- hardening (docs/HARDENING.md): fuzzing and sanitizers ----
+# SQEAZY_FUZZ_SECONDS: seconds of fuzzing per target (default 60; 0 = corpus replay only).
+# SQEAZY_SKIP_FUZZ=1 / SQEAZY_SKIP_SANITIZE=1 leave a step out (local runs).
+if [ "${SQEAZY_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== Fuzzing: corpus replay + ${SQEAZY_FUZZ_SECONDS:-60}s per target (tests/fuzz/run.sh)"
+  FUZZ_SECONDS=${SQEAZY_FUZZ_SECONDS:-60} bash tests/fuzz/run.sh
+fi
+if [ "${SQEAZY_SKIP_SANITIZE:-0}" != 1 ]; then
+  echo "== Sanitizers: ASan+UBSan build, C tests and the Python suite (tests/sanitize.sh)"
+  bash tests/sanitize.sh
+fi
