@@ -184,7 +184,7 @@ static int prepare_stages(sqz_pipeline *pl, const uint8_t *src, size_t size, siz
         uint8_t *meta = malloc(cap);
         SQZ_RETURN_IF(!meta, SQZ_ERR_OUT_OF_MEMORY, "stage metadata");
         pl->owned_meta[s] = meta;
-        if (s == 0) {
+        if (s == 0 || (c->stage->prepare_on_input && c->dtype == pl->st[0].dtype)) {
             SQZ_FORWARD_IF_ERROR(c->stage->prepare(c, src, size, meta, cap, &used));
         } else {
             uint8_t *seen;

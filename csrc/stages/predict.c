@@ -14,7 +14,7 @@ static const sqz_param_spec k_params[] = {
 #define DEFAULT_2D_BYTES (256u * 1024u)
 #define DEFAULT_3D_BYTES (1024u * 1024u)
 #define MIN_3D_PLANES 4
-#define SAMPLE_ROWS 256   /* rows the auto mode looks at */
+#define SAMPLE_ROWS 128   /* rows the auto mode looks at */
 
 typedef struct {
     uint64_t X;       /* row length (last extent) */
@@ -61,6 +61,31 @@ static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, 
     return hw ? w : hn ? n : hp ? p : w;
 }
 
+/* Body of dec_pair for one mode: row 0 at j, row 1 at j - 1 (its NE, row 0 at j, is done). */
+#define PAIR_LOOP(T, SUF, COND, PRED)                                                                       \
+    if (COND) {                                                                                            \
+        for (size_t j = 1; j < X; j++) {                                                                   \
+            {                                                                                              \
+                const uint64_t w = w0, n = (T)(up[j] ^ flip), ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip);  \
+                const uint64_t p = hp ? (T)(pp[j] ^ flip) : 0;                                             \
+                (void)ne; (void)p;                                                                         \
+                w0 = unzig_##SUF(z[j], (T)(PRED));                                                         \
+                o[j] = (T)(w0 ^ flip);                                                                     \
+            }                                                                                              \
+            if (j >= 2) {                                                                                  \
+                const uint64_t w = w1, n = (T)(o[j - 1] ^ flip), ne = (T)(o[j] ^ flip);                    \
+                const uint64_t p = hp ? (T)(pp1[j - 1] ^ flip) : 0;                                        \
+                (void)ne; (void)p;                                                                         \
+                w1 = unzig_##SUF(z1[j - 1], (T)(PRED));                                                    \
+                o1[j - 1] = (T)(w1 ^ flip);                                                                \
+            }                                                                                              \
+        }                                                                                                  \
+        const uint64_t w = w1, n = (T)(o[X - 1] ^ flip), ne = n, p = hp ? (T)(pp1[X - 1] ^ flip) : 0;      \
+        (void)ne; (void)p;                                                                                 \
+        o1[X - 1] = (T)(unzig_##SUF(z1[X - 1], (T)(PRED)) ^ flip);                                         \
+        return;                                                                                            \
+    }
+
 #define DEFINE_PREDICT(T, SUF, BITS)                                                                        \
 static inline T zig_##SUF(T x, T pred)                                                                     \
 {                                                                                                          \
@@ -76,6 +101,22 @@ static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T
         T pr = (T)pred_full(mode, (T)(cur[j - 1] ^ flip), (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p); \
         out[j] = zig_##SUF((T)(cur[j] ^ flip), pr);                                                        \
     }                                                                                                      \
+}                                                                                                          \
+                                                                                                           \
+/* Decode two interior rows at once, the second one element behind: two independent chains. */            \
+static void dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T flip)            \
+{                                                                                                          \
+    const T *z1 = z + X, *pp1 = pp ? pp + X : NULL;                                                        \
+    T *o1 = o + X;                                                                                         \
+    const int hp = pp != NULL;                                                                             \
+    o[0] = (T)(unzig_##SUF(z[0], (T)pred_edge(rm, 0, (T)(up[0] ^ flip), 0, 0, hp ? (T)(pp[0] ^ flip) : 0,  \
+                                              0, 1, 0, hp)) ^ flip);                                       \
+    o1[0] = (T)(unzig_##SUF(z1[0], (T)pred_edge(rm, 0, (T)(o[0] ^ flip), 0, 0, hp ? (T)(pp1[0] ^ flip) : 0, \
+                                                0, 1, 0, hp)) ^ flip);                                     \
+    uint64_t w0 = (T)(o[0] ^ flip), w1 = (T)(o1[0] ^ flip);                                                \
+    PAIR_LOOP(T, SUF, rm == SQZ_PRED_AVG, (w + n) >> 1)                                                       \
+    PAIR_LOOP(T, SUF, rm == SQZ_PRED_AVGNE, (w + ((n + ne) >> 1) + 1) >> 1)                                   \
+    PAIR_LOOP(T, SUF, rm == SQZ_PRED_AVG3D, (((w + n) >> 1) + p + 1) >> 1)                                    \
 }                                                                                                          \
                                                                                                            \
 /* Encode (dec = 0: in = values, out = residuals) or decode (dec = 1: in = residuals, out = values). */     \
@@ -104,6 +145,12 @@ static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const ge
                 size_t done = simd ? sqz_predict_row_avx2(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1; \
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
+            } else if ((rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && X >= 3 &&   \
+                       k + 2 * X <= n && ((i + X) / X) % g->Y > 0 &&                                       \
+                       (!need_p || hp == (plane_p && k + X >= g->plane))) {                                \
+                dec_pair_##SUF(rm, in + k, out + k, up, pp, X, flip);                                      \
+                k += 2 * X;                                                                                \
+                continue;                                                                                  \
             } else {                                                                                       \
                 T *o = out + k;                                                                            \
                 const T *z = in + k;                                                                       \
@@ -123,6 +170,12 @@ static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const ge
                     }                                                                                      \
                     w = unzig_##SUF(z[j], (T)(((uint64_t)w + (T)(up[j] ^ flip) + 1) >> 1));                \
                     o[j] = (T)(w ^ flip);                                                                  \
+                } else if (rm == SQZ_PRED_AVG3D) {                                                         \
+                    for (size_t j = 1; j < X; j++) {                                                       \
+                        uint64_t h = ((uint64_t)w + (T)(up[j] ^ flip)) >> 1;                               \
+                        w = unzig_##SUF(z[j], (T)((h + (T)(pp[j] ^ flip) + 1) >> 1));                      \
+                        o[j] = (T)(w ^ flip);                                                              \
+                    }                                                                                      \
                 } else {                                                                                   \
                     for (size_t j = 1; j < X; j++) {                                                       \
                         uint64_t p = pp ? (T)(pp[j] ^ flip) : 0, ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip); \
@@ -298,5 +351,5 @@ const sqz_stage sqz_stage_predict = {
     .n_params = 1, .params = k_params,
     .doc = "prediction residuals, zigzag-mapped; mode 0 left, 1 LOCO-I MED, 2 (W+N)/2, 3 previous plane, "
            "4 3-D average, 5 (W+(N+NE)/2)/2, 6 auto (chosen per chunk)",
-    .check = pr_check, .prepare = pr_prepare, .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .block_elems = pr_block_elems,
+    .check = pr_check, .prepare = pr_prepare, .prepare_on_input = 1, .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .block_elems = pr_block_elems,
 };

@@ -71,6 +71,10 @@ typedef struct sqz_stage {
      * requested block bytes (0: the stage's default); 0 means no preference. The first
      * stage of a pipeline with a preference decides (e.g. whole rows or planes). */
     uint64_t (*block_elems)(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes);
+    /* 1: prepare() only tunes the encoder (nothing a decoder needs is derived from the data's
+     * exact values), so it may see the chunk as given to the pipeline instead of as the earlier
+     * stages leave it, when those keep the element type (saves running them twice). */
+    int prepare_on_input;
 } sqz_stage;
 
 const sqz_stage *sqz_stage_by_name(const char *name, size_t len);
