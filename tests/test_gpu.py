@@ -1,0 +1,215 @@
+"""GPU backend (docs/GPU.md).
+
+Three kinds of evidence, named as what they are:
+- EMULATION (runs everywhere with g++): the CUDA kernels and host engine compiled as host C++
+  (tests/cuda_emul) against the CPU encoder/decoder, byte for byte; and the same engine as a
+  library behind the HDF5 filter (SQEAZY_DEVICE=gpu) and sqeazy_filter.gpu.
+- Loading: libh5sqeazy.so has no DT_NEEDED on CUDA and works where CUDA is absent.
+- REAL GPU: the same byte-identity grid through libsqeazy_cuda.so on a device; skipped, with
+  the reason, where no GPU is usable.
+"""
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sqeazy_filter
+from sqeazy_filter import _lib, codec, gpu
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def emul_dir(tmp_path_factory):
+    """A directory with test_cuda_emul and libsqeazy_cuda_emul.so: $SQEAZY_CUDA_EMUL_DIR (CI
+    builds it, tests/run_all.sh), else built here with CMake (the core) and g++ (no nvcc needed)."""
+    given = os.environ.get("SQEAZY_CUDA_EMUL_DIR")
+    if given:
+        return Path(given)
+    for tool in ("cmake", "g++"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} not found: cannot build the CUDA emulation")
+    build = tmp_path_factory.mktemp("cuda_emul")
+    run = lambda cmd: subprocess.run(cmd, check=True, capture_output=True, text=True)  # noqa: E731
+    run(["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", "-DSQEAZY_CUDA=OFF", "-DSQEAZY_TESTS=OFF"])
+    run(["cmake", "--build", str(build), "--target", "sqz_core", "-j", "2"])
+    objs = sorted(str(p) for p in (build / "CMakeFiles" / "sqz_core.dir").rglob("*.o"))
+    common = ["-std=c++17", "-O2", "-ffp-contract=off", f"-I{ROOT / 'csrc/include'}", f"-I{ROOT / 'csrc'}"]
+    libs = ["-llz4", "-lzstd", "-lpthread", "-lm"]
+    run(["g++", *common, str(ROOT / "tests/cuda_emul/test_cuda_emul.cpp"), *objs, *libs, "-o", str(build / "test_cuda_emul")])
+    run(["g++", *common, "-shared", "-fPIC", "-fvisibility=hidden", str(ROOT / "tests/cuda_emul/emul_lib.cpp"), *objs, *libs,
+         f"-Wl,--version-script={ROOT / 'csrc/cuda/exports.map'}", "-o", str(build / "libsqeazy_cuda_emul.so")])
+    return build
+
+
+def test_emulation_kernels_match_cpu(emul_dir):
+    """EMULATION: kernels + engine vs sqz_encode/sqz_decode over dtypes, shapes, block sizes, pipelines."""
+    r = subprocess.run([str(emul_dir / "test_cuda_emul")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 failures" in r.stdout
+
+
+def _has_device_hook():
+    try:
+        return hasattr(ctypes.CDLL(_lib.library_path()), "sqz_device_encode")
+    except OSError:
+        return False
+
+
+FILTER_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, h5py, sqeazy_filter
+    path, pipe = sys.argv[1], sys.argv[2]
+    x = ((np.arange(6 * 48 * 40) * 7919) % 3000).astype(np.uint16).reshape(6, 48, 40)
+    with h5py.File(path, "w") as f:
+        f.create_dataset("x", data=x, chunks=(2, 48, 40), **sqeazy_filter.Sqeazy(pipe))
+    with h5py.File(path) as f:
+        y = f["x"][:]
+        chunks = [f["x"].id.read_direct_chunk((i, 0, 0))[1] for i in (0, 2, 4)]
+    sys.stdout.buffer.write(b"".join(chunks))
+    sys.exit(0 if pipe.startswith("wnl") or (y == x).all() else 3)
+""")
+
+
+@pytest.mark.parametrize("pipe", ["raw", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)", "lossless"])
+def test_emulated_filter_same_chunks(emul_dir, tmp_path, pipe):
+    """EMULATION: the HDF5 filter with SQEAZY_DEVICE=gpu writes the CPU's chunks; a pipeline without
+    GPU kernels falls back to the CPU with one note on stderr."""
+    if not _has_device_hook():
+        pytest.skip("the libh5sqeazy.so in use predates the GPU hook (rebuild it)")
+    env = dict(os.environ, SQEAZY_LIBRARY=_lib.library_path())
+    cpu = subprocess.run([sys.executable, "-c", FILTER_SCRIPT, str(tmp_path / "c.h5"), pipe], env=env, capture_output=True)
+    env.update(SQEAZY_DEVICE="gpu", SQEAZY_CUDA_LIBRARY=str(emul_dir / "libsqeazy_cuda_emul.so"))
+    emu = subprocess.run([sys.executable, "-c", FILTER_SCRIPT, str(tmp_path / "g.h5"), pipe], env=env, capture_output=True)
+    assert cpu.returncode == 0 and emu.returncode == 0, cpu.stderr + emu.stderr
+    assert emu.stdout == cpu.stdout
+    notes = emu.stderr.decode().count("using the CPU")
+    assert notes == (1 if pipe == "lossless" else 0), emu.stderr
+
+
+def test_filter_without_gpu_falls_back(tmp_path):
+    """No GPU backend reachable: SQEAZY_DEVICE=gpu still works, on the CPU, saying so once."""
+    if not _has_device_hook():
+        pytest.skip("the libh5sqeazy.so in use predates the GPU hook (rebuild it)")
+    env = dict(os.environ, SQEAZY_LIBRARY=_lib.library_path(), SQEAZY_DEVICE="gpu",
+               SQEAZY_CUDA_LIBRARY=str(tmp_path / "missing.so"))
+    r = subprocess.run([sys.executable, "-c", FILTER_SCRIPT, str(tmp_path / "n.h5"), "raw"], env=env, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.decode().count("using the CPU") == 1
+
+
+@pytest.fixture
+def backend(request, monkeypatch, emul_dir):
+    """sqeazy_filter.gpu bound to the emulation library or to the real backend (skipped without a GPU)."""
+    monkeypatch.setattr(gpu, "_backend", None)
+    monkeypatch.setattr(gpu, "_why", None)
+    monkeypatch.setattr(gpu, "_ffi", None)
+    if request.param == "emulation":
+        monkeypatch.setenv("SQEAZY_CUDA_LIBRARY", str(emul_dir / "libsqeazy_cuda_emul.so"))
+        assert gpu.available() and "emulation" in gpu.device_name()
+    else:
+        monkeypatch.delenv("SQEAZY_CUDA_LIBRARY", raising=False)
+        if not gpu.available():
+            pytest.skip(f"no GPU: {gpu.unavailable_reason()}")
+    return request.param
+
+
+GRID = [(np.uint8, (5, 33, 19)), (np.uint16, (8, 64, 70)), (np.int16, (4, 17, 13)), (np.float32, (6, 10, 10)),
+        (np.int32, (3, 5, 7))]
+PIPES = ["raw", "bitshuffle", "wnl(q=2,offset=90,gain=0.5,read_noise=2)->bitshuffle->raw", "lossless", "bitshuffle->lz4"]
+
+
+@pytest.mark.parametrize("backend", ["emulation", "gpu"], indirect=True)
+@pytest.mark.parametrize("dtype,shape", GRID)
+@pytest.mark.parametrize("pipe", PIPES)
+def test_batch_api_same_bytes(backend, dtype, shape, pipe):
+    """Context.compress / decompress give the CPU's chunks and data (GPU or, where the stages have
+    no GPU kernel, the CPU fallback)."""
+    if pipe.startswith("wnl") and np.dtype(dtype) not in (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16)):
+        pytest.skip("wnl codes camera counts only")
+    rng = np.random.default_rng(5)
+    x = (rng.integers(0, 2000, size=shape) if np.dtype(dtype).kind != "f" else rng.normal(size=shape)).astype(dtype)
+    with gpu.Context(fallback=False) as ctx:
+        got = ctx.compress(x, 2, pipeline=pipe, block_size=2048)
+        n = -(-shape[0] // 2)
+        pad = np.zeros((n * 2,) + shape[1:], dtype)
+        pad[: shape[0]] = x
+        want = [codec.encode(pad[2 * i: 2 * i + 2], pipeline=pipe, block_size=2048) for i in range(n)]
+        assert got == want
+        back = np.empty_like(pad)
+        ctx.decompress(got, back)
+        ref = np.concatenate([codec.decode(c) for c in want])
+        assert back.tobytes() == ref.tobytes()
+
+
+def test_context_without_gpu(monkeypatch, tmp_path, caplog):
+    monkeypatch.setattr(gpu, "_backend", None)
+    monkeypatch.setattr(gpu, "_why", None)
+    monkeypatch.setenv("SQEAZY_CUDA_LIBRARY", str(tmp_path / "missing.so"))
+    assert not gpu.available() and "no GPU backend" in gpu.unavailable_reason()
+    with pytest.raises(gpu.GPUUnavailable):
+        gpu.Context(fallback=False)
+    with caplog.at_level("WARNING"):
+        ctx = gpu.Context()
+    assert not ctx.on_gpu and "using the CPU" in caplog.text
+    x = np.arange(4 * 30, dtype=np.uint16).reshape(4, 30)
+    chunks = ctx.compress(x, 2, pipeline="lossless")
+    assert chunks == [codec.encode(x[:2], pipeline="lossless"), codec.encode(x[2:], pipeline="lossless")]
+
+
+def test_import_needs_no_cuda():
+    """`import sqeazy_filter` loads neither the GPU module nor any CUDA library."""
+    code = ("import sys, sqeazy_filter; assert 'sqeazy_filter.gpu' not in sys.modules; "
+            "maps = open('/proc/self/maps').read(); assert 'libcuda' not in maps and 'libsqeazy_cuda' not in maps")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _needed(path):
+    out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    return [line.split("[")[1].rstrip("]") for line in out.splitlines() if "(NEEDED)" in line]
+
+
+@pytest.mark.skipif(not shutil.which("readelf"), reason="readelf not found")
+def test_no_cuda_link():
+    """libh5sqeazy.so (the plugin) and libsqeazy_cuda.so need neither libcuda nor libcudart at load time."""
+    needed = _needed(_lib.library_path())
+    assert not [n for n in needed if "cuda" in n], needed
+    backend = Path(gpu.library_path())
+    if backend.exists():
+        needed = _needed(backend)
+        assert not [n for n in needed if n.startswith(("libcuda", "libcudart"))], needed
+
+
+def test_loads_with_cuda_hidden(tmp_path):
+    """With every CUDA library out of reach, the plugin loads, codes chunks and reports no GPU."""
+    code = ("import numpy as np, sqeazy_filter\n"
+            "from sqeazy_filter import _lib\n"
+            "x = np.arange(1000, dtype=np.uint16)\n"
+            "assert (sqeazy_filter.decode(sqeazy_filter.encode(x)) == x).all()\n"
+            "assert _lib.load().sqz_cuda_available() == 0\n")
+    env = {k: v for k, v in os.environ.items() if "CUDA" not in k}
+    env.update(LD_LIBRARY_PATH=str(tmp_path), SQEAZY_CUDA_LIBRARY=str(tmp_path / "missing.so"),
+               SQEAZY_LIBRARY=_lib.library_path())
+    subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_real_gpu_device_resident(monkeypatch):
+    """REAL GPU: device arrays (CuPy) in and out; skipped without a GPU or CuPy."""
+    monkeypatch.setattr(gpu, "_backend", None)
+    monkeypatch.setattr(gpu, "_why", None)
+    monkeypatch.delenv("SQEAZY_CUDA_LIBRARY", raising=False)
+    if not gpu.available():
+        pytest.skip(f"no GPU: {gpu.unavailable_reason()}")
+    cp = pytest.importorskip("cupy")
+    x = (np.arange(8 * 256 * 256) % 4000).astype(np.uint16).reshape(8, 256, 256)
+    with gpu.Context(fallback=False) as ctx:
+        chunks = ctx.compress(cp.asarray(x), 2, pipeline="raw")
+        assert chunks == [codec.encode(x[i:i + 2], pipeline="raw") for i in range(0, 8, 2)]
+        out = cp.empty_like(cp.asarray(x))
+        ctx.decompress(chunks, out)
+        assert (cp.asnumpy(out) == x).all()
