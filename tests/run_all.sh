@@ -10,6 +10,15 @@ cmake -S . -B build/ctest -DCMAKE_BUILD_TYPE=Release -DSQEAZY_CUDA=OFF >/dev/nul
 cmake --build build/ctest -j "$(nproc)" --target test_core >/dev/null
 ./build/ctest/test_core
 
+# ---- CUDA backend (docs/GPU.md): compiled when nvcc exists; its CPU EMULATION test (no GPU) ----
+echo "== CUDA backend: build if nvcc is present, CPU emulation test of its kernels"
+cmake -S . -B build/cuda -DCMAKE_BUILD_TYPE=Release >/dev/null
+if command -v nvcc >/dev/null; then cmake --build build/cuda -j 2 --target sqeazy_cuda >/dev/null; fi
+if cmake --build build/cuda -j 2 --target test_cuda_emul sqeazy_cuda_emul >/dev/null 2>&1; then
+  ./build/cuda/test_cuda_emul | tail -1
+  export SQEAZY_CUDA_EMUL_DIR=$PWD/build/cuda   # tests/test_gpu.py uses these (else builds them with g++)
+fi
+
 echo "== Python tests"
 $PY -m pytest -q tests "$@"
 
