@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import sqeazy_filter  # noqa: E402
 
-OURS = ["lossless", "lossless3d", "bitshuffle->lz4", "bitshuffle->zstd"]
+OURS = ["lossless", "lossless_fast", "lossless3d", "bitshuffle->lz4", "bitshuffle->zstd"]
 
 
 def sqz(pipeline):

@@ -11,7 +11,7 @@ from common import DTYPES, check_encode_decode, sample
 from conftest import DATA
 
 STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.is_dir() else []
-LOSSLESS = ["lossless", "lossless3d", "predict(mode=0)->huff", "predict(mode=1)->huff", "predict(mode=2)->huff",
+LOSSLESS = ["lossless", "lossless3d", "lossless_fast", "predict(mode=0)->huff", "predict(mode=1)->huff", "predict(mode=2)->huff",
             "predict(mode=3)->huff", "predict(mode=4)->huff", "remap->huff", "huff"]
 
 
@@ -127,6 +127,7 @@ def test_presets_and_default():
     assert sqeazy_filter.DEFAULT_PIPELINE == "lossless"
     assert sqeazy_filter.canonical_pipeline("lossless") == "remap->predict->huff"
     assert sqeazy_filter.canonical_pipeline("lossless3d") == "remap->predict(mode=4)->huff"
+    assert sqeazy_filter.canonical_pipeline("lossless_fast") == "remap->predict->bitshuffle->zstd"
     assert sqeazy_filter.Sqeazy().pipeline == "remap->predict->huff"
     chunk = sqeazy_filter.encode(np.arange(1000, dtype=np.uint16).reshape(10, 100))
     assert sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff"

@@ -77,7 +77,7 @@ static int parse_stages(const char *text, sqz_pipeline *pl, int allow_presets)
             SQZ_FORWARD_IF_ERROR(parse_stages(preset, pl, 0));
             p = skip_ws(q);
         } else {
-            SQZ_RETURN_IF(!st, SQZ_ERR_UNKNOWN_STAGE, "'%.*s' (known stages: %s; presets: lossless, lossless3d)",
+            SQZ_RETURN_IF(!st, SQZ_ERR_UNKNOWN_STAGE, "'%.*s' (known stages: %s; presets: lossless, lossless3d, lossless_fast)",
                           (int)(q - p), p, sqz_stage_names());
             SQZ_RETURN_IF(pl->n >= SQZ_MAX_STAGES, SQZ_ERR_PIPELINE_SYNTAX, "more than %d stages", SQZ_MAX_STAGES);
             sqz_stage_ctx *c = &pl->st[pl->n++];

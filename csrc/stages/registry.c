@@ -52,6 +52,7 @@ static const char *join_names(int lossy_only)
 static const struct { const char *name, *text; } k_presets[] = {
     {"lossless", "remap->predict->huff"},
     {"lossless3d", "remap->predict(mode=4)->huff"},
+    {"lossless_fast", "remap->predict->bitshuffle->zstd"},
 };
 
 const char *sqz_preset_by_name(const char *name, size_t len)
