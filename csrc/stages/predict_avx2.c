@@ -56,7 +56,7 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
                             size_t X, uint32_t flip)
 {
     size_t j = 1;
-    const size_t lim = mode == SQZ_PRED_AVGNE ? X - 1 : X;  /* NE must exist */
+    const size_t lim = X - 1;  /* NE (up[j+1]) is loaded and must lie in the row */
     if (es == 2) {
         const uint16_t *cur = cur_, *up = up_, *pp = pp_;
         uint16_t *out = out_;

@@ -122,15 +122,15 @@ static void test_simd_identity(void)
     free(in); free(a); free(b);
 }
 
-static void test_damage(void)
+static void test_damage_of(const char *pipeline)
 {
     size_t raw = 64 * 64 * 2;
     uint8_t *in = malloc(raw), *dec = malloc(raw);
     fill(in, raw, 1);
     uint64_t shape[2] = {64, 64};
-    size_t bound = sqz_encode_bound(raw, SQZ_UINT16, 2, NULL);
+    size_t bound = sqz_encode_bound(raw, SQZ_UINT16, 2, pipeline);
     uint8_t *enc = malloc(bound);
-    sqz_options o = {"bitshuffle->lz4", 1, 2048};
+    sqz_options o = {pipeline, 1, 2048};
     int64_t n = sqz_encode(in, raw, SQZ_UINT16, 2, shape, &o, enc, bound);
     CHECK(n > 0, "encode");
     int undetected = 0;
@@ -139,12 +139,19 @@ static void test_damage(void)
         if (sqz_decode(enc, (size_t)n, dec, raw, 1) >= 0) undetected++;
         enc[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    CHECK(undetected == 0, "%d bit flips went undetected", undetected);
+    CHECK(undetected == 0, "%s: %d bit flips went undetected", pipeline, undetected);
     int truncated_ok = 0;
     for (int64_t len = 0; len < n; len += 13) if (sqz_decode(enc, (size_t)len, dec, raw, 1) >= 0) truncated_ok++;
     CHECK(truncated_ok == 0, "%d truncations decoded", truncated_ok);
     CHECK(sqz_decode("HDF5 not ours", 13, dec, raw, 1) == -SQZ_ERR_NOT_SQEAZY, "foreign data");
     free(in); free(dec); free(enc);
+}
+
+static void test_damage(void)
+{
+    test_damage_of("bitshuffle->lz4");
+    test_damage_of("lossless");
+    test_damage_of("predict(mode=1)->huff");
 }
 
 static void test_pipeline_errors(void)
@@ -239,6 +246,54 @@ static void test_lossless_simd_identity(void)
             }
 }
 
+/* Damage behind valid checksums: the stage decoders themselves must refuse garbage (or
+ * produce data that fails the decoded-data hash), never crash. Run under ASan. */
+static void test_decoder_garbage(void)
+{
+    const char *pls[] = {"lossless", "predict(mode=1)->huff", "remap->huff", "lossless3d"};
+    for (size_t p = 0; p < sizeof pls / sizeof *pls; p++) {
+        uint64_t shape[3] = {3, 40, 67};
+        size_t raw = 3 * 40 * 67 * 2;
+        uint8_t *in = malloc(raw), *dec = malloc(raw);
+        for (size_t i = 0; i < raw; i += 2) { uint16_t v = (uint16_t)(100 + rnd() % 40 + (i % 300 > 150 ? 2000 : 0)); memcpy(in + i, &v, 2); }
+        size_t bound = sqz_encode_bound(raw, SQZ_UINT16, 3, pls[p]);
+        uint8_t *enc = malloc(bound), *bad = malloc(bound);
+        sqz_options o = {pls[p], 1, 2048};
+        int64_t n = sqz_encode(in, raw, SQZ_UINT16, 3, shape, &o, enc, bound);
+        sqz_info info;
+        CHECK(n > 0 && sqz_inspect(enc, (size_t)n, &info) == 0, "encode %s", pls[p]);
+        const size_t head = info.header_size, table = head - 12 * info.n_blocks;
+        int decoded = 0, crashed = 0, refused = 0;
+        for (int trial = 0; trial < 3000; trial++) {
+            memcpy(bad, enc, (size_t)n);
+            int flips = 1 + (int)(rnd() % 4);
+            for (int f = 0; f < flips; f++) bad[head + rnd() % ((size_t)n - head)] ^= (uint8_t)(1u << (rnd() % 8));
+            size_t off = head;
+            for (uint64_t b = 0; b < info.n_blocks; b++) {  /* re-seal every block's stored-bytes hash */
+                uint32_t w = (uint32_t)bad[table + 12 * b] | (uint32_t)bad[table + 12 * b + 1] << 8 |
+                             (uint32_t)bad[table + 12 * b + 2] << 16 | (uint32_t)bad[table + 12 * b + 3] << 24;
+                size_t sz = w & 0x7FFFFFFFu;
+                uint32_t h = sqz_hash32(bad + off, sz);
+                memcpy(bad + table + 12 * b + 8, &h, 4);
+                off += sz;
+            }
+            uint8_t fixed[32];
+            memcpy(fixed, bad, 32);
+            memset(fixed + 28, 0, 4);
+            uint32_t hs = sqz_hash32_scalar(fixed, 32) ^ sqz_hash32(bad + 32, head - 32);
+            memcpy(bad + 28, &hs, 4);
+            int64_t r = sqz_decode(bad, (size_t)n, dec, raw, 1);
+            if (r >= 0) decoded += memcmp(dec, in, raw) != 0;
+            else crashed += r != -SQZ_ERR_CORRUPT_DATA && r != -SQZ_ERR_CHECKSUM && r != -SQZ_ERR_CORRUPT_HEADER;
+            refused += r == -SQZ_ERR_CORRUPT_DATA;
+        }
+        CHECK(decoded == 0, "%s: %d garbage blocks decoded to wrong data without an error", pls[p], decoded);
+        CHECK(crashed == 0, "%s: %d unexpected error codes", pls[p], crashed);
+        CHECK(refused > 100, "%s: only %d damaged blocks reached a stage decoder", pls[p], refused);
+        free(in); free(dec); free(enc); free(bad);
+    }
+}
+
 int main(void)
 {
     test_kernels();
@@ -249,6 +304,7 @@ int main(void)
     test_lossless_kernels();
     test_lossless_simd_identity();
     test_damage();
+    test_decoder_garbage();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
