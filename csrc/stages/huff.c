@@ -25,6 +25,7 @@ typedef struct {
     size_t cap;
     uint32_t hist[NCTX][NTOK];
     uint32_t part[4][NCTX][NTOK];
+    uint32_t ent[NCTX * NTOK];
     uint16_t *tab;       /* decoder: NCTX * TABSIZE entries, token << 6 | bits consumed */
 } huff_state;
 
@@ -196,6 +197,42 @@ static inline void put_bits(bit_writer *w, uint64_t v, unsigned n)
     w->cnt &= 7;
 }
 
+/* Write the codes of elements 0..m-1 to the four streams (element k to stream k mod 4);
+ * ent[c * NTOK + t] = code | length << 16 | (length + extra bits) << 24. Returns -1 when a
+ * stream might run past its limit (checked per 4096 elements). */
+#define DEFINE_EMIT(T, SUF)                                                                              \
+static int emit_##SUF(const T *z, uint64_t m, const uint8_t *cx, const uint8_t *tk, const uint32_t *ent, \
+                      const uint32_t *mask, bit_writer *w, uint8_t *const *lim, size_t per_elem)          \
+{                                                                                                        \
+    bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];                                               \
+    for (uint64_t k = 0; k < m;) {                                                                       \
+        const uint64_t seg = m - k < 4096 ? m - k : 4096, stop = k + seg;  /* k stays a multiple of 4 */ \
+        const uint64_t need = (seg / 4 + 1) * per_elem + 8;                                              \
+        if ((uint64_t)(lim[0] - w0.p) < need || (uint64_t)(lim[1] - w1.p) < need ||                      \
+            (uint64_t)(lim[2] - w2.p) < need || (uint64_t)(lim[3] - w3.p) < need)                        \
+            return -1;                                                                                   \
+        for (; k + 4 <= stop; k += 4) {                                                                  \
+            EMIT_ONE(w0, k); EMIT_ONE(w1, k + 1); EMIT_ONE(w2, k + 2); EMIT_ONE(w3, k + 3);              \
+        }                                                                                                \
+        if (k < stop) { EMIT_ONE(w0, k); k++; }                                                          \
+        if (k < stop) { EMIT_ONE(w1, k); k++; }                                                          \
+        if (k < stop) { EMIT_ONE(w2, k); k++; }                                                          \
+    }                                                                                                    \
+    w[0] = w0; w[1] = w1; w[2] = w2; w[3] = w3;                                                          \
+    return 0;                                                                                            \
+}
+
+#define EMIT_ONE(W, K)                                                                                   \
+    do {                                                                                                 \
+        const unsigned t_ = tk[K];                                                                       \
+        const uint32_t e_ = ent[cx[K] * NTOK + t_];                                                      \
+        put_bits(&W, (e_ & 0xFFFFu) | (uint64_t)(z[K] & mask[t_]) << ((e_ >> 16) & 0xFF), e_ >> 24);   \
+    } while (0)
+
+DEFINE_EMIT(uint8_t, u8)
+DEFINE_EMIT(uint16_t, u16)
+DEFINE_EMIT(uint32_t, u32)
+
 static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t cap, void **state)
 {
@@ -259,29 +296,21 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         for (unsigned t = 0; t < NTOK; t++) tot[c][t] = (uint8_t)(len[c][t] + extra_bits(t));
 
     /* stream 0 goes straight after the three size words, streams 1..3 to the spill buffer */
+    uint32_t *const ent = s->ent;
+    for (int c = 0; c < NCTX; c++)
+        for (unsigned t = 0; t < NTOK; t++)
+            ent[c * NTOK + t] = code[c][t] | (uint32_t)len[c][t] << 16 | (uint32_t)tot[c][t] << 24;
     const size_t per_elem = (MAXLEN + 8 * es - 3 + 7) / 8 + 1;
     uint8_t *const s0 = o + 12, *const end0 = out + cap;
     uint8_t *const sp[3] = {s->spill, s->spill + n + 16, s->spill + 2 * (n + 16)};
     if (end0 < s0) return -SQZ_ERR_DST_TOO_SMALL;
-    bit_writer w0 = {s0, 0, 0}, w1 = {sp[0], 0, 0}, w2 = {sp[1], 0, 0}, w3 = {sp[2], 0, 0};
-    const uint8_t *cx = s->ctx, *tk = s->tok;
-#define PUT(W, K)                                                                                  \
-    do {                                                                                           \
-        const unsigned c_ = cx[K], t_ = tk[K];                                                     \
-        put_bits(&W, code[c_][t_] | (uint64_t)(elem(src, es, K) & mask[t_]) << len[c_][t_], tot[c_][t_]); \
-    } while (0)
-    for (uint64_t k = 0; k < m;) {
-        const uint64_t seg = m - k < 4096 ? m - k : 4096, stop = k + seg;  /* k stays a multiple of 4 */
-        const uint64_t need = (seg / 4 + 1) * per_elem + 8;
-        if ((uint64_t)(end0 - w0.p) < need || (uint64_t)(sp[0] + n + 16 - w1.p) < need ||
-            (uint64_t)(sp[1] + n + 16 - w2.p) < need || (uint64_t)(sp[2] + n + 16 - w3.p) < need)
-            return -SQZ_ERR_DST_TOO_SMALL;
-        for (; k + 4 <= stop; k += 4) { PUT(w0, k); PUT(w1, k + 1); PUT(w2, k + 2); PUT(w3, k + 3); }
-        if (k < stop) { PUT(w0, k); k++; }
-        if (k < stop) { PUT(w1, k); k++; }
-        if (k < stop) { PUT(w2, k); k++; }
-    }
-#undef PUT
+    bit_writer w[4] = {{s0, 0, 0}, {sp[0], 0, 0}, {sp[1], 0, 0}, {sp[2], 0, 0}};
+    uint8_t *const lim[4] = {end0, sp[0] + n + 16, sp[1] + n + 16, sp[2] + n + 16};
+    int rc = es == 1 ? emit_u8(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem)
+           : es == 2 ? emit_u16(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem)
+                     : emit_u32(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem);
+    if (rc < 0) return -SQZ_ERR_DST_TOO_SMALL;
+    bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
     const size_t sz[4] = {(size_t)(w0.p - s0) + (w0.cnt > 0), (size_t)(w1.p - sp[0]) + (w1.cnt > 0),
                           (size_t)(w2.p - sp[1]) + (w2.cnt > 0), (size_t)(w3.p - sp[2]) + (w3.cnt > 0)};
     if ((size_t)(end0 - s0) < sz[0] + sz[1] + sz[2] + sz[3]) return -SQZ_ERR_DST_TOO_SMALL;
