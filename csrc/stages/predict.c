@@ -104,7 +104,8 @@ static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T
 }                                                                                                          \
                                                                                                            \
 /* Decode two interior rows at once, the second one element behind: two independent chains. */            \
-static void dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T flip)            \
+static inline __attribute__((always_inline)) void                                                         \
+dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T flip)                        \
 {                                                                                                          \
     const T *z1 = z + X, *pp1 = pp ? pp + X : NULL;                                                        \
     T *o1 = o + X;                                                                                         \
@@ -120,7 +121,8 @@ static void dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, s
 }                                                                                                          \
                                                                                                            \
 /* Encode (dec = 0: in = values, out = residuals) or decode (dec = 1: in = residuals, out = values). */     \
-static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode, T flip,     \
+static inline __attribute__((always_inline)) void                                                         \
+walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode, T flip,                 \
                        int dec)                                                                            \
 {                                                                                                          \
     const T *val = dec ? out : in;                                                                         \
@@ -202,6 +204,27 @@ static void walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const ge
 DEFINE_PREDICT(uint8_t, u8, 8)
 DEFINE_PREDICT(uint16_t, u16, 16)
 DEFINE_PREDICT(uint32_t, u32, 32)
+
+/* Separate copies for unsigned data (flip = 0) and for encoding/decoding. */
+#define DEFINE_WALK_ANY(T, SUF)                                                                            \
+static void walk_enc_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode)        \
+{ walk_##SUF(in, out, first, n, g, mode, 0, 0); }                                                          \
+static void walk_dec_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode)        \
+{ walk_##SUF(in, out, first, n, g, mode, 0, 1); }                                                          \
+static void walk_flip_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode,       \
+                            T flip, int dec)                                                               \
+{ walk_##SUF(in, out, first, n, g, mode, flip, dec); }                                                     \
+static void walk_any_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode,        \
+                           T flip, int dec)                                                                \
+{                                                                                                          \
+    if (flip) walk_flip_##SUF(in, out, first, n, g, mode, flip, dec);                                      \
+    else if (dec) walk_dec_##SUF(in, out, first, n, g, mode);                                              \
+    else walk_enc_##SUF(in, out, first, n, g, mode);                                                       \
+}
+
+DEFINE_WALK_ANY(uint8_t, u8)
+DEFINE_WALK_ANY(uint16_t, u16)
+DEFINE_WALK_ANY(uint32_t, u32)
 
 void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, size_t j0, uint32_t flip)
@@ -302,9 +325,9 @@ static int run(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, 
     const uint32_t flip = flip_of(ctx->dtype);
     SQZ_RETURN_IF(n != blk->n_elems * es, dec ? SQZ_ERR_CORRUPT_DATA : SQZ_ERR_BAD_ARGUMENT,
                   "predict block of %zu bytes for %llu elements", n, (unsigned long long)blk->n_elems);
-    if (es == 1) walk_u8(src, dst, blk->first_elem, blk->n_elems, &g, mode, (uint8_t)flip, dec);
-    else if (es == 2) walk_u16(src, dst, blk->first_elem, blk->n_elems, &g, mode, (uint16_t)flip, dec);
-    else walk_u32(src, dst, blk->first_elem, blk->n_elems, &g, mode, flip, dec);
+    if (es == 1) walk_any_u8(src, dst, blk->first_elem, blk->n_elems, &g, mode, (uint8_t)flip, dec);
+    else if (es == 2) walk_any_u16(src, dst, blk->first_elem, blk->n_elems, &g, mode, (uint16_t)flip, dec);
+    else walk_any_u32(src, dst, blk->first_elem, blk->n_elems, &g, mode, flip, dec);
     return 0;
 }
 
