@@ -104,18 +104,12 @@ def stage_kinds():
 
 
 def lossy_stages():
-    """Stages whose decode may differ from the input. A lossy stage states all its parameters in
-    the canonical text (parse.c), so "wnl" reads back as "wnl(q=1,...)"; lossless ones do not."""
-    out = set()
-    for name in sqeazy_filter.stages():
-        if sqeazy_filter.canonical_pipeline(name).split("->")[0] != name:
-            out.add(name)
-    return out
+    """Stages whose decode may differ from the input (flagged lossy in the registry)."""
+    return set(sqeazy_filter.stages(lossy=True))
 
 
 def is_lossy(pipeline):
-    lossy = lossy_stages()
-    return any(part.split("(")[0].strip() in lossy for part in pipeline.split("->"))
+    return sqeazy_filter.is_lossy(pipeline)
 
 
 def all_pipelines(skip=()):

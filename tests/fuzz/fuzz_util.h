@@ -43,24 +43,22 @@ static inline void fuzz_fix_checksums(uint8_t *p, size_t n)
     sqz_wr32(p + 28, sqz_hash32_scalar(fixed, sizeof fixed) ^ sqz_hash32(p + SQZ_FIXED_HEADER, (size_t)(head - SQZ_FIXED_HEADER)));
 }
 
-/* A lossy stage states all its parameters in canonical text ("wnl" -> "wnl(q=1,...)"); a
- * lossless one does not. Lossy pipelines must be deterministic, not exact. */
+/* Lossy pipelines (a stage flagged lossy in the registry) must be deterministic, not exact. */
 static inline int pipeline_is_lossy(const char *canonical)
 {
+    const char *names = sqz_lossy_stage_names();
     const char *p = canonical;
-    while (*p) {
+    for (;;) {
         size_t n = strcspn(p, "(-");
-        char name[64], canon[512];
-        if (n && n < sizeof name) {
-            memcpy(name, p, n);
-            name[n] = '\0';
-            if (sqz_pipeline_canonical(name, canon, sizeof canon) >= 0 && canon[n] == '(') return 1;
+        for (const char *q = names; *q;) {
+            size_t m = strcspn(q, ",");
+            if (m == n && n && memcmp(p, q, n) == 0) return 1;
+            q += m + (q[m] == ',');
         }
         const char *next = strstr(p, "->");
-        if (!next) break;
+        if (!next) return 0;
         p = next + 2;
     }
-    return 0;
 }
 
 #endif
