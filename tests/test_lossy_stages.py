@@ -74,3 +74,9 @@ def test_prepare_stage_after_another_sees_its_output(rng):
     d = sqeazy_filter.decode(sqeazy_filter.encode(a, "rmbkrd(threshold=1000)->quantiser->lz4"))
     assert d.min() >= 1000
     np.testing.assert_array_equal(d[a < 1000], d[a < 1000].min())
+
+
+@pytest.mark.parametrize("pipeline", ["wnl->wnl->lz4", "quantiser->rmbkrd->lz4", "wnl->quantiser->lz4"])
+def test_lossy_after_codes_refused(pipeline):
+    with pytest.raises(ValueError, match="level indices"):
+        sqeazy_filter.canonical_pipeline(pipeline)

@@ -114,7 +114,7 @@ static int64_t quant_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, cons
 static void quant_release(void *state) { free(state); }
 
 const sqz_stage sqz_stage_quantiser = {
-    .id = 67, .name = "quantiser", .kind = SQZ_STAGE_FILTER, .lossy = 1,
+    .id = 67, .name = "quantiser", .kind = SQZ_STAGE_FILTER, .lossy = 1, .emits_codes = 1,
     .doc = "16 -> 8 bit by histogram-equalised levels; decode table stored in the chunk",
     .check = quant_check, .prepare = quant_prepare, .out_size = quant_out_size, .out_dtype = quant_out_dtype,
     .encode = quant_encode, .decode = quant_decode, .release = quant_release,

@@ -145,7 +145,7 @@ static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
 static void wnl_release(void *state) { free(state); }
 
 const sqz_stage sqz_stage_wnl = {
-    .id = 64, .name = "wnl", .kind = SQZ_STAGE_FILTER, .lossy = 1,
+    .id = 64, .name = "wnl", .kind = SQZ_STAGE_FILTER, .lossy = 1, .emits_codes = 1,
     .n_params = 4, .params = k_params,
     .doc = "within-noise-level quantisation: |error| <= q/2 * sigma(value) under the camera model",
     .check = wnl_check, .out_size = wnl_out_size, .encode = wnl_encode, .decode = wnl_decode, .release = wnl_release,
