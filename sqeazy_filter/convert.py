@@ -555,10 +555,25 @@ def open_client(scheduler=None, n_workers=None, threads_per_worker=1):
     n = n_workers or default_workers()
     if n < 1 or threads_per_worker < 1:
         raise ConvertError("the number of workers and of threads per worker must be >= 1")
+    return distributed.Client(local_cluster(n, threads_per_worker)), True
+
+
+#: Environment for worker processes, set before they start. Dask's nanny sets MALLOC_TRIM_THRESHOLD_=65536,
+#: which also fixes glibc's mmap threshold at 128 KiB: every chunk buffer and numpy temporary is then a fresh
+#: mmap whose pages fault in again, and a conversion runs ~1.6x slower (bench/bench_dask.py, docs/CLUSTER.md).
+WORKER_MALLOC_ENV = {"MALLOC_TRIM_THRESHOLD_": 128 << 20, "MALLOC_MMAP_THRESHOLD_": 32 << 20}
+
+
+def local_cluster(n_workers, threads_per_worker=1):
+    """A LocalCluster of worker processes for conversion (WORKER_MALLOC_ENV, no dashboard, quiet logs)."""
     import logging
-    cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
-                                       dashboard_address=":0", silence_logs=logging.ERROR)
-    return distributed.Client(cluster), True
+
+    import dask
+    distributed = _dask()
+    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC_ENV.items()}
+    with dask.config.set(environ):
+        return distributed.LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
+                                        dashboard_address=":0", silence_logs=logging.ERROR)
 
 
 def _close_client(client):
@@ -598,7 +613,8 @@ def convert_timelapse(source, output, *, dataset=None, axes=None, pipeline=DEFAU
     output: the .xml; the master .h5, the partitions OUTPUT-TT-SS.h5 and OUTPUT.manifest.json go next to it.
     threads: filter threads per chunk inside each task (parallelism comes from the workers).
     scheduler: None (a LocalCluster of `n_workers` processes x `threads_per_worker`), a scheduler
-    address "tcp://host:8786", a scheduler JSON file, or a distributed.Client.
+    address "tcp://host:8786", a scheduler JSON file, a distributed.Client, or "in-process" (no Dask:
+    the partitions one after the other in this process).
     Partitions already converted from the same source with the same settings are kept (resume);
     `recheck` decodes them again on the cluster; `force` rewrites everything. An existing partition
     that does not match raises ConvertError unless `force`.
@@ -687,7 +703,18 @@ def convert_timelapse(source, output, *, dataset=None, axes=None, pipeline=DEFAU
                 on_partition(results[part["name"]])
     tasks = [(convert_partition, p) for p in todo] + ([(check_partition, p) for p in keep] if recheck else [])
     workers = None
-    if tasks:
+    if tasks and scheduler == "in-process":  # no Dask: one partition after the other, here (debugging, baseline)
+        workers = 1
+        for func, part in tasks:
+            try:
+                value = func(job, part)
+            except Exception as exc:  # noqa: BLE001 - reported with the others below
+                errors.append(f"{part['name']}: {type(exc).__name__}: {exc}")
+                continue
+            results[part["name"]] = value
+            if on_partition:
+                on_partition(value)
+    elif tasks:
         distributed = _dask()
         client, owned = open_client(scheduler, n_workers, threads_per_worker)
         try:
@@ -698,7 +725,9 @@ def convert_timelapse(source, output, *, dataset=None, axes=None, pipeline=DEFAU
                 fut = client.submit(func, job, part, key=f"sqeazy-{func.__name__}-{part['name']}-{token}",
                                     pure=False, retries=retries)
                 futures[fut] = part["name"]
-            for fut, value in distributed.as_completed(list(futures), with_results=True, raise_errors=False):
+            # the client's own loop: as_completed would otherwise use the default (latest) client's
+            for fut, value in distributed.as_completed(list(futures), loop=client.loop, with_results=True,
+                                                       raise_errors=False):
                 name = futures[fut]
                 if fut.status != "finished":
                     exc = value[1] if isinstance(value, tuple) and len(value) == 3 else value

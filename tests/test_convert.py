@@ -183,6 +183,21 @@ def test_cli_with_scheduler_address(tmp_path, client, capsys):
     assert "0 written, 2 kept" in capsys.readouterr().out
 
 
+def test_uses_the_client_it_was_given(tmp_path, client):
+    """Another Client made later (Dask's default client) must not capture the conversion's futures."""
+    stacks = timelapse(2, 1, shape=(4, 32, 40))
+    pattern = write_tiffs(tmp_path / "raw", stacks)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                                  silence_logs=50) as other_cluster, distributed.Client(other_cluster):
+        done = {}
+        t = threading.Thread(target=lambda: done.update(s=convert.convert_timelapse(pattern, tmp_path / "e.xml",
+                                                                                    scheduler=client)))
+        t.start()
+        t.join(timeout=120)
+        assert "s" in done, "the conversion did not finish: it waited on another client's event loop"
+    assert_identical(tmp_path / "e.h5", stacks)
+
+
 # ------------------------------------------------------------------ bad input: clear errors, nothing written
 
 @pytest.mark.parametrize("case", ["missing_file", "shape_mismatch", "dtype", "no_match", "gap", "bad_output",

@@ -87,7 +87,7 @@ def add_parser(sub):
     c.add_argument("-t", "--threads", type=int, default=1, help="filter threads per chunk inside each task (default 1)")
     g = c.add_argument_group("Dask")
     g.add_argument("--scheduler", help="Dask scheduler address (tcp://host:8786) or scheduler JSON file "
-                                       "(default: a LocalCluster on this machine)")
+                                       "(default: a LocalCluster on this machine; \"in-process\": no Dask, one partition after the other)")
     g.add_argument("-w", "--workers", type=int, help="LocalCluster worker processes (default: the cores available)")
     g.add_argument("--threads-per-worker", type=int, default=1, help="LocalCluster threads per worker (default 1; "
                                                                     "HDF5 serialises threads within a process)")
