@@ -547,10 +547,10 @@ def open_client(scheduler=None, n_workers=None, threads_per_worker=1):
         return scheduler, False
     if scheduler:
         try:
-            if scheduler.endswith(".json") and os.path.isfile(scheduler):
-                return distributed.Client(scheduler_file=scheduler, timeout="30s"), True
-            return distributed.Client(scheduler, timeout="30s"), True
-        except (OSError, TimeoutError) as exc:
+            if scheduler.endswith(".json") and os.path.isfile(scheduler):  # waits distributed.comm.timeouts.connect
+                return distributed.Client(scheduler_file=scheduler), True
+            return distributed.Client(scheduler), True
+        except (OSError, TimeoutError, ValueError) as exc:
             raise ConvertError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     n = n_workers or default_workers()
     if n < 1 or threads_per_worker < 1:

@@ -178,9 +178,16 @@ def test_cli_with_scheduler_address(tmp_path, client, capsys):
     xml = tmp_path / "exp.xml"
     assert main(["convert", pattern, "-o", str(xml), "--scheduler", client.scheduler.address, "-q"]) == 0
     assert_identical(tmp_path / "exp.h5", {(t, 0): a for (t, _), a in stacks.items()})
-    # a second run keeps both partitions and says so
-    assert main(["convert", pattern, "-o", str(xml), "--scheduler", client.scheduler.address]) == 0
+    # a second run, through a scheduler file (as dask-jobqueue / `dask scheduler --scheduler-file` write
+    # them), keeps both partitions and says so
+    client.write_scheduler_file(str(tmp_path / "scheduler.json"))
+    capsys.readouterr()
+    assert main(["convert", pattern, "-o", str(xml), "--scheduler", str(tmp_path / "scheduler.json")]) == 0
     assert "0 written, 2 kept" in capsys.readouterr().out
+    import dask
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert main(["convert", pattern, "-o", str(xml), "--scheduler", "tcp://127.0.0.1:1", "--force", "-q"]) == 2
+    assert "cannot connect" in capsys.readouterr().err
 
 
 def test_uses_the_client_it_was_given(tmp_path, client):
