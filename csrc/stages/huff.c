@@ -2,6 +2,7 @@
  * is Huffman coded with one of 21 tables chosen by the residual sizes of the row above; tables
  * are built per block; element k goes to bit stream k mod 4 so that a decoder works on four
  * at once. Bytes: docs/FORMAT.md; reasons and numbers: docs/DESIGN.md. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,34 +23,61 @@
 typedef struct {
     uint8_t *ctx, *tok;  /* per element of a block */
     uint8_t *spill;      /* encoder: bit streams 1..3 */
-    size_t cap;
+    size_t cap, spill_cap;
     uint32_t hist[NCTX][NTOK];
     uint32_t part[4][NCTX][NTOK];
     uint32_t ent[NCTX * NTOK];
     uint16_t *tab;       /* decoder: NCTX * TABSIZE entries, token << 6 | bits consumed */
 } huff_state;
 
+/* One state per thread outlives the chunk (released states wait in a thread-local slot), so
+ * chunk after chunk reuses warm buffers instead of faulting in fresh pages. */
+static pthread_key_t g_cache_key;
+static pthread_once_t g_cache_once = PTHREAD_ONCE_INIT;
+static int g_cache_ok;
+
+static void free_state(void *p)
+{
+    huff_state *s = p;
+    if (!s) return;
+    free(s->ctx); free(s->tok); free(s->spill); free(s->tab); free(s);
+}
+
+static void make_cache_key(void) { g_cache_ok = pthread_key_create(&g_cache_key, free_state) == 0; }
+
 static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int dec)
 {
     huff_state *s = *state;
-    if (!s && !(s = *state = calloc(1, sizeof *s))) return NULL;
+    if (!s) {
+        pthread_once(&g_cache_once, make_cache_key);
+        if (g_cache_ok && (s = pthread_getspecific(g_cache_key)) != NULL) pthread_setspecific(g_cache_key, NULL);
+        if (!s && !(s = calloc(1, sizeof *s))) return NULL;
+        *state = s;
+    }
     if (dec && !s->tab && !(s->tab = malloc(sizeof(uint16_t) * NCTX * TABSIZE))) return NULL;
     if (s->cap < n_elems) {
-        free(s->ctx); free(s->tok); free(s->spill);
+        free(s->ctx); free(s->tok);
         s->ctx = malloc(n_elems);
         s->tok = malloc(n_elems);
-        s->spill = dec ? NULL : malloc(3 * (n_bytes + 16));
-        s->cap = s->ctx && s->tok && (dec || s->spill) ? n_elems : 0;
+        s->cap = s->ctx && s->tok ? n_elems : 0;
         if (!s->cap) return NULL;
+    }
+    if (!dec && s->spill_cap < 3 * (n_bytes + 16)) {
+        free(s->spill);
+        s->spill = malloc(3 * (n_bytes + 16));
+        s->spill_cap = s->spill ? 3 * (n_bytes + 16) : 0;
+        if (!s->spill) return NULL;
     }
     return s;
 }
 
 static void hf_release(void *p)
 {
-    huff_state *s = p;
-    if (!s) return;
-    free(s->ctx); free(s->tok); free(s->spill); free(s->tab); free(s);
+    if (!p) return;
+    pthread_once(&g_cache_once, make_cache_key);
+    huff_state *old = g_cache_ok ? pthread_getspecific(g_cache_key) : p;
+    if (!old && pthread_setspecific(g_cache_key, p) == 0) return;
+    free_state(p);
 }
 
 /* Activity class: q = floor(2*log2(u)) rounded down to the top two bits of u, u = act2/2 + 1. */

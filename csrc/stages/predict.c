@@ -14,7 +14,7 @@ static const sqz_param_spec k_params[] = {
 #define DEFAULT_2D_BYTES (256u * 1024u)
 #define DEFAULT_3D_BYTES (1024u * 1024u)
 #define MIN_3D_PLANES 4
-#define SAMPLE_ROWS 128   /* rows the auto mode looks at */
+#define SAMPLE_ROWS 128   /* rows the auto mode looks at (at most 1 in 16) */
 
 typedef struct {
     uint64_t X;       /* row length (last extent) */
@@ -292,7 +292,7 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     const uint64_t n = size / es, be = ctx->block_elems ? ctx->block_elems : n, rows = g.X ? n / g.X : 0;
     const int n_cand = g.plane && be >= 2 * g.plane ? 4 : 3;
     uint64_t cost[4] = {0, 0, 0, 0};
-    const uint64_t step = rows / SAMPLE_ROWS + 1;
+    const uint64_t step = rows / SAMPLE_ROWS + 1 > 16 ? rows / SAMPLE_ROWS + 1 : 16;
     for (uint64_t r = 1; r < rows && g.Y && g.X >= 2; r += step) {
         const uint64_t i0 = r * g.X;
         if (r % g.Y == 0 || i0 % be < g.X) continue;

@@ -41,13 +41,22 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     *meta_size = 4;
     if (es > 2 || !size) return 0;
     const uint32_t codes = 1u << (8 * es);
+    const size_t count = size / es;
+    uint32_t lo = codes, hi = 0;
+    if (es == 1) for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint8_t *)chunk)[i]; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
+    else for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint16_t *)chunk)[i]; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
     uint8_t *seen = calloc(codes, 1);
     SQZ_RETURN_IF(!seen, SQZ_ERR_OUT_OF_MEMORY, "remap histogram");
-    if (es == 1) for (size_t i = 0; i < size; i++) seen[((const uint8_t *)chunk)[i]] = 1;
-    else for (size_t i = 0; i < size / 2; i++) seen[((const uint16_t *)chunk)[i]] = 1;
-    uint32_t n = 0, lo = codes, hi = 0;
-    for (uint32_t v = 0; v < codes; v++)
-        if (seen[v]) { n++; if (lo == codes) lo = v; hi = v; }
+    /* every 16th element first: dense data (the usual case) is recognised without a full pass */
+    uint32_t n = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const size_t step = pass ? 1 : 16;
+        if (es == 1) for (size_t i = 0; i < count; i += step) seen[((const uint8_t *)chunk)[i]] = 1;
+        else for (size_t i = 0; i < count; i += step) seen[((const uint16_t *)chunk)[i]] = 1;
+        n = 0;
+        for (uint32_t v = lo; v <= hi && v < codes; v++) n += seen[v];
+        if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n) break;  /* dense: no table */
+    }
     if (hi - lo + 1 >= (uint64_t)SPARSE * n && 4 + (size_t)n * es <= cap) {
         uint8_t *o = meta + 4;
         for (uint32_t v = 0; v < codes; v++) {
