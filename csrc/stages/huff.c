@@ -19,6 +19,7 @@
 #define NTOK 128
 #define SOLE 15          /* length nibble: the context's only token, coded with 0 bits */
 #define DEFAULT_BYTES (256u * 1024u)
+#define CACHE_MAX (16u << 20)  /* larger per-thread buffers are freed, not kept */
 
 typedef struct {
     uint8_t *ctx, *tok;  /* per element of a block */
@@ -76,7 +77,8 @@ static void hf_release(void *p)
     if (!p) return;
     pthread_once(&g_cache_once, make_cache_key);
     huff_state *old = g_cache_ok ? pthread_getspecific(g_cache_key) : p;
-    if (!old && pthread_setspecific(g_cache_key, p) == 0) return;
+    const huff_state *s = p;
+    if (!old && s->spill_cap <= CACHE_MAX && s->cap <= CACHE_MAX && pthread_setspecific(g_cache_key, p) == 0) return;
     free_state(p);
 }
 
