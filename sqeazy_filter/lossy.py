@@ -40,13 +40,15 @@ def wnl_stage(q, offset, gain, read_noise):
     return f"wnl(q={q:.17g},offset={offset:.17g},gain={gain:.17g},read_noise={read_noise:.17g})"
 
 
+LOSSY_BACKEND = "nlcode"  # codec for wnl level indices (docs/FORMAT.md, "nlcode")
+
+
 def lossy_pipeline(q, camera, then=None):
-    """`wnl(...)` followed by a lossless pipeline for the level indices (default: the package default)."""
-    from .codec import DEFAULT_PIPELINE
+    """`wnl(...)` followed by a lossless pipeline for the level indices (default: LOSSY_BACKEND)."""
     missing = [k for k in CAMERA_KEYS if k not in camera]
     if missing:
         raise ValueError(f"camera parameters missing: {', '.join(missing)} (estimate them with estimate_camera(stack))")
-    return wnl_stage(q, camera["offset"], camera["gain"], camera["read_noise"]) + "->" + (then or DEFAULT_PIPELINE)
+    return wnl_stage(q, camera["offset"], camera["gain"], camera["read_noise"]) + "->" + (then or LOSSY_BACKEND)
 
 
 def estimate_camera(stack, tile=8, max_pixels=20_000_000):
