@@ -28,7 +28,7 @@ typedef struct {
     uint8_t *bits[2];            /* encoder: extra-bit streams per lane */
     uint8_t *rans;               /* encoder: rANS words, written downwards */
     size_t cap;
-    uint32_t count[NCTX][NTOK];
+    uint32_t count[2][NCTX][NTOK];  /* encoder: even and odd elements (merged into [0]) */
     uint16_t freq[NCTX][NTOK], cum[NCTX][NTOK];
     uint64_t rcp[NCTX][NTOK];    /* encoder: ceil(2^44 / freq), for exact division */
     uint8_t lut[NCTX][SCALE];    /* decoder: slot -> token */
@@ -76,7 +76,7 @@ static nl_state *get_state(void **state, size_t n_elems)
         s->wide = malloc(2 * n_elems);
         s->bits[0] = malloc(2 * n_elems + 16);
         s->bits[1] = malloc(2 * n_elems + 16);
-        s->rans = malloc(2 * n_elems + 16);
+        s->rans = malloc(2 * n_elems + 32);
         s->cap = n_elems;
         if (!s->ctx || !s->tok || !s->wide || !s->bits[0] || !s->bits[1] || !s->rans) {
             s->cap = 0;
@@ -196,6 +196,38 @@ static void normalise(const uint32_t *count, unsigned ntok, uint16_t *freq)
     freq[big] = (uint16_t)(freq[big] + (int32_t)(SCALE - sum));
 }
 
+/* A lane's elements in reverse: [stop, k) is the rest of the current row segment. */
+typedef struct {
+    uint64_t k, stop;
+} rcur;
+
+/* Moves to the lane's previous row segment when the current one is done; 0 when none is left. */
+static inline int rcur_next(rcur *c, int lane, uint64_t first, uint64_t X)
+{
+    while (c->k == c->stop) {
+        if (!c->k) return 0;
+        const uint64_t i = first + c->k - 1, x = i % X, len = x + 1 < c->k ? x + 1 : c->k;
+        if ((int)((i / X) & 1) == lane) c->stop = c->k - len;
+        else c->k = c->stop = c->k - len;
+    }
+    return 1;
+}
+
+static inline void rans_put(const nl_state *s, const uint8_t *cx, const uint8_t *tok, uint64_t k, uint32_t *xp, uint8_t **pp)
+{
+    const unsigned c = cx[k], tk = tok[k];
+    const uint32_t f = s->freq[c][tk];
+    uint32_t x = *xp;
+    if ((uint64_t)x >= ((uint64_t)f << (32 - SCALE_BITS))) {
+        *pp -= 2;
+        sqz_wr16(*pp, (uint16_t)x);
+        x >>= 16;
+    }
+    /* x / f, exactly: x < 2^32, f <= 2^12, rcp = ceil(2^44 / f) */
+    const uint32_t qt = (uint32_t)(((unsigned __int128)x * s->rcp[c][tk]) >> 44);
+    *xp = (qt << SCALE_BITS) + (x - qt * f) + s->cum[c][tk];
+}
+
 static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t cap, void **state)
 {
@@ -214,6 +246,8 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     memset(s->count, 0, sizeof s->count);
     bitw bw[2] = {{s->bits[0], 0, 0}, {s->bits[1], 0, 0}};
     uint64_t lane_n[2] = {0, 0};
+    uint8_t *const cx = s->ctx, *const tok = s->tok;
+    uint32_t (*const count)[NCTX][NTOK] = s->count;
     /* pass 1: contexts, tokens, extra bits */
     for (uint64_t k = 0; k < ne;) {
         const uint64_t i = blk->first_elem + k, x0 = i % g.X, row = i / g.X;
@@ -230,11 +264,13 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             unsigned ex;
             const unsigned tk = token_of(z, &ex);
             if (ex) bw_put(w, z & ((1u << ex) - 1), ex);
-            s->ctx[k] = (uint8_t)c;
-            s->tok[k] = (uint8_t)tk;
-            s->count[c][tk]++;
+            cx[k] = (uint8_t)c;
+            tok[k] = (uint8_t)tk;
+            count[k & 1][c][tk]++;
         }
     }
+    for (unsigned c = 0; c < NCTX; c++)
+        for (unsigned t = 0; t < NTOK; t++) count[0][c][t] += count[1][c][t];
     size_t bits_size[2];
     for (int l = 0; l < 2; l++) {
         if (bw[l].nb) { *bw[l].p++ = (uint8_t)bw[l].acc; bw[l].nb = 0; }
@@ -246,10 +282,10 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     uint8_t *o = out + NCTX;
     for (unsigned c = 0; c < NCTX; c++) {
         unsigned ntok = ntok_max;
-        while (ntok && !s->count[c][ntok - 1]) ntok--;
+        while (ntok && !count[0][c][ntok - 1]) ntok--;
         out[c] = (uint8_t)ntok;
         if (!ntok) continue;
-        normalise(s->count[c], ntok, s->freq[c]);
+        normalise(count[0][c], ntok, s->freq[c]);
         SQZ_RETURN_IF((size_t)(end - o) < 2 * ntok, SQZ_ERR_DST_TOO_SMALL, "nlcode");
         uint32_t cum = 0;
         for (unsigned t = 0; t < ntok; t++) {
@@ -264,35 +300,35 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     SQZ_RETURN_IF((size_t)(end - o) < 12, SQZ_ERR_DST_TOO_SMALL, "nlcode");
     uint8_t *sizes = o;
     o += 12;
-    /* pass 2: rANS per lane, symbols in reverse order, words written downwards */
+    /* pass 2: rANS, both lanes at once, symbols in reverse order, words written downwards
+     * (lane 0 below 2*lane_n[0]+16 bytes of the scratch buffer, lane 1 above) */
+    uint8_t *top[2] = {s->rans + 2 * lane_n[0] + 16, s->rans + 2 * ne + 32};
+    uint8_t *pw[2] = {top[0], top[1]};
+    uint32_t xs[2] = {RANS_L, RANS_L};
+    rcur cur[2] = {{ne, ne}, {ne, ne}};
+    for (;;) {
+        const int more0 = rcur_next(&cur[0], 0, blk->first_elem, g.X), more1 = rcur_next(&cur[1], 1, blk->first_elem, g.X);
+        if (!more0 && !more1) break;
+        if (more0 && more1) {
+            const uint64_t n0 = cur[0].k - cur[0].stop, n1 = cur[1].k - cur[1].stop, m = n0 < n1 ? n0 : n1;
+            for (uint64_t j = 0; j < m; j++) {
+                rans_put(s, cx, tok, --cur[0].k, &xs[0], &pw[0]);
+                rans_put(s, cx, tok, --cur[1].k, &xs[1], &pw[1]);
+            }
+        } else {
+            rcur *cu = &cur[more0 ? 0 : 1];
+            const int l = more0 ? 0 : 1;
+            while (cu->k > cu->stop) rans_put(s, cx, tok, --cu->k, &xs[l], &pw[l]);
+        }
+    }
     for (int l = 0; l < 2; l++) {
         size_t rsize = 0;
         if (lane_n[l]) {
-            uint8_t *top = s->rans + 2 * ne + 16, *p = top;
-            uint32_t xs = RANS_L;
-            for (uint64_t k = ne; k > 0;) {
-                /* the row segment ending at element k-1, its elements in reverse */
-                const uint64_t i = blk->first_elem + k - 1, x = i % g.X, len = x + 1 < k ? x + 1 : k;
-                const uint64_t stop = k - len;
-                if (((i / g.X) & 1) != (uint64_t)l) { k = stop; continue; }
-                for (; k > stop; k--) {
-                    const unsigned c = s->ctx[k - 1], tk = s->tok[k - 1];
-                    const uint32_t f = s->freq[c][tk];
-                    if ((uint64_t)xs >= ((uint64_t)f << (32 - SCALE_BITS))) {
-                        p -= 2;
-                        sqz_wr16(p, (uint16_t)xs);
-                        xs >>= 16;
-                    }
-                    /* xs / f, exactly: xs < 2^32, f <= 2^12, rcp = ceil(2^44 / f) */
-                    const uint32_t qt = (uint32_t)(((unsigned __int128)xs * s->rcp[c][tk]) >> 44);
-                    xs = (qt << SCALE_BITS) + (xs - qt * f) + s->cum[c][tk];
-                }
-            }
-            p -= 4;
-            sqz_wr32(p, xs);
-            rsize = (size_t)(top - p);
+            pw[l] -= 4;
+            sqz_wr32(pw[l], xs[l]);
+            rsize = (size_t)(top[l] - pw[l]);
             SQZ_RETURN_IF((size_t)(end - o) < rsize, SQZ_ERR_DST_TOO_SMALL, "nlcode");
-            memcpy(o, p, rsize);
+            memcpy(o, pw[l], rsize);
             o += rsize;
         }
         sqz_wr32(sizes + 4 * l, (uint32_t)rsize);
@@ -329,6 +365,30 @@ typedef struct {
     uint32_t x;
     const uint8_t *p, *end;
 } ransr;
+
+/* Decodes one element from its neighbours; a damaged stream sets *bad (1: a stream ends early,
+ * 2: an unused context) and decoding goes on in bounds until the caller stops. */
+static inline __attribute__((always_inline)) uint16_t
+dec_one(const nl_state *s, const uint8_t *used, const nbhd *nb, uint32_t mask, ransr *r, bitr *b, int *bad)
+{
+    uint32_t fp;
+    int mirror;
+    const unsigned c = model(nb, mask, &fp, &mirror);
+    if (!used[c]) *bad = 2;
+    const uint32_t slot = r->x & (SCALE - 1);
+    const unsigned tk = s->lut[c][slot];
+    r->x = s->freq[c][tk] * (r->x >> SCALE_BITS) + slot - s->cum[c][tk];
+    if (r->x < RANS_L) {
+        if (r->end - r->p < 2) *bad = 1;
+        else { r->x = (r->x << 16) | sqz_rd16(r->p); r->p += 2; }
+    }
+    uint32_t z = tk;
+    if (tk >= 16) {
+        const unsigned ex = 3 + (tk - 16) / 2;
+        z = ((2u + ((tk - 16) & 1)) << ex) | br_get(b, ex, bad);
+    }
+    return (uint16_t)value_of(z, fp, mirror, mask);
+}
 
 static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t dst_size, void **state)
@@ -395,32 +455,41 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     br[1] = (bitr){q + bs0, end, 0, 0};
     uint16_t *v = es == 1 ? s->wide : dst;
     int bad = 0;
+    const uint64_t X = g.X;
     for (uint64_t k = 0; k < ne && !bad;) {
-        const uint64_t i = blk->first_elem + k, x0 = i % g.X, row = i / g.X;
-        const uint64_t len = g.X - x0 < ne - k ? g.X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
+        const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
+        const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         ransr *r = &rr[row & 1];
         bitr *b = &br[row & 1];
-        const int inner = x0 == 0 && len == g.X && g.Y && y >= 2 && k >= 2 * g.X && g.X >= 5;
+        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 5) {
+            /* two rows at once (rows alternate lanes), the second three elements behind */
+            ransr *r1 = &rr[(row + 1) & 1];
+            bitr *b1 = &br[(row + 1) & 1];
+            const uint64_t k1 = k + X;
+            for (uint64_t x = 0; x < 2; x++) {
+                const nbhd nb = neighbours(v, k + x, x, y, &g);
+                v[k + x] = dec_one(s, in, &nb, mask, r, b, &bad);
+            }
+            {
+                const nbhd nb = neighbours_inner(v, k + 2, X);
+                v[k + 2] = dec_one(s, in, &nb, mask, r, b, &bad);
+            }
+            for (uint64_t x = 0; x < X; x++) {
+                const uint64_t xa = x + 3;
+                if (xa < X) {
+                    const nbhd nb = xa + 2 < X ? neighbours_inner(v, k + xa, X) : neighbours(v, k + xa, xa, y, &g);
+                    v[k + xa] = dec_one(s, in, &nb, mask, r, b, &bad);
+                }
+                const nbhd nb = x >= 2 && x + 2 < X ? neighbours_inner(v, k1 + x, X) : neighbours(v, k1 + x, x, y + 1, &g);
+                v[k1 + x] = dec_one(s, in, &nb, mask, r1, b1, &bad);
+            }
+            k += 2 * X;
+            continue;
+        }
+        const int inner = x0 == 0 && len == X && g.Y && y >= 2 && k >= 2 * X && X >= 5;
         for (uint64_t t = 0; t < len; t++, k++) {
-            const nbhd nb = inner && t >= 2 && t + 2 < len ? neighbours_inner(v, k, g.X) : neighbours(v, k, x0 + t, y, &g);
-            uint32_t fp;
-            int mirror;
-            const unsigned c = model(&nb, mask, &fp, &mirror);
-            if (!in[c]) { bad = 2; break; }
-            const uint32_t slot = r->x & (SCALE - 1);
-            const unsigned tk = s->lut[c][slot];
-            r->x = s->freq[c][tk] * (r->x >> SCALE_BITS) + slot - s->cum[c][tk];
-            if (r->x < RANS_L) {
-                if (r->end - r->p < 2) { bad = 1; break; }
-                r->x = (r->x << 16) | sqz_rd16(r->p);
-                r->p += 2;
-            }
-            uint32_t z = tk;
-            if (tk >= 16) {
-                const unsigned m = 4 + (tk - 16) / 2, ex = m - 1;
-                z = ((2u + ((tk - 16) & 1)) << ex) | br_get(b, ex, &bad);
-            }
-            v[k] = (uint16_t)value_of(z, fp, mirror, mask);
+            const nbhd nb = inner && t >= 2 && t + 2 < len ? neighbours_inner(v, k, X) : neighbours(v, k, x0 + t, y, &g);
+            v[k] = dec_one(s, in, &nb, mask, r, b, &bad);
         }
     }
     SQZ_RETURN_IF(bad == 2, SQZ_ERR_CORRUPT_DATA, "nlcode: element in an unused context");
