@@ -45,8 +45,8 @@ def _check_block_size(block_size):
     return int(block_size)
 
 
-def encode(array, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0, q=None, camera=None):
-    """Compress an array into one self-describing chunk (bytes).
+def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
+    """Compress an array into one self-describing chunk (bytes); pipeline None: the default.
 
     q: lossy within-noise-level coding (error <= q/2 * sigma of each pixel); camera: a mapping
     with offset, gain, read_noise, or None to estimate it from `array` (estimate_camera).
@@ -58,6 +58,8 @@ def encode(array, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0, q=None, ca
         pipeline = with_lossy_stage(pipeline, q, camera if camera is not None else estimate_camera(array))
     elif camera is not None:
         raise ValueError("camera is used only with q= (lossy coding)")
+    if pipeline is None:
+        pipeline = DEFAULT_PIPELINE
     code = code_of(array.dtype)
     if array.ndim < 1 or array.ndim > 32:
         raise ValueError(f"arrays of 1 to 32 dimensions are supported, not {array.ndim}")

@@ -31,12 +31,13 @@ _state = {"registered": False, "error": None, "library": ""}
 
 
 def with_lossy_stage(pipeline, q, camera=None, offset=None, gain=None, read_noise=None):
-    """`pipeline`, or `wnl(q, camera)->pipeline` when q is given."""
+    """`pipeline` (None: the default), or `wnl(q, camera)->pipeline` when q is given
+    (None: the back-end made for wnl's level indices, lossy.LOSSY_BACKEND)."""
     explicit = {"offset": offset, "gain": gain, "read_noise": read_noise}
     if q is None:
         if camera is not None or any(v is not None for v in explicit.values()):
             raise ValueError("camera parameters are used only with q= (lossy coding)")
-        return pipeline
+        return DEFAULT_PIPELINE if pipeline is None else pipeline
     from .lossy import lossy_pipeline
     cam = dict(camera or {})
     cam.update({k: v for k, v in explicit.items() if v is not None})
@@ -56,7 +57,7 @@ def cd_values(pipeline=DEFAULT_PIPELINE, threads=0, block_size=0):
 class Sqeazy(_Base):
     """h5py compression options: ``f.create_dataset(..., **Sqeazy(pipeline="bitshuffle->lz4"))``.
 
-    pipeline: stages joined by '->' (see ``sqeazy_filter.stages()``), e.g. "bitshuffle->zstd(level=3)".
+    pipeline: stages joined by '->' (see ``sqeazy_filter.stages()``); None: "lossless", or with q= "nlcode".
     threads: threads per chunk (0: SQEAZY_NUM_THREADS or the number of cores, at most 8).
     block_size: bytes per independently coded block (0: the pipeline's default).
     q: lossy within-noise-level coding, error <= q/2 of each pixel's photon noise; needs the
@@ -65,7 +66,7 @@ class Sqeazy(_Base):
     filter_name = FILTER_NAME
     filter_id = FILTER_ID
 
-    def __init__(self, pipeline=DEFAULT_PIPELINE, threads=0, block_size=0, q=None, camera=None,
+    def __init__(self, pipeline=None, threads=0, block_size=0, q=None, camera=None,
                  offset=None, gain=None, read_noise=None):
         pipeline = with_lossy_stage(pipeline, q, camera, offset, gain, read_noise)
         self.pipeline = canonical_pipeline(pipeline)
