@@ -65,5 +65,5 @@ def table(rows, columns):
 
 def _fmt(v):
     if isinstance(v, float):
-        return f"{v:.3f}" if v < 10 else f"{v:.0f}"
+        return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
     return str(v)
