@@ -106,42 +106,6 @@ struct sqz_cuda_ctx {
 
 namespace sqzc {
 
-/* As csrc/pipeline/encode.c (check_geometry, choose_block_elems): the emulation test
- * compares the resulting headers byte for byte, so a drift there fails CI. */
-int check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
-{
-    size_t es = sqz_dtype_size(dtype);
-    SQZ_RETURN_IF(!es, SQZ_ERR_UNSUPPORTED_DTYPE, "dtype code %d (supported: uint8, int8, uint16, int16, uint32, int32, float32)", dtype);
-    SQZ_RETURN_IF(ndim < 1 || ndim > SQZ_MAX_NDIM || !shape, SQZ_ERR_BAD_ARGUMENT, "ndim %d (1..%d)", ndim, SQZ_MAX_NDIM);
-    uint64_t n = 1, bytes;
-    for (int d = 0; d < ndim; d++) {
-        SQZ_RETURN_IF(shape[d] > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT, "dimension %d of %llu exceeds 2^32-1", d,
-                      (unsigned long long)shape[d]);
-        SQZ_RETURN_IF(!sqz_mul_ok(n, shape[d], &n), SQZ_ERR_BAD_ARGUMENT, "shape overflows");
-    }
-    SQZ_RETURN_IF(!sqz_mul_ok(n, es, &bytes) || bytes != src_size, SQZ_ERR_SIZE_MISMATCH,
-                  "shape holds %llu elements but the buffer has %zu bytes", (unsigned long long)n, src_size);
-    *n_elems = n;
-    return 0;
-}
-
-uint64_t choose_block_elems(const sqz_pipeline *pl, uint32_t block_bytes, size_t esize, uint64_t n_elems)
-{
-    uint64_t b = 0;
-    for (int s = 0; s < pl->n && !b; s++)
-        if (pl->st[s].stage->block_elems) b = pl->st[s].stage->block_elems(&pl->st[s], n_elems, block_bytes);
-    if (b) {
-        if (b * esize > SQZ_MAX_BLOCK_BYTES) b = SQZ_MAX_BLOCK_BYTES / esize;
-        if (b < 8) b = 8;
-    } else {
-        b = (block_bytes ? block_bytes : SQZ_DEFAULT_BLOCK_BYTES) / esize;
-        b = b / 8 * 8;
-        if (b < 8) b = 8;
-    }
-    if (b > n_elems && n_elems) b = n_elems;
-    return b ? b : 1;
-}
-
 /* Can the GPU produce this pipeline's chunks? Today: codec raw (every block stored), any
  * lossless filters without chunk analysis (they do not change stored blocks), and wnl as
  * the first stage (its reconstruction is what is stored). */
@@ -165,7 +129,7 @@ int plan_encode(plan &p, size_t src_size, int dtype, int ndim, const uint64_t *s
 {
     static const sqz_options defaults = {};
     if (!opt) opt = &defaults;
-    SQZ_FORWARD_IF_ERROR(check_geometry(dtype, ndim, shape, src_size, &p.n_elems));
+    SQZ_FORWARD_IF_ERROR(sqz_check_geometry(dtype, ndim, shape, src_size, &p.n_elems));
     SQZ_RETURN_IF(opt->block_bytes > SQZ_MAX_BLOCK_BYTES, SQZ_ERR_BAD_ARGUMENT, "block_bytes above %u", SQZ_MAX_BLOCK_BYTES);
     p.dtype = dtype;
     p.ndim = ndim;
@@ -175,7 +139,7 @@ int plan_encode(plan &p, size_t src_size, int dtype, int ndim, const uint64_t *s
     SQZ_FORWARD_IF_ERROR(sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &p.pl));
     SQZ_FORWARD_IF_ERROR(sqz_pipeline_bind(&p.pl, dtype, ndim, p.shape));
     SQZ_FORWARD_IF_ERROR(gpu_encodes(&p.pl, &p.wnl));
-    p.block_elems = choose_block_elems(&p.pl, opt->block_bytes, p.es, p.n_elems);
+    p.block_elems = sqz_choose_block_elems(&p.pl, opt->block_bytes, p.es, p.n_elems);
     p.n_blocks = p.n_elems ? (p.n_elems + p.block_elems - 1) / p.block_elems : 0;
     p.pipe_size = sqz_pipeline_serialized_size(&p.pl);
     SQZ_RETURN_IF(p.pipe_size > UINT16_MAX || p.n_blocks > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT,

@@ -106,7 +106,7 @@ static int encode_block(void *ctx, int worker, uint64_t i)
 
 /* Elements per block: the first stage that has a preference (block_elems hook) decides,
  * else block_bytes (or the default) rounded to a multiple of 8 elements. */
-static uint64_t choose_block_elems(const sqz_pipeline *pl, uint32_t block_bytes, size_t esize, uint64_t n_elems)
+uint64_t sqz_choose_block_elems(const sqz_pipeline *pl, uint32_t block_bytes, size_t esize, uint64_t n_elems)
 {
     uint64_t b = 0;
     for (int s = 0; s < pl->n && !b; s++)
@@ -200,7 +200,7 @@ static int prepare_stages(sqz_pipeline *pl, const uint8_t *src, size_t size, siz
     return 0;
 }
 
-static int check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
+int sqz_check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
 {
     size_t es = sqz_dtype_size(dtype);
     SQZ_RETURN_IF(!es, SQZ_ERR_UNSUPPORTED_DTYPE, "dtype code %d (supported: uint8, int8, uint16, int16, uint32, int32, float32)", dtype);
@@ -236,7 +236,7 @@ int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const 
     static const sqz_options defaults = {0};
     if (!opt) opt = &defaults;
     uint64_t n_elems = 0;
-    SQZ_FORWARD_IF_ERROR(check_geometry(dtype, ndim, shape, src_size, &n_elems));
+    SQZ_FORWARD_IF_ERROR(sqz_check_geometry(dtype, ndim, shape, src_size, &n_elems));
     SQZ_RETURN_IF(!src && src_size, SQZ_ERR_BAD_ARGUMENT, "no input buffer");
     SQZ_RETURN_IF(!dst, SQZ_ERR_BAD_ARGUMENT, "no output buffer");
     SQZ_RETURN_IF(opt->block_bytes > SQZ_MAX_BLOCK_BYTES, SQZ_ERR_BAD_ARGUMENT, "block_bytes above %u", SQZ_MAX_BLOCK_BYTES);
@@ -245,7 +245,7 @@ int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const 
     sqz_pipeline pl;
     int rc = sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &pl);
     if (rc >= 0) rc = sqz_pipeline_bind(&pl, dtype, ndim, shape);
-    const uint64_t block_elems = rc >= 0 ? choose_block_elems(&pl, opt->block_bytes, es, n_elems) : 1;
+    const uint64_t block_elems = rc >= 0 ? sqz_choose_block_elems(&pl, opt->block_bytes, es, n_elems) : 1;
     for (int s = 0; s < pl.n; s++) pl.st[s].block_elems = block_elems;
     if (rc >= 0) rc = prepare_stages(&pl, src, src_size, es, block_elems);
     if (rc < 0) { sqz_pipeline_free(&pl); return rc; }

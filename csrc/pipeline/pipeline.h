@@ -40,6 +40,10 @@ typedef struct {
     const uint8_t *table;
 } sqz_header;
 
+/* Shared by every encoder (CPU and csrc/cuda): the chunk's geometry and its block size. */
+int sqz_check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems);
+uint64_t sqz_choose_block_elems(const sqz_pipeline *pl, uint32_t block_bytes, size_t esize, uint64_t n_elems);
+
 /* Validate everything the fixed header, pipeline section and block table claim. */
 int sqz_header_read(const uint8_t *src, size_t src_size, sqz_header *h, sqz_pipeline *pl);
 
