@@ -65,7 +65,20 @@ def _normalize_axes(axes, ndim):
     return "".join(out)
 
 
-class ArraySource:
+class _Source:
+    """Context-manager protocol shared by every source; close() releases what it holds."""
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ArraySource(_Source):
     """An in-memory array (or anything with shape, dtype and slicing) as a source."""
 
     def __init__(self, array, axes=None, voxel_size=None, unit="pixel", name="array"):
@@ -81,15 +94,6 @@ class ArraySource:
 
     def read(self, start, stop):
         return np.ascontiguousarray(self.array[start:stop], dtype=self.dtype)
-
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _tiff_voxel_size(tif, page):
@@ -126,7 +130,7 @@ def _tiff_voxel_size(tif, page):
     return (float(xy[0]), float(xy[1]), float(z) if z else 1.0), unit
 
 
-class TiffStack:
+class TiffStack(_Source):
     """One TIFF file (ImageJ hyperstack, OME-TIFF or plain multi-page), series 0, read lazily."""
 
     def __init__(self, path):
@@ -187,14 +191,8 @@ class TiffStack:
         self._memmap = None
         self._tif.close()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-
-class TiffFolder:
+class TiffFolder(_Source):
     """A folder of TIFF files, one plane (or one stack) each, in natural name order."""
 
     def __init__(self, path, pattern=None):
@@ -228,15 +226,6 @@ class TiffFolder:
                 out[i - start] = t.read(0, t.shape[0]).reshape(self._plane_shape)
         return out
 
-    def close(self):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def list_datasets(h5file):
     """Paths of all datasets in an open h5py File, in visit order."""
@@ -246,7 +235,7 @@ def list_datasets(h5file):
     return names
 
 
-class Hdf5Source:
+class Hdf5Source(_Source):
     """One dataset of an HDF5 file (it may itself be sqeazy-compressed)."""
 
     def __init__(self, path, dataset=None):
@@ -305,12 +294,6 @@ class Hdf5Source:
 
     def close(self):
         self._file.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def split_dataset(spec):

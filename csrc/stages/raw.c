@@ -13,11 +13,11 @@ static int64_t raw_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     return (int64_t)n;
 }
 
-static int64_t raw_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                          void *dst, size_t dst_size, void **state)
+int64_t sqz_copy_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                        void *dst, size_t dst_size, void **state)
 {
-    (void)ctx; (void)blk; (void)state;
-    SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "raw block of %zu bytes, expected %zu", n, dst_size);
+    (void)blk; (void)state;
+    SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "%s block of %zu bytes, expected %zu", ctx->stage->name, n, dst_size);
     memcpy(dst, src, n);
     return (int64_t)n;
 }
@@ -25,5 +25,5 @@ static int64_t raw_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
 const sqz_stage sqz_stage_raw = {
     .id = 1, .name = "raw", .kind = SQZ_STAGE_CODEC,
     .doc = "store bytes unchanged",
-    .encode = raw_encode, .decode = raw_decode,
+    .encode = raw_encode, .decode = sqz_copy_decode,
 };

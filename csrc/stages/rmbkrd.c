@@ -1,6 +1,4 @@
 /* rmbkrd: values below `threshold` become the threshold (lossy; values at or above it are exact). */
-#include <string.h>
-
 #include "../common/error.h"
 #include "clamp.h"
 #include "stage.h"
@@ -20,19 +18,9 @@ static int64_t rmbkrd_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, con
     return (int64_t)n;
 }
 
-/* Decoding has nothing to undo. */
-static int64_t copy_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                           void *dst, size_t dst_size, void **state)
-{
-    (void)ctx; (void)blk; (void)state;
-    SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "rmbkrd block size");
-    memcpy(dst, src, n);
-    return (int64_t)n;
-}
-
 const sqz_stage sqz_stage_rmbkrd = {
     .id = 65, .name = "rmbkrd", .kind = SQZ_STAGE_FILTER, .lossy = 1,
     .n_params = 1, .params = k_params,
     .doc = "remove background: values below threshold are set to it (error <= threshold - value there)",
-    .out_size = same_size, .encode = rmbkrd_encode, .decode = copy_decode,
+    .out_size = same_size, .encode = rmbkrd_encode, .decode = sqz_copy_decode,  /* nothing to undo */
 };

@@ -94,11 +94,8 @@ static int64_t rmest_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, cons
 static int64_t rmest_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                             void *dst, size_t dst_size, void **state)
 {
-    (void)blk; (void)state;
     SQZ_RETURN_IF(ctx->meta_size != 8, SQZ_ERR_CORRUPT_HEADER, "rmestbkrd metadata of %u bytes", ctx->meta_size);
-    SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "rmestbkrd block size");
-    memcpy(dst, src, n);
-    return (int64_t)n;
+    return sqz_copy_decode(ctx, blk, src, n, dst, dst_size, state);
 }
 
 const sqz_stage sqz_stage_rmestbkrd = {

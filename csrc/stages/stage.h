@@ -79,6 +79,10 @@ typedef struct sqz_stage {
     int prepare_on_input;
 } sqz_stage;
 
+/* decode() of a stage that leaves bytes unchanged (raw) or has nothing to undo (rmbkrd). */
+int64_t sqz_copy_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                        void *dst, size_t dst_size, void **state);
+
 const sqz_stage *sqz_stage_by_name(const char *name, size_t len);
 const sqz_stage *sqz_stage_by_id(int id);
 /* Text of a preset pipeline ("lossless"), or NULL. */

@@ -2,6 +2,7 @@
 import os
 import time
 
+from .. import plugin_path
 from ._common import (CliError, add_progress_options, check_output, human_bytes, parse_floats, parse_ints, progress,
                       progress_enabled, say)
 
@@ -82,12 +83,7 @@ def run(args):
     say(args, f"  level 0 {human_bytes(raw)} -> file {human_bytes(stored)} (all levels) "
               f"in {time.perf_counter() - t0:.1f} s")
     say(args, f"  open in Fiji: Plugins > BigDataViewer > Open XML/HDF5, with HDF5_PLUGIN_PATH="
-              f"{_plugin_path()}")
-
-
-def _plugin_path():
-    from .. import plugin_path
-    return plugin_path()
+              f"{plugin_path()}")
 
 
 def add_parser(sub):

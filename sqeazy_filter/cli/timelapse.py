@@ -1,6 +1,7 @@
 """sqeazy convert: a time-lapse -> BigDataViewer partitioned HDF5 + XML, in parallel on Dask."""
 import os
 
+from .. import plugin_path
 from ._common import CliError, add_progress_options, human_bytes, parse_floats, parse_ints, progress, \
     progress_enabled, say
 
@@ -55,12 +56,7 @@ def run(args):
     say(args, f"  {human_bytes(s['raw_bytes'])} -> {human_bytes(s['stored_bytes'])} (all levels), "
               f"{s['seconds']:.1f} s" + (f", {rate:.0f} MB/s on {s['workers']} worker(s)" if s["written"] else ""))
     say(args, f"  checksums: {os.path.basename(s['manifest'])}; open in Fiji: Plugins > BigDataViewer > "
-              f"Open XML/HDF5 with HDF5_PLUGIN_PATH={_plugin_path()}")
-
-
-def _plugin_path():
-    from .. import plugin_path
-    return plugin_path()
+              f"Open XML/HDF5 with HDF5_PLUGIN_PATH={plugin_path()}")
 
 
 def add_parser(sub):
