@@ -20,7 +20,7 @@ extern "C" {
 #include "../common/error.h"
 #include "../pipeline/pipeline.h"
 }
-#include "kernels.cuh"
+#include "kernels_huff.cuh"
 #include "sqz_cuda.h"
 
 enum { SQZC_H2D = 0, SQZC_D2H = 1, SQZC_D2D = 2 };
@@ -28,6 +28,7 @@ enum { SQZC_H2D = 0, SQZC_D2H = 1, SQZC_D2D = 2 };
 namespace sqzc {
 
 const unsigned k_threads = 256;
+const size_t k_meta_cap = 65536 * 8 + 64;   /* the CPU encoder's metadata buffer per stage */
 
 unsigned grid_for(uint64_t threads)
 {
@@ -74,12 +75,14 @@ enum { JOB_NONE, JOB_ENCODE, JOB_DECODE };
 struct slot {
     sqzc_stream stream{};
     buf d_src, d_out, d_acc, d_hash, d_segs, d_lut, d_flags;
-    buf h_in, h_out, h_segs, h_flags;   /* pinned */
+    buf d_z, d_a, d_ct, d_htab, d_tiles, d_binfo;   /* lossless pipeline */
+    buf h_in, h_out, h_segs, h_flags, h_tab;   /* pinned */
     int job = JOB_NONE;
     void *user_dst = nullptr;
     size_t result = 0;                  /* bytes to deliver */
     uint64_t n_blocks = 0, len_bad = SQZK_NONE;
     size_t copy_back = 0;               /* bytes of h_out to copy to user_dst (0: dst on device) */
+    int var = 0, dst_dev = 0;           /* encode: chunk size known on the GPU only (h_flags[0]) */
 };
 
 /* Everything the host knows about a chunk before the GPU touches it. */
@@ -90,6 +93,7 @@ struct plan {
     size_t es = 0, raw_size = 0, head = 0, pipe_size = 0;
     uint64_t n_elems = 0, block_elems = 0, n_blocks = 0;
     int wnl = 0;                        /* stage 0 is wnl (the only lossy stage the GPU runs) */
+    int huff = 0, i_remap = -1, i_pred = -1;   /* [remap ->] [predict ->] huff */
     plan() { memset(&pl, 0, sizeof pl); }
     ~plan() { sqz_pipeline_free(&pl); }
     sqzk_geo geo() const { return sqzk_geo{n_elems, block_elems, n_blocks, (uint32_t)es}; }
@@ -106,19 +110,41 @@ struct sqz_cuda_ctx {
 
 namespace sqzc {
 
-/* Can the GPU produce this pipeline's chunks? Today: codec raw (every block stored), any
- * lossless filters without chunk analysis (they do not change stored blocks), and wnl as
- * the first stage (its reconstruction is what is stored). */
-int gpu_encodes(const sqz_pipeline *pl, int *wnl)
+enum { ID_RAW = 1, ID_REMAP = 24, ID_PREDICT = 25, ID_HUFF = 40, ID_WNL = 64 };
+
+/* Is the pipeline [remap ->] [predict ->] huff on 1- or 2-byte elements? Stage indices of
+ * remap and predict (-1: absent). */
+int lossless_stages(const sqz_pipeline *pl, int *i_remap, int *i_pred)
+{
+    *i_remap = *i_pred = -1;
+    if (pl->st[pl->n - 1].stage->id != ID_HUFF || sqz_dtype_size(pl->st[0].dtype) > 2) return 0;
+    int s = 0;
+    if (s + 1 < pl->n && pl->st[s].stage->id == ID_REMAP) *i_remap = s++;
+    if (s + 1 < pl->n && pl->st[s].stage->id == ID_PREDICT) *i_pred = s++;
+    return s + 1 == pl->n;
+}
+
+/* Can the GPU produce this pipeline's chunks? Codec raw (every block stored) after any
+ * lossless filters without chunk analysis (they do not change stored blocks) and wnl as
+ * the first stage (its reconstruction is what is stored); and [remap ->] [predict ->] huff
+ * for 1- and 2-byte elements (their chunk analysis runs on the host). */
+int gpu_encodes(const sqz_pipeline *pl, int *wnl, int *huff = nullptr)
 {
     *wnl = 0;
+    int ir, ip;
+    if (lossless_stages(pl, &ir, &ip)) {
+        if (huff) *huff = 1;
+        return 0;
+    }
+    if (huff) *huff = 0;
     const sqz_stage *codec = pl->st[pl->n - 1].stage;
-    SQZ_RETURN_IF(codec->id != 1, SQZ_ERR_NO_GPU, "codec '%s' has no GPU encoder yet (GPU: raw)", codec->name);
+    SQZ_RETURN_IF(codec->id == ID_HUFF, SQZ_ERR_NO_GPU, "huff on the GPU: [remap->][predict->]huff of 1- and 2-byte elements only");
+    SQZ_RETURN_IF(codec->id != ID_RAW, SQZ_ERR_NO_GPU, "codec '%s' has no GPU encoder yet (GPU: raw, huff)", codec->name);
     for (int s = 0; s + 1 < pl->n; s++) {
         const sqz_stage *st = pl->st[s].stage;
         SQZ_RETURN_IF(st->prepare, SQZ_ERR_NO_GPU, "stage '%s' analyses the chunk on the CPU", st->name);
         if (st->lossy) {
-            SQZ_RETURN_IF(st->id != 64 || s != 0, SQZ_ERR_NO_GPU, "lossy stage '%s' has no GPU kernel (GPU: wnl first)", st->name);
+            SQZ_RETURN_IF(st->id != ID_WNL || s != 0, SQZ_ERR_NO_GPU, "lossy stage '%s' has no GPU kernel (GPU: wnl first)", st->name);
             *wnl = 1;
         }
     }
@@ -138,14 +164,58 @@ int plan_encode(plan &p, size_t src_size, int dtype, int ndim, const uint64_t *s
     p.raw_size = src_size;
     SQZ_FORWARD_IF_ERROR(sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &p.pl));
     SQZ_FORWARD_IF_ERROR(sqz_pipeline_bind(&p.pl, dtype, ndim, p.shape));
-    SQZ_FORWARD_IF_ERROR(gpu_encodes(&p.pl, &p.wnl));
+    SQZ_FORWARD_IF_ERROR(gpu_encodes(&p.pl, &p.wnl, &p.huff));
     p.block_elems = sqz_choose_block_elems(&p.pl, opt->block_bytes, p.es, p.n_elems);
     p.n_blocks = p.n_elems ? (p.n_elems + p.block_elems - 1) / p.block_elems : 0;
+    for (int s = 0; s < p.pl.n; s++) p.pl.st[s].block_elems = p.block_elems;
+    if (p.huff) {
+        lossless_stages(&p.pl, &p.i_remap, &p.i_pred);
+        for (int s = 0; s < p.pl.n; s++)
+            if (p.pl.st[s].stage->prepare && !(p.pl.owned_meta[s] = (uint8_t *)malloc(k_meta_cap)))
+                return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "stage metadata");
+    }
     p.pipe_size = sqz_pipeline_serialized_size(&p.pl);
     SQZ_RETURN_IF(p.pipe_size > UINT16_MAX || p.n_blocks > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT,
                   "pipeline metadata or block count too large for format v1");
     p.head = SQZ_FIXED_HEADER + 4 * (size_t)ndim + p.pipe_size + SQZ_TABLE_ENTRY * (size_t)p.n_blocks;
     return 0;
+}
+
+/* Per chunk: the prepare hooks of remap and predict on the host, on the chunk as given (as
+ * the CPU encoder runs them: remap is stage 0 and predict prepares on the input), then the
+ * header size with their metadata. */
+int prepare_chunk(plan &p, const uint8_t *host_src)
+{
+    for (int s = 0; s < p.pl.n; s++) {
+        sqz_stage_ctx *c = &p.pl.st[s];
+        if (!c->stage->prepare) continue;
+        size_t used = 0;
+        SQZ_FORWARD_IF_ERROR(c->stage->prepare(c, host_src, p.raw_size, p.pl.owned_meta[s], k_meta_cap, &used));
+        c->meta = p.pl.owned_meta[s];
+        c->meta_size = (uint32_t)used;
+    }
+    p.pipe_size = sqz_pipeline_serialized_size(&p.pl);
+    SQZ_RETURN_IF(p.pipe_size > UINT16_MAX, SQZ_ERR_BAD_ARGUMENT, "pipeline metadata too large for format v1");
+    p.head = SQZ_FIXED_HEADER + 4 * (size_t)p.ndim + p.pipe_size + SQZ_TABLE_ENTRY * (size_t)p.n_blocks;
+    return 0;
+}
+
+/* Predict geometry and mode in use (predict.c: geometry, flip_of, mode_of). */
+sqzk_lgeo lossless_geo(const sqz_pipeline *pl, int i_pred)
+{
+    const sqz_stage_ctx *c = &pl->st[0];
+    sqzk_lgeo g;
+    g.X = c->shape[c->ndim - 1];
+    g.Y = c->ndim >= 2 ? c->shape[c->ndim - 2] : 0;
+    g.plane = c->ndim >= 3 ? g.X * g.Y : 0;
+    g.flip = c->dtype == SQZ_INT8 ? 0x80u : c->dtype == SQZ_INT16 ? 0x8000u : 0u;
+    g.mode = -1;
+    if (i_pred >= 0) {
+        const sqz_stage_ctx *pc = &pl->st[i_pred];
+        g.mode = (int)pc->params[0];
+        if (g.mode == SQZ_PRED_AUTO) g.mode = pc->meta_size == 1 ? (int)pc->meta[0] : (int)SQZ_PRED_AVG;
+    }
+    return g;
 }
 
 /* Fixed header (checksum 0), shape and pipeline section: header bytes before the table. */
@@ -192,10 +262,135 @@ void enqueue_hash(slot &s, const uint8_t *base, const uint64_t *offs, const uint
 
 int finish(sqz_cuda_ctx *ctx, slot &s, int64_t *out);
 
+/* [remap ->] [predict ->] huff: the chunk analysis on the host, then everything per block on
+ * the GPU into s.d_out; finish() copies the chunk out once its size is known. */
+int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *dst, size_t dst_cap, int dst_dev)
+{
+    const uint64_t n = p.n_blocks, ne = p.n_elems;
+    const size_t raw = p.raw_size;
+    const uint32_t es = (uint32_t)p.es;
+    if (raw) {
+        SQZ_FORWARD_IF_ERROR(need(s.h_in, raw));
+        if (src_dev) {
+            SQZ_FORWARD_IF_ERROR(sqzc_copy(s.h_in.p, src, raw, SQZC_D2H, s.stream));
+            SQZ_FORWARD_IF_ERROR(sqzc_sync(s.stream));
+        } else {
+            memcpy(s.h_in.p, src, raw);
+        }
+    }
+    SQZ_FORWARD_IF_ERROR(prepare_chunk(p, s.h_in.as<uint8_t>()));
+    const size_t total_max = p.head + raw, prefix = p.head - SQZ_TABLE_ENTRY * (size_t)n;
+    SQZ_RETURN_IF(dst_cap < total_max, SQZ_ERR_DST_TOO_SMALL, "need %zu bytes for this chunk (blocks stored)", total_max);
+    const sqzk_geo g = p.geo();
+    const sqzk_lgeo lg = lossless_geo(&p.pl, p.i_pred);
+    const uint64_t tps = (p.block_elems + 4 * SQZK_TILE - 1) / (4 * SQZK_TILE);
+    const size_t hist_n = (size_t)n * SQZK_NCTX * SQZK_NT;
+    const uint32_t n_tab = p.i_remap >= 0 ? sqz_rd32(p.pl.st[p.i_remap].meta) : 0;
+    SQZ_FORWARD_IF_ERROR(need(s.d_out, (total_max + 8) / 4 * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.h_out, dst_dev ? prefix : total_max));
+    SQZ_FORWARD_IF_ERROR(need(s.d_acc, (size_t)(n + 1) * SQZK_LANES * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_hash, (size_t)(2 * n + 1) * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_segs, (size_t)(4 * n + 2) * 8));
+    SQZ_FORWARD_IF_ERROR(need(s.h_segs, (size_t)(4 * n + 2) * 8));
+    SQZ_FORWARD_IF_ERROR(need(s.d_flags, 8 * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.h_flags, 8 * 4));
+    SQZ_FORWARD_IF_ERROR(need(s.d_z, raw));
+    SQZ_FORWARD_IF_ERROR(need(s.d_ct, 2 * (size_t)ne));
+    SQZ_FORWARD_IF_ERROR(need(s.d_htab, hist_n * 9 + (size_t)n * SQZK_NCTX));
+    SQZ_FORWARD_IF_ERROR(need(s.d_tiles, (size_t)n * 4 * tps * 8));
+    SQZ_FORWARD_IF_ERROR(need(s.d_binfo, (size_t)n * SQZK_BINFO * 8));
+    uint8_t *d_out = s.d_out.as<uint8_t>(), *payload = d_out + p.head;
+    uint32_t *hist = s.d_htab.as<uint32_t>(), *ent = hist + hist_n;
+    uint8_t *lens = (uint8_t *)(ent + hist_n), *nsym = lens + hist_n;
+    uint64_t *tiles = s.d_tiles.as<uint64_t>(), *binfo = s.d_binfo.as<uint64_t>(), *ds = s.d_segs.as<uint64_t>();
+    uint8_t *ct = s.d_ct.as<uint8_t>();
+    unsigned long long *d_flags = (unsigned long long *)s.d_flags.p;
+
+    const uint8_t *d_src = (const uint8_t *)src;
+    if (!src_dev && raw) {
+        SQZ_FORWARD_IF_ERROR(need(s.d_src, raw));
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(s.d_src.p, s.h_in.p, raw, SQZC_H2D, s.stream));
+        d_src = s.d_src.as<uint8_t>();
+    }
+    const uint8_t *cur = d_src;
+    if (n && n_tab) {
+        const size_t codes = (size_t)1 << (8 * es);
+        SQZ_FORWARD_IF_ERROR(need(s.d_lut, codes * 2 + (size_t)n_tab * es));
+        SQZ_FORWARD_IF_ERROR(need(s.h_tab, (size_t)n_tab * es));
+        SQZ_FORWARD_IF_ERROR(need(s.d_a, raw));
+        memcpy(s.h_tab.p, p.pl.st[p.i_remap].meta + 4, (size_t)n_tab * es);
+        uint16_t *rank = s.d_lut.as<uint16_t>();
+        uint8_t *d_tab = s.d_lut.as<uint8_t>() + codes * 2;
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(d_tab, s.h_tab.p, (size_t)n_tab * es, SQZC_H2D, s.stream));
+        SQZ_LAUNCH(k_remap_rank, grid_for(n_tab), k_threads, s.stream, (const uint8_t *)d_tab, n_tab, es, rank);
+        SQZ_LAUNCH(k_lut, grid_for(ne), k_threads, s.stream, cur, s.d_a.as<uint8_t>(), ne, es, (const uint16_t *)rank,
+                   (uint32_t)codes, d_flags + 3);
+        cur = s.d_a.as<uint8_t>();
+    }
+    if (n && lg.mode >= 0) {
+        SQZ_LAUNCH(k_predict, grid_for(ne), k_threads, s.stream, cur, s.d_z.as<uint8_t>(), g, lg);
+        cur = s.d_z.as<uint8_t>();
+    }
+    if (n) {
+        SQZ_LAUNCH(k_fill_u32, grid_for(hist_n), k_threads, s.stream, hist, (uint64_t)hist_n, 0u);
+        SQZ_LAUNCH(k_ctx_tok, grid_for(ne), k_threads, s.stream, cur, g, lg.X, ct, hist);
+        SQZ_LAUNCH(k_huff_tables, grid_for(n * SQZK_NCTX), k_threads, s.stream, (const uint32_t *)hist, n, es, nsym, lens, ent);
+        SQZ_LAUNCH(k_tile_bits, grid_for(n * 4 * tps), k_threads, s.stream, (const uint8_t *)ct, (const uint32_t *)ent, g, tps,
+                   tiles);
+        SQZ_LAUNCH(k_block_plan, grid_for(n), k_threads, s.stream, g, tps, tiles, (const uint8_t *)nsym, binfo);
+    }
+    SQZ_LAUNCH(k_chunk_offsets, 1, 1, s.stream, n, (const uint64_t *)binfo, (uint64_t)p.head, ds, d_flags);
+    SQZ_LAUNCH(k_fill_u32, grid_for((total_max + 3) / 4), k_threads, s.stream, (uint32_t *)d_out, (uint64_t)((total_max + 3) / 4), 0u);
+    if (n) {
+        SQZ_LAUNCH(k_place_stored, grid_for(n * ((p.block_elems * es + 7) / 8)), k_threads, s.stream, d_src, g,
+                   (const uint64_t *)binfo, (const uint64_t *)ds, payload);
+        SQZ_LAUNCH(k_block_head, grid_for(n), k_threads, s.stream, n, (const uint64_t *)binfo, (const uint64_t *)ds,
+                   (const uint8_t *)nsym, (const uint8_t *)lens, payload);
+        SQZ_LAUNCH(k_emit, grid_for(n * 4 * tps), k_threads, s.stream, (const uint8_t *)cur, (const uint8_t *)ct,
+                   (const uint32_t *)ent, g, tps, (const uint64_t *)tiles, (const uint64_t *)binfo, (const uint64_t *)ds,
+                   (uint64_t)p.head, (uint32_t *)d_out);
+    }
+
+    /* hashes (decoded bytes: the raw blocks; stored bytes: the payload), table, header */
+    uint64_t *hs = s.h_segs.as<uint64_t>();
+    for (uint64_t i = 0; i < n; i++) {
+        hs[2 * n + i] = i * p.block_elems * es;
+        hs[3 * n + i] = sqzk_block_elems(g, i) * es;
+    }
+    hs[4 * n] = SQZ_FIXED_HEADER;
+    hs[4 * n + 1] = p.head - SQZ_FIXED_HEADER;
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(ds + 2 * n, hs + 2 * n, (size_t)(2 * n + 2) * 8, SQZC_H2D, s.stream));
+    uint32_t *acc = s.d_acc.as<uint32_t>(), *hash = s.d_hash.as<uint32_t>();
+    if (n) {
+        enqueue_hash(s, d_src, ds + 2 * n, ds + 3 * n, n, acc, hash);
+        enqueue_hash(s, payload, ds, ds + n, n, acc, hash + n);
+        SQZ_LAUNCH(k_table_coded, grid_for(n), k_threads, s.stream, n, (const uint64_t *)binfo, (const uint32_t *)hash,
+                   (const uint32_t *)(hash + n), d_out + prefix);
+    }
+    write_prefix(p, s.h_out.as<uint8_t>());
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(d_out, s.h_out.p, prefix, SQZC_H2D, s.stream));
+    SQZ_LAUNCH(k_hash_lanes, grid_for(SQZK_LANES), k_threads, s.stream, (const uint8_t *)d_out, (const uint64_t *)(ds + 4 * n),
+               (const uint64_t *)(ds + 4 * n + 1), (uint64_t)1, acc + n * SQZK_LANES);
+    SQZ_LAUNCH(k_header_finish, 1, 1, s.stream, d_out, (uint64_t)p.head, (const uint32_t *)(acc + n * SQZK_LANES));
+    SQZ_FORWARD_IF_ERROR(sqzc_launched());
+    SQZ_FORWARD_IF_ERROR(sqzc_copy(s.h_flags.p, d_flags, 8, SQZC_D2H, s.stream));
+    s.job = JOB_ENCODE;
+    s.var = 1;
+    s.dst_dev = dst_dev;
+    s.user_dst = dst;
+    s.result = 0;
+    s.copy_back = 0;
+    s.n_blocks = n;
+    s.len_bad = SQZK_NONE;
+    return 0;
+}
+
 /* Enqueue the encoding of one chunk on slot s; the result is collected by finish(). */
-int enqueue_encode(sqz_cuda_ctx *ctx, slot &s, const plan &p, const void *src, int src_dev, void *dst, size_t dst_cap,
+int enqueue_encode(sqz_cuda_ctx *ctx, slot &s, plan &p, const void *src, int src_dev, void *dst, size_t dst_cap,
                    int dst_dev)
 {
+    s.var = 0;
+    if (p.huff) return enqueue_encode_huff(s, p, src, src_dev, dst, dst_cap, dst_dev);
     const size_t total = p.head + p.raw_size, prefix = p.head - SQZ_TABLE_ENTRY * (size_t)p.n_blocks;
     SQZ_RETURN_IF(dst_cap < total, SQZ_ERR_DST_TOO_SMALL, "need %zu bytes for this chunk (blocks stored)", total);
     const uint64_t n = p.n_blocks;
@@ -265,6 +460,43 @@ int enqueue_encode(sqz_cuda_ctx *ctx, slot &s, const plan &p, const void *src, i
     return 0;
 }
 
+/* Coded blocks of [remap ->] [predict ->] huff: huff into z, inverse prediction, values of
+ * the ranks; failures mark the lowest corrupt block in *bad. */
+int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred, const sqz_header &h, const uint8_t *payload,
+                        const uint64_t *ds, const uint8_t *d_table, uint8_t *d_dst, unsigned long long *bad)
+{
+    const uint32_t es = (uint32_t)sqz_dtype_size(h.dtype);
+    const uint64_t n = h.n_blocks;
+    const sqzk_geo g{h.n_elems, h.block_elems, n, es};
+    const sqzk_lgeo lg = lossless_geo(&pl, i_pred);
+    const uint32_t n_tab = i_remap >= 0 ? sqz_rd32(pl.st[i_remap].meta) : 0;
+    const int pred = lg.mode >= 0;
+    uint8_t *z = d_dst, *a = d_dst;
+    if (pred && n_tab) {
+        SQZ_FORWARD_IF_ERROR(need(s.d_z, h.raw_size));
+        SQZ_FORWARD_IF_ERROR(need(s.d_a, h.raw_size));
+        z = s.d_z.as<uint8_t>();
+        a = s.d_a.as<uint8_t>();
+    } else if (pred || n_tab) {
+        SQZ_FORWARD_IF_ERROR(need(s.d_z, h.raw_size));
+        z = a = s.d_z.as<uint8_t>();
+    }
+    SQZ_LAUNCH(k_huff_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
+               lg.X, z, bad);
+    if (pred) SQZ_LAUNCH(k_predict_dec, grid_for(n), k_threads, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
+    if (n_tab) {
+        SQZ_FORWARD_IF_ERROR(need(s.h_tab, (size_t)n_tab * 2));
+        SQZ_FORWARD_IF_ERROR(need(s.d_lut, (size_t)n_tab * 2));
+        uint16_t *v = s.h_tab.as<uint16_t>();
+        const uint8_t *m = pl.st[i_remap].meta + 4;
+        for (uint32_t i = 0; i < n_tab; i++) v[i] = es == 1 ? m[i] : sqz_rd16(m + 2 * i);
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(s.d_lut.p, s.h_tab.p, (size_t)n_tab * 2, SQZC_H2D, s.stream));
+        SQZ_LAUNCH(k_remap_dec, grid_for(h.n_elems), k_threads, s.stream, (const uint8_t *)a, d_dst, d_table, g,
+                   (const uint16_t *)s.d_lut.p, n_tab, bad);
+    }
+    return 0;
+}
+
 /* Read and check a chunk header on the host (from device memory: two small copies). */
 int read_header(slot &s, const void *src, size_t src_size, int src_dev, sqz_header *h, sqz_pipeline *pl,
                 const uint8_t **host_head)
@@ -302,6 +534,8 @@ int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size,
     const uint64_t n = h.n_blocks;
     const size_t es = sqz_dtype_size(h.dtype);
     const uint8_t *table = hh + (h.header_size - SQZ_TABLE_ENTRY * n);
+    int i_remap, i_pred, coded = 0;
+    const int lossless = lossless_stages(&pl, &i_remap, &i_pred);
     SQZ_FORWARD_IF_ERROR(need(s.h_segs, (size_t)(4 * n + 1) * 8));
     uint64_t *hs = s.h_segs.as<uint64_t>();  /* stored offsets, stored sizes, decoded offsets, decoded sizes */
     const sqzk_geo g{h.n_elems, h.block_elems, n, (uint32_t)es};
@@ -312,10 +546,11 @@ int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size,
         const uint64_t sz = word & ~SQZ_STORED_FLAG, len = sqzk_block_elems(g, i) * es;
         SQZ_RETURN_IF(off + sz > src_size - h.header_size, SQZ_ERR_TRUNCATED,
                       "block %llu ends past the end of the chunk (%zu bytes)", (unsigned long long)i, src_size);
-        SQZ_RETURN_IF(!(word & SQZ_STORED_FLAG), SQZ_ERR_NO_GPU,
-                      "block %llu is coded with '%s', which has no GPU decoder yet (GPU: stored blocks)",
+        SQZ_RETURN_IF(!(word & SQZ_STORED_FLAG) && !lossless, SQZ_ERR_NO_GPU,
+                      "block %llu is coded with '%s', which has no GPU decoder yet (GPU: stored blocks, huff)",
                       (unsigned long long)i, pl.st[pl.n - 1].stage->name);
-        if (sz != len && s.len_bad == SQZK_NONE) s.len_bad = i;
+        coded |= !(word & SQZ_STORED_FLAG);
+        if ((word & SQZ_STORED_FLAG) && sz != len && s.len_bad == SQZK_NONE) s.len_bad = i;
         hs[i] = off;
         hs[n + i] = sz;
         hs[2 * n + i] = i * h.block_elems * es;
@@ -355,6 +590,7 @@ int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size,
         SQZ_LAUNCH(k_hash_check, grid_for(n), k_threads, s.stream, n, (const uint32_t *)hash, d_table, 8u, d_flags);
         SQZ_LAUNCH(k_copy_stored, grid_for(n * ((h.block_elems * es + 7) / 8)), k_threads, s.stream, payload,
                    (const uint64_t *)ds, (const uint64_t *)(ds + n), d_table, g, d_dst);
+        if (coded) SQZ_FORWARD_IF_ERROR(enqueue_decode_huff(s, pl, i_remap, i_pred, h, payload, ds, d_table, d_dst, d_flags + 2));
         enqueue_hash(s, d_dst, ds + 2 * n, ds + 3 * n, n, acc, hash);
         SQZ_LAUNCH(k_hash_check, grid_for(n), k_threads, s.stream, n, (const uint32_t *)hash, d_table, 4u, d_flags + 1);
     }
@@ -380,16 +616,26 @@ int finish(sqz_cuda_ctx *ctx, slot &s, int64_t *out)
     SQZ_FORWARD_IF_ERROR(sqzc_sync(s.stream));
     if (job == JOB_DECODE) {
         const unsigned long long *f = (const unsigned long long *)s.h_flags.p;
-        const unsigned long long stored_bad = f[0], dec_bad = f[1];
+        const unsigned long long stored_bad = f[0], dec_bad = f[1], corrupt = f[2];
         unsigned long long first = stored_bad < s.len_bad ? stored_bad : s.len_bad;
         if (dec_bad < first) first = dec_bad;
+        if (corrupt < first) first = corrupt;
         if (first != SQZK_NONE) {
             if (first == stored_bad)
                 return sqz_fail(SQZ_ERR_CHECKSUM, "block %llu: stored bytes fail their checksum (corrupt chunk)", first);
             if (first == s.len_bad)
                 return sqz_fail(SQZ_ERR_CORRUPT_DATA, "stored block %llu does not have the block's size", first);
+            if (first == corrupt) return sqz_fail(SQZ_ERR_CORRUPT_DATA, "block %llu: corrupt coded data", first);
             return sqz_fail(SQZ_ERR_CHECKSUM, "block %llu decodes to data that fails its checksum (corrupt chunk)", first);
         }
+    }
+    if (job == JOB_ENCODE && s.var) {
+        const size_t total = (size_t)*(const unsigned long long *)s.h_flags.p;
+        SQZ_FORWARD_IF_ERROR(sqzc_copy(s.dst_dev ? s.user_dst : s.h_out.p, s.d_out.p, total, s.dst_dev ? SQZC_D2D : SQZC_D2H,
+                                       s.stream));
+        SQZ_FORWARD_IF_ERROR(sqzc_sync(s.stream));
+        s.result = total;
+        s.copy_back = s.dst_dev ? 0 : total;
     }
     if (s.copy_back) memcpy(s.user_dst, s.h_out.p, s.copy_back);
     if (out) *out = (int64_t)s.result;
@@ -446,7 +692,7 @@ sqz_cuda_ctx *sqz_cuda_ctx_create(int device, int slots)
     if (!ctx->slots) { delete ctx; sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "GPU context"); return nullptr; }
     for (int i = 0; i < slots; i++) {
         sqzc::slot &s = ctx->slots[i];
-        s.h_in.pinned = s.h_out.pinned = s.h_segs.pinned = s.h_flags.pinned = 1;
+        s.h_in.pinned = s.h_out.pinned = s.h_segs.pinned = s.h_flags.pinned = s.h_tab.pinned = 1;
         if (sqzc_stream_create(&s.stream) < 0) { ctx->n_slots = i; sqz_cuda_ctx_free(ctx); return nullptr; }
     }
     ctx->n_slots = slots;
@@ -460,7 +706,8 @@ void sqz_cuda_ctx_free(sqz_cuda_ctx *ctx)
         sqzc::slot &s = ctx->slots[i];
         sqzc_sync(s.stream);
         sqzc::buf *all[] = {&s.d_src, &s.d_out, &s.d_acc, &s.d_hash, &s.d_segs, &s.d_lut, &s.d_flags,
-                            &s.h_in, &s.h_out, &s.h_segs, &s.h_flags};
+                            &s.d_z, &s.d_a, &s.d_ct, &s.d_htab, &s.d_tiles, &s.d_binfo,
+                            &s.h_in, &s.h_out, &s.h_segs, &s.h_flags, &s.h_tab};
         for (sqzc::buf *b : all) sqzc::release(*b);
         sqzc_stream_destroy(s.stream);
     }

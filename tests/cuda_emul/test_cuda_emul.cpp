@@ -246,7 +246,7 @@ static void test_chunks(sqz_cuda_ctx *ctx)
     const uint32_t block_bytes[] = {0, 8, 24, 100, 1000, 4096};
     const char *lossless[] = {"raw", "bitshuffle", "bitshuffle->raw"};
     const char *wnl_pipes[] = {"wnl->raw", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)", "wnl(q=2,offset=90,gain=0.5,read_noise=2)->bitshuffle->raw"};
-    const char *cpu_only[] = {"bitshuffle->lz4", "bitshuffle->zstd", "lz4", "lossless", "lossless3d", "remap->raw"};
+    const char *cpu_only[] = {"bitshuffle->lz4", "bitshuffle->zstd", "lz4", "remap->raw"};
     int chunks = 0, gpu_decoded = 0;
     for (int dtype = SQZ_UINT8; dtype <= SQZ_FLOAT32; dtype++)
         for (const auto &shape : shapes)
@@ -308,12 +308,171 @@ static void test_chunks(sqz_cuda_ctx *ctx)
     printf("emulation: %d chunks encoded and decoded byte-identically; %d CPU-pipeline chunks decoded\n", chunks, gpu_decoded);
 }
 
+/* ---- the lossless pipeline [remap ->] [predict ->] huff ---- */
+
+/* Content kinds: 0 camera-like (background + noise), 1 constant, 2 random, 3 all-max,
+ * 4 checkerboard, 5 values on a grid of 47 (remap's table), 6 smooth ramp. */
+static std::vector<uint8_t> make_lossless(int dtype, const std::vector<uint64_t> &shape, int kind)
+{
+    const size_t es = sqz_dtype_size(dtype);
+    const uint32_t max = es == 1 ? 0xFF : 0xFFFF;
+    uint64_t n = 1;
+    for (uint64_t e : shape) n *= e;
+    const uint64_t X = shape.back();
+    std::vector<uint8_t> v(n * es);
+    for (uint64_t i = 0; i < n; i++) {
+        const uint64_t x = i % X, y = i / X;
+        uint32_t a;
+        switch (kind) {
+        case 0: a = (es == 1 ? 20 : 400) + (uint32_t)((x * 3 + y * 5) % 50) + rnd() % 9 + (rnd() % 64 == 0 ? rnd() % 200 : 0); break;
+        case 1: a = 0x5A7; break;
+        case 2: a = rnd(); break;
+        case 3: a = max; break;
+        case 4: a = (x + y) & 1 ? max : 0; break;
+        case 5: a = (rnd() % (es == 1 ? 5 : 40)) * 47; break;
+        default: a = (uint32_t)(x + 2 * y) + (rnd() & 1); break;
+        }
+        a &= max;
+        if (es == 1) v[i] = (uint8_t)a;
+        else { v[2 * i] = (uint8_t)a; v[2 * i + 1] = (uint8_t)(a >> 8); }
+    }
+    return v;
+}
+
+/* Recompute the stored-bytes hashes and the header checksum of a chunk whose payload was
+ * changed, so that the decoders reach the coded data. */
+static void rehash(std::vector<uint8_t> &c)
+{
+    sqz_info info;
+    if (sqz_inspect(c.data(), c.size(), &info) < 0) return;
+    const size_t head = info.header_size, nb = info.n_blocks, t0 = head - 12 * nb;
+    size_t off = head;
+    for (size_t i = 0; i < nb; i++) {
+        const uint32_t sz = sqz_rd32(&c[t0 + 12 * i]) & ~SQZ_STORED_FLAG;
+        sqz_wr32(&c[t0 + 12 * i + 8], sqz_hash32(&c[off], sz));
+        off += sz;
+    }
+    uint8_t fixed[32];
+    memcpy(fixed, c.data(), 32);
+    memset(fixed + 28, 0, 4);
+    sqz_wr32(&c[28], sqz_hash32(fixed, 32) ^ sqz_hash32(&c[32], head - 32));
+}
+
+static int g_coded_blocks = 0, g_stored_blocks = 0, g_lossless_chunks = 0;
+
+static void check_lossless(sqz_cuda_ctx *ctx, int dtype, const std::vector<uint64_t> &shape, const char *pipe, uint32_t bb,
+                           const std::vector<uint8_t> &in, int kind, int corrupt)
+{
+    const int nd = (int)shape.size();
+    char what[256];
+    snprintf(what, sizeof what, "%s %s shape %llux..x%llu (%d-D) block_bytes=%u data=%d", pipe, dtype_name(dtype),
+             (unsigned long long)shape[0], (unsigned long long)shape.back(), nd, bb, kind);
+    std::vector<uint8_t> want;
+    const int64_t rc = cpu_encode(in, dtype, nd, shape.data(), pipe, bb, want);
+    CHECK(rc >= 0, "%s: CPU encode", what);
+    if (rc < 0) return;
+    CHECK(sqz_cuda_can_encode(pipe, dtype, nd, shape.data()) == 1, "%s: can_encode", what);
+    sqz_options opt = {pipe, 0, bb};
+    const size_t cap = sqz_encode_bound(in.size(), dtype, nd, pipe);
+    std::vector<uint8_t> got(cap + 1, 0xEE);
+    const int64_t rg = sqz_cuda_encode(ctx, in.data(), in.size(), 0, dtype, nd, shape.data(), &opt, got.data(), cap, 0);
+    CHECK(rg == rc, "%s: GPU encode returned %lld, CPU %lld", what, (long long)rg, (long long)rc);
+    CHECK(rg != rc || !memcmp(got.data(), want.data(), (size_t)rc), "%s: chunk bytes differ", what);
+    CHECK(rg < 0 || (size_t)rg == cap || got[(size_t)rg] == 0xEE, "%s: wrote past the chunk", what);
+    if (rg >= 0) {  /* the CPU decodes the GPU's chunk */
+        std::vector<uint8_t> back(in.size() + 1);
+        CHECK(sqz_decode(got.data(), (size_t)rg, back.data(), in.size(), 1) == (int64_t)in.size() &&
+                  !memcmp(back.data(), in.data(), in.size()),
+              "%s: CPU decode of the GPU chunk", what);
+    }
+    void *d_in = to_dev(in), *d_out = to_dev(std::vector<uint8_t>(cap));
+    const int64_t rd = sqz_cuda_encode(ctx, d_in, in.size(), 1, dtype, nd, shape.data(), &opt, d_out, cap, 1);
+    CHECK(rd == rc && !memcmp(d_out, want.data(), (size_t)rc), "%s: device-resident encode", what);
+    sqzc_dev_free(d_in);
+    sqzc_dev_free(d_out);
+    sqz_info info;
+    sqz_inspect(want.data(), want.size(), &info);
+    for (uint64_t i = 0; i < info.n_blocks; i++) {
+        if (sqz_rd32(&want[info.header_size - 12 * info.n_blocks + 12 * i]) & SQZ_STORED_FLAG) g_stored_blocks++;
+        else g_coded_blocks++;
+    }
+    g_lossless_chunks++;
+    check_decode(ctx, want, what);  /* the GPU decodes the CPU's chunk */
+    if (!corrupt || want.size() == info.header_size) return;
+    /* damaged coded data with valid hashes: the GPU fails as the CPU does */
+    std::vector<uint8_t> out(in.size() + 1);
+    for (int k = 0; k < 6; k++) {
+        std::vector<uint8_t> bad(want);
+        const size_t at = info.header_size + rnd() % (want.size() - info.header_size);
+        bad[at] ^= (uint8_t)(1u << (rnd() % 8));
+        if (k >= 3) bad[info.header_size + rnd() % 40 % (want.size() - info.header_size)] = (uint8_t)rnd();
+        rehash(bad);
+        const int64_t c1 = sqz_decode(bad.data(), bad.size(), out.data(), in.size(), 1);
+        const int64_t g1 = sqz_cuda_decode(ctx, bad.data(), bad.size(), 0, out.data(), in.size(), 0);
+        CHECK(g1 == c1, "%s: damaged coded data at %zu: GPU %lld, CPU %lld", what, at, (long long)g1, (long long)c1);
+    }
+    check_corruption(ctx, want, what);
+}
+
+static void test_lossless(sqz_cuda_ctx *ctx)
+{
+    const std::vector<std::vector<uint64_t>> shapes = {{1}, {7}, {100}, {3000}, {1, 50}, {50, 1}, {2, 3}, {13, 17}, {40, 64},
+                                                        {5, 33, 19}, {4, 9, 11}, {3, 1, 7}, {2, 64, 70}};
+    const uint32_t block_bytes[] = {0, 64, 1000, 4096};
+    std::vector<std::string> pipes = {"lossless", "lossless3d", "huff", "remap->huff"};
+    for (int m = 0; m <= 6; m++) {
+        pipes.push_back("predict(mode=" + std::to_string(m) + ")->huff");
+        pipes.push_back("remap->predict(mode=" + std::to_string(m) + ")->huff");
+    }
+    for (int dtype : {SQZ_UINT8, SQZ_UINT16, SQZ_INT8, SQZ_INT16}) {
+        const int full = dtype == SQZ_UINT8 || dtype == SQZ_UINT16;
+        for (const auto &shape : shapes)
+            for (int kind = 0; kind < 7; kind++) {
+                std::vector<uint8_t> in = make_lossless(dtype, shape, kind);
+                for (uint32_t bb : block_bytes) {
+                    if (!full && bb != 1000 && bb != 0) continue;
+                    for (size_t pi = 0; pi < pipes.size(); pi++) {
+                        if (!full && pi % 3) continue;
+                        check_lossless(ctx, dtype, shape, pipes[pi].c_str(), bb, in, kind, bb == 1000 && kind == 0 && full);
+                    }
+                }
+            }
+    }
+    /* bigger blocks: several 4096-element segments and emission tiles per stream, and whole
+     * default-size blocks */
+    const std::vector<std::vector<uint64_t>> big = {{3, 150, 301}, {70000}, {2, 700, 256}};
+    for (int dtype : {SQZ_UINT8, SQZ_UINT16})
+        for (const auto &shape : big)
+            for (int kind : {0, 2, 5, 6})
+                for (const char *pipe : {"lossless", "lossless3d", "predict(mode=1)->huff", "remap->predict(mode=5)->huff"})
+                    for (uint32_t bb : {0u, 20000u})
+                        check_lossless(ctx, dtype, shape, pipe, bb, make_lossless(dtype, shape, kind), kind, bb == 20000 && kind == 0);
+    /* 4-byte elements: not on the GPU (NO_GPU), the CPU codes them */
+    for (int dtype : {SQZ_UINT32, SQZ_FLOAT32}) {
+        const uint64_t shape[2] = {10, 20};
+        std::vector<uint8_t> in = make_data(dtype, 200, 1), c;
+        CHECK(sqz_cuda_can_encode("lossless", dtype, 2, shape) == 0, "lossless %s: can_encode", dtype_name(dtype));
+        cpu_encode(in, dtype, 2, shape, "lossless", 0, c);
+        sqz_options opt = {"lossless", 0, 0};
+        std::vector<uint8_t> got(c.size() + 4096);
+        CHECK(sqz_cuda_encode(ctx, in.data(), in.size(), 0, dtype, 2, shape, &opt, got.data(), got.size(), 0) == -SQZ_ERR_NO_GPU,
+              "lossless %s: GPU encode refused", dtype_name(dtype));
+        std::vector<uint8_t> out(in.size());
+        CHECK(sqz_cuda_decode(ctx, c.data(), c.size(), 0, out.data(), out.size(), 0) == -SQZ_ERR_NO_GPU,
+              "lossless %s: GPU decode refused", dtype_name(dtype));
+    }
+    printf("emulation: lossless: %d chunks byte-identical (%d blocks coded, %d stored)\n", g_lossless_chunks, g_coded_blocks,
+           g_stored_blocks);
+}
+
 static void test_batch(sqz_cuda_ctx *ctx)
 {
     const uint64_t shape[3] = {4, 30, 50};
     const size_t n = 7, raw = 4 * 30 * 50 * 2;
-    for (const char *pipe : {"raw", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)"}) {
+    for (const char *pipe : {"raw", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)", "lossless", "remap->predict(mode=1)->huff"}) {
         std::vector<uint8_t> stack = make_data(SQZ_UINT16, n * raw / 2, 1);
+        if (strstr(pipe, "remap"))  /* chunks with different remap tables */
+            for (size_t i = 0; i < n * raw / 2; i++) { uint16_t v = (uint16_t)((rnd() % 30 + i / (raw / 2)) * 47); memcpy(&stack[2 * i], &v, 2); }
         const size_t stride = sqz_encode_bound(raw, SQZ_UINT16, 3, pipe);
         std::vector<uint8_t> out(n * stride);
         std::vector<int64_t> sizes(n);
@@ -352,6 +511,7 @@ int main(void)
             test_bitshuffle();
             test_wnl_tables();
             test_chunks(ctx);
+            test_lossless(ctx);
         }
         test_batch(ctx);
         sqz_cuda_ctx_free(ctx);

@@ -1,0 +1,533 @@
+/* Kernels of the lossless pipeline remap -> predict -> huff (stages 24, 25, 40) for 1- and
+ * 2-byte elements. The bytes are those of docs/FORMAT.md ("Lossless codec") and of the CPU
+ * stages (csrc/stages/remap.c, predict.c, huff.c), which are the reference; what runs where:
+ * docs/GPU.md. Same rules as kernels.cuh (compat.h): 1-D kernels, no shared memory. */
+#ifndef SQZ_CUDA_KERNELS_HUFF_CUH
+#define SQZ_CUDA_KERNELS_HUFF_CUH
+
+#include "kernels.cuh"
+
+extern "C" {
+#include "../stages/huff.h"
+#include "../stages/predict.h"
+}
+
+#define SQZK_NCTX SQZ_HUFF_NCTX
+#define SQZK_MAXLEN 11
+#define SQZK_NT 64      /* token slots per context (2-byte elements use all 64) */
+#define SQZK_SOLE 15
+#define SQZK_SEG 4096   /* the CPU encoder checks its output room every SQZK_SEG elements */
+#define SQZK_TILE 256   /* stream elements per emission thread: 4 tiles per segment */
+#define SQZK_BINFO 8    /* u64 per block: size, coded, table bytes, stream sizes 0..3 */
+
+/* What predict and huff need besides sqzk_geo. mode < 0: no predict stage. */
+struct sqzk_lgeo {
+    uint64_t X, Y, plane;
+    uint32_t flip;
+    int mode;
+};
+
+SQZ_HD int sqzk_ilog2(uint64_t u)
+{
+#ifdef __CUDA_ARCH__
+    return 63 - __clzll((long long)u);
+#else
+    return 63 - __builtin_clzll(u);
+#endif
+}
+
+SQZ_HD uint32_t sqzk_ld(const uint8_t *p, uint32_t es, uint64_t i)
+{
+    return es == 1 ? p[i] : (uint32_t)p[2 * i] | (uint32_t)p[2 * i + 1] << 8;
+}
+
+SQZ_HD void sqzk_st(uint8_t *p, uint32_t es, uint64_t i, uint32_t v)
+{
+    if (es == 1) p[i] = (uint8_t)v;
+    else { p[2 * i] = (uint8_t)v; p[2 * i + 1] = (uint8_t)(v >> 8); }
+}
+
+SQZ_HD uint32_t sqzk_mask(uint32_t es) { return es == 1 ? 0xFFu : 0xFFFFu; }
+
+/* ---- predict (predict.c: pred_full, pred_edge and the generic walk) ---- */
+
+SQZ_HD uint64_t sqzk_pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p)
+{
+    switch (mode) {
+    case SQZ_PRED_LEFT: return w;
+    case SQZ_PRED_MED: {
+        uint64_t mx = w > n ? w : n, mn = w > n ? n : w;
+        return nw >= mx ? mn : nw <= mn ? mx : w + n - nw;
+    }
+    case SQZ_PRED_PLANE: return p;
+    case SQZ_PRED_AVG3D: return (((w + n) >> 1) + p + 1) >> 1;
+    case SQZ_PRED_AVGNE: return (w + ((n + ne) >> 1) + 1) >> 1;
+    default: return (w + n) >> 1;
+    }
+}
+
+/* Prediction of block element k (block starts at chunk element `first`) from the values
+ * `val` of the block, in the sign-flipped domain; masked to the element width. */
+SQZ_HD uint32_t sqzk_pred_at(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t first, uint64_t k)
+{
+    const uint64_t i = first + k, X = g.X, x = i % X;
+    const int row_n = g.Y && (i / X) % g.Y > 0;
+    const int hw = k > 0 && x > 0, hn = row_n && k >= X, hnw = hn && hw && k > X;
+    const int hp = g.plane && i >= g.plane && k >= g.plane, hne = hn && x + 1 < X;
+    const uint32_t f = g.flip;
+    const uint64_t w = k ? sqzk_ld(val, es, k - 1) ^ f : 0, n = hn ? sqzk_ld(val, es, k - X) ^ f : 0;
+    const uint64_t nw = hnw ? sqzk_ld(val, es, k - X - 1) ^ f : 0, p = hp ? sqzk_ld(val, es, k - g.plane) ^ f : 0;
+    const uint64_t ne = hne ? sqzk_ld(val, es, k - X + 1) ^ f : n;
+    const int mode = g.mode;
+    uint64_t r;
+    if (mode == SQZ_PRED_PLANE && hp) r = p;
+    else if ((mode == SQZ_PRED_AVG3D && hp && hw && hn) || (mode == SQZ_PRED_MED && hw && hn && hnw) ||
+             (mode == SQZ_PRED_AVGNE && hw && hn))
+        r = sqzk_pred_full(mode, w, n, nw, ne, p);
+    else if (mode != SQZ_PRED_LEFT && hw && hn) r = (w + n) >> 1;
+    else r = hw ? w : hn ? n : hp ? p : w;
+    return (uint32_t)r & sqzk_mask(es);
+}
+
+SQZ_HD uint32_t sqzk_zig(uint32_t x, uint32_t pred, uint32_t es)
+{
+    const uint32_t m = sqzk_mask(es), r = (x - pred) & m;
+    return ((r << 1) ^ (r >> (8 * es - 1) ? m : 0)) & m;
+}
+
+SQZ_HD uint32_t sqzk_unzig(uint32_t z, uint32_t pred, uint32_t es)
+{
+    return (pred + ((z >> 1) ^ (0u - (z & 1u)))) & sqzk_mask(es);
+}
+
+/* Residuals of every element of a chunk laid out in blocks (one thread per element). */
+SQZ_KERNEL k_predict(const uint8_t *in, uint8_t *out, sqzk_geo g, sqzk_lgeo lg)
+{
+    for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
+        const uint64_t b = i / g.block_elems, first = b * g.block_elems;
+        const uint8_t *blk = in + first * g.es;
+        const uint32_t pr = sqzk_pred_at(blk, g.es, lg, first, i - first);
+        sqzk_st(out, g.es, i, sqzk_zig(sqzk_ld(in, g.es, i) ^ lg.flip, pr, g.es));
+    }
+}
+
+/* Inverse prediction of the coded blocks (table word without the stored flag): one thread
+ * per block, element after element, as each needs its decoded neighbours. */
+SQZ_KERNEL k_predict_dec(const uint8_t *z, uint8_t *out, const uint8_t *table, sqzk_geo g, sqzk_lgeo lg)
+{
+    for (uint64_t b = SQZ_TID; b < g.n_blocks; b += SQZ_NTHREADS) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        const uint8_t *zb = z + first * g.es;
+        uint8_t *ob = out + first * g.es;
+        for (uint64_t k = 0; k < m; k++)
+            sqzk_st(ob, g.es, k, sqzk_unzig(sqzk_ld(zb, g.es, k), sqzk_pred_at(ob, g.es, lg, first, k), g.es) ^ lg.flip);
+    }
+}
+
+/* ---- remap ---- */
+
+/* rank[table[i]] = i (the table: n little-endian values of es bytes). */
+SQZ_KERNEL k_remap_rank(const uint8_t *tab, uint32_t n, uint32_t es, uint16_t *rank)
+{
+    for (uint64_t i = SQZ_TID; i < n; i += SQZ_NTHREADS) rank[sqzk_ld(tab, es, i)] = (uint16_t)i;
+}
+
+/* Values of the ranks of coded blocks; a rank >= n marks its block in *bad. */
+SQZ_KERNEL k_remap_dec(const uint8_t *in, uint8_t *out, const uint8_t *table, sqzk_geo g, const uint16_t *values,
+                       uint32_t n, unsigned long long *bad)
+{
+    for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
+        const uint64_t b = i / g.block_elems;
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
+        uint32_t r = sqzk_ld(in, g.es, i);
+        if (r >= n) { sqz_atomic_min_u64(bad, b); r = 0; }
+        sqzk_st(out, g.es, i, values[r]);
+    }
+}
+
+/* ---- huff: contexts, tokens, tables (huff.c) ---- */
+
+SQZ_HD unsigned sqzk_ctx_of(uint64_t act2)
+{
+    const uint64_t u = (act2 >> 1) + 1;
+    const int nb = sqzk_ilog2(u);
+    const int q = 2 * nb + (nb ? (int)((u >> (nb - 1)) & 1) : 0);
+    return q < 19 ? (unsigned)q : 19u;
+}
+
+SQZ_HD unsigned sqzk_token_of(uint32_t z)
+{
+    if (z < 16) return z;
+    const int nb = sqzk_ilog2(z);
+    return 16 + (unsigned)(nb - 4) * 4 + ((z >> (nb - 2)) & 3);
+}
+
+SQZ_HD unsigned sqzk_extra_bits(unsigned t) { return t < 16 ? 0 : ((t - 16) >> 2) + 2; }
+SQZ_HD uint32_t sqzk_token_base(unsigned t) { return t < 16 ? t : (4u | (t & 3u)) << sqzk_extra_bits(t); }
+SQZ_HD unsigned sqzk_n_tokens(uint32_t es) { return es == 1 ? 32 : 64; }
+
+/* Context of block element k at column x, from the block's residuals z. */
+SQZ_HD unsigned sqzk_context_at(const uint8_t *z, uint32_t es, uint64_t k, uint64_t x, uint64_t X)
+{
+    if (k < X) return SQZ_HUFF_CTX_FIRST;
+    const uint64_t n = sqzk_ld(z, es, k - X);
+    const uint64_t nw = x >= 1 && k >= X + 1 ? sqzk_ld(z, es, k - X - 1) : n;
+    const uint64_t nww = x >= 2 && k >= X + 2 ? sqzk_ld(z, es, k - X - 2) : n;
+    const uint64_t ne = x + 1 < X ? sqzk_ld(z, es, k - X + 1) : n;
+    const uint64_t nee = x + 2 < X ? sqzk_ld(z, es, k - X + 2) : n;
+    return sqzk_ctx_of(2 * n + nw + ne + nww + nee);
+}
+
+/* ct[i] = context, ct[n_elems + i] = token; per-block histograms hist[(b*NCTX + c)*NT + t]. */
+SQZ_KERNEL k_ctx_tok(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint32_t *hist)
+{
+    for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
+        const uint64_t b = i / g.block_elems, first = b * g.block_elems;
+        const unsigned c = sqzk_context_at(z + first * g.es, g.es, i - first, i % X, X);
+        const unsigned t = sqzk_token_of(sqzk_ld(z, g.es, i));
+        ct[i] = (uint8_t)c;
+        ct[g.n_elems + i] = (uint8_t)t;
+        sqz_atomic_add_u32(hist + (b * SQZK_NCTX + c) * SQZK_NT + t, 1);
+    }
+}
+
+/* Huffman code lengths (<= MAXLEN) for counts[0..n): huff.c's build_lengths, step for step. */
+SQZ_HD int sqzk_build_lengths(const uint32_t *counts, int n, uint8_t *len)
+{
+    int sym[SQZK_NT], m = 0;
+    uint64_t w[2 * SQZK_NT];
+    int parent[2 * SQZK_NT], depth[2 * SQZK_NT];
+    for (int t = 0; t < n; t++) len[t] = 0;
+    for (int t = 0; t < n; t++) if (counts[t]) sym[m++] = t;
+    if (m <= 1) return m;
+    uint32_t c[SQZK_NT];
+    for (int i = 0; i < m; i++) c[i] = counts[sym[i]];
+    for (;;) {
+        int order[SQZK_NT];
+        for (int i = 0; i < m; i++) {
+            int j = i;
+            while (j > 0 && c[order[j - 1]] > c[i]) { order[j] = order[j - 1]; j--; }
+            order[j] = i;
+        }
+        for (int i = 0; i < m; i++) w[i] = c[order[i]];
+        int li = 0, ii = m;
+        for (int next = m; next < 2 * m - 1; next++) {
+            int pick[2];
+            for (int k = 0; k < 2; k++) {
+                if (li < m && (ii >= next || w[li] <= w[ii])) pick[k] = li++;
+                else pick[k] = ii++;
+            }
+            w[next] = w[pick[0]] + w[pick[1]];
+            parent[pick[0]] = parent[pick[1]] = next;
+        }
+        depth[2 * m - 2] = 0;
+        int maxd = 0;
+        for (int i = 2 * m - 3; i >= 0; i--) {
+            depth[i] = depth[parent[i]] + 1;
+            if (depth[i] > maxd) maxd = depth[i];
+        }
+        if (maxd <= SQZK_MAXLEN) {
+            for (int i = 0; i < m; i++) len[sym[order[i]]] = (uint8_t)depth[i];
+            return m;
+        }
+        for (int i = 0; i < m; i++) c[i] = (c[i] >> 1) | 1;
+    }
+}
+
+/* Canonical codes (DEFLATE), bit-reversed for the LSB-first streams (huff.c's build_codes). */
+SQZ_HD void sqzk_build_codes(const uint8_t *len, int n, uint16_t *code)
+{
+    int bl[SQZK_MAXLEN + 1];
+    uint32_t next[SQZK_MAXLEN + 2];
+    for (int b = 0; b <= SQZK_MAXLEN; b++) bl[b] = 0;
+    for (int t = 0; t < n; t++) if (len[t] <= SQZK_MAXLEN) bl[len[t]]++;
+    bl[0] = 0;
+    uint32_t c = 0;
+    for (int b = 1; b <= SQZK_MAXLEN; b++) { c = (c + (uint32_t)bl[b - 1]) << 1; next[b] = c; }
+    for (int t = 0; t < n; t++) {
+        if (!len[t] || len[t] > SQZK_MAXLEN) continue;
+        uint32_t v = next[len[t]]++, r = 0;
+        for (int b = 0; b < len[t]; b++) r |= ((v >> b) & 1u) << (len[t] - 1 - b);
+        code[t] = (uint16_t)r;
+    }
+}
+
+/* Per (block, context): nsym, the length nibbles as stored (15: sole token) and the emission
+ * entries ent = code | length << 16 | (length + extra bits) << 24. */
+SQZ_KERNEL k_huff_tables(const uint32_t *hist, uint64_t n_blocks, uint32_t es, uint8_t *nsym, uint8_t *lens, uint32_t *ent)
+{
+    for (uint64_t bc = SQZ_TID; bc < n_blocks * SQZK_NCTX; bc += SQZ_NTHREADS) {
+        const uint32_t *h = hist + bc * SQZK_NT;
+        uint8_t *l = lens + bc * SQZK_NT;
+        uint32_t *e = ent + bc * SQZK_NT;
+        const int ntok = (int)sqzk_n_tokens(es);
+        uint8_t len[SQZK_NT];
+        uint16_t code[SQZK_NT];
+        for (int t = 0; t < SQZK_NT; t++) { len[t] = 0; code[t] = 0; }
+        const int present = sqzk_build_lengths(h, ntok, len);
+        int ns = 0;
+        for (int t = 0; t < ntok; t++) if (h[t]) ns = t + 1;
+        nsym[bc] = (uint8_t)ns;
+        if (ns && present > 1) sqzk_build_codes(len, ntok, code);
+        for (int t = 0; t < SQZK_NT; t++) {
+            l[t] = ns && present == 1 && t == ns - 1 ? SQZK_SOLE : len[t];
+            e[t] = code[t] | (uint32_t)len[t] << 16 | (uint32_t)(len[t] + sqzk_extra_bits((unsigned)t)) << 24;
+        }
+    }
+}
+
+/* tiles[(b*4 + s)*tps + t] = bits of stream s's elements SQZK_TILE*t .. +SQZK_TILE of block b. */
+SQZ_KERNEL k_tile_bits(const uint8_t *ct, const uint32_t *ent, sqzk_geo g, uint64_t tps, uint64_t *tiles)
+{
+    for (uint64_t id = SQZ_TID; id < g.n_blocks * 4 * tps; id += SQZ_NTHREADS) {
+        const uint64_t b = id / (4 * tps), s = id / tps % 4, t = id % tps;
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        const uint32_t *e = ent + b * SQZK_NCTX * SQZK_NT;
+        uint64_t bits = 0;
+        for (uint64_t j = SQZK_TILE * t; j < SQZK_TILE * (t + 1); j++) {
+            const uint64_t k = 4 * j + s;
+            if (k >= m) break;
+            bits += e[ct[first + k] * SQZK_NT + ct[g.n_elems + first + k]] >> 24;
+        }
+        tiles[id] = bits;
+    }
+}
+
+/* Per block: tile sums -> stream bit offsets (in place), stream sizes, and whether the CPU
+ * encoder codes the block or stores it: it stores it when the coded block would not be
+ * smaller, or when its room check (every SQZK_SEG elements) fails. */
+SQZ_KERNEL k_block_plan(sqzk_geo g, uint64_t tps, uint64_t *tiles, const uint8_t *nsym, uint64_t *binfo)
+{
+    for (uint64_t b = SQZ_TID; b < g.n_blocks; b += SQZ_NTHREADS) {
+        const uint64_t m = sqzk_block_elems(g, b), len = m * g.es, cap = len ? len - 1 : 0;
+        const int64_t per_elem = (SQZK_MAXLEN + 8 * g.es - 3 + 7) / 8 + 1;
+        uint64_t T = SQZK_NCTX;
+        for (int c = 0; c < SQZK_NCTX; c++) T += (nsym[b * SQZK_NCTX + c] + 1u) / 2;
+        int coded = cap >= T + 12;
+        uint64_t bits[4] = {0, 0, 0, 0};
+        for (uint64_t t = 0; t < tps; t++) {
+            if (t % 4 == 0 && SQZK_TILE * 4 * t < m) {
+                const uint64_t k = SQZK_TILE * 4 * t, seg = m - k < SQZK_SEG ? m - k : SQZK_SEG;
+                const int64_t need = (int64_t)(seg / 4 + 1) * per_elem + 8;
+                if ((int64_t)cap - (int64_t)T - 12 - (int64_t)(bits[0] / 8) < need) coded = 0;
+                for (int s = 1; s < 4; s++)
+                    if ((int64_t)len + 16 - (int64_t)(bits[s] / 8) < need) coded = 0;
+            }
+            for (int s = 0; s < 4; s++) {
+                uint64_t *p = tiles + (b * 4 + s) * tps + t;
+                const uint64_t v = *p;
+                *p = bits[s];
+                bits[s] += v;
+            }
+        }
+        uint64_t *bi = binfo + b * SQZK_BINFO, sum = 0;
+        for (int s = 0; s < 4; s++) { bi[3 + s] = (bits[s] + 7) / 8; sum += bi[3 + s]; }
+        if (cap < T + 12 || cap - T - 12 < sum) coded = 0;
+        bi[0] = coded ? T + 12 + sum : len;
+        bi[1] = (uint64_t)coded;
+        bi[2] = T;
+    }
+}
+
+/* Payload offset (segs[b]) and size (segs[n + b]) of every block, and the chunk size. One thread. */
+SQZ_KERNEL k_chunk_offsets(uint64_t n, const uint64_t *binfo, uint64_t head, uint64_t *segs, unsigned long long *total)
+{
+    if (SQZ_TID != 0) return;
+    uint64_t off = 0;
+    for (uint64_t b = 0; b < n; b++) {
+        segs[b] = off;
+        segs[n + b] = binfo[b * SQZK_BINFO];
+        off += binfo[b * SQZK_BINFO];
+    }
+    *total = head + off;
+}
+
+SQZ_KERNEL k_fill_u32(uint32_t *p, uint64_t n, uint32_t v)
+{
+    for (uint64_t i = SQZ_TID; i < n; i += SQZ_NTHREADS) p[i] = v;
+}
+
+/* Stored blocks: the raw bytes into place. One thread per (block, 8-byte piece). */
+SQZ_KERNEL k_place_stored(const uint8_t *raw, sqzk_geo g, const uint64_t *binfo, const uint64_t *segs, uint8_t *payload)
+{
+    const uint64_t bb = g.block_elems * g.es, pieces = (bb + 7) / 8;
+    for (uint64_t id = SQZ_TID; id < g.n_blocks * pieces; id += SQZ_NTHREADS) {
+        const uint64_t b = id / pieces, p0 = id % pieces * 8;
+        if (binfo[b * SQZK_BINFO + 1]) continue;
+        const uint64_t len = sqzk_block_elems(g, b) * g.es;
+        for (uint64_t k = p0; k < p0 + 8 && k < len; k++) payload[segs[b] + k] = raw[b * bb + k];
+    }
+}
+
+/* Coded blocks: n_sym, length nibbles and the three stream sizes. One thread per block. */
+SQZ_KERNEL k_block_head(uint64_t n, const uint64_t *binfo, const uint64_t *segs, const uint8_t *nsym, const uint8_t *lens,
+                        uint8_t *payload)
+{
+    for (uint64_t b = SQZ_TID; b < n; b += SQZ_NTHREADS) {
+        const uint64_t *bi = binfo + b * SQZK_BINFO;
+        if (!bi[1]) continue;
+        uint8_t *out = payload + segs[b], *o = out + SQZK_NCTX;
+        for (int c = 0; c < SQZK_NCTX; c++) {
+            const unsigned ns = nsym[b * SQZK_NCTX + c];
+            const uint8_t *l = lens + (b * SQZK_NCTX + c) * SQZK_NT;
+            out[c] = (uint8_t)ns;
+            for (unsigned k = 0; k < (ns + 1) / 2; k++) *o++ = (uint8_t)(l[2 * k] | (2 * k + 1 < ns ? l[2 * k + 1] : 0) << 4);
+        }
+        for (int s = 0; s < 3; s++) sqzk_wr32(o + 4 * s, (uint32_t)bi[3 + s]);
+    }
+}
+
+/* OR v (n <= 32 bits) into an LSB-first bit stream at absolute bit `at` of a 4-byte aligned buffer. */
+SQZ_DEV void sqzk_or_bits(uint32_t *words, uint64_t at, uint64_t v, unsigned n)
+{
+    if (!n) return;
+    const uint64_t x = v << (at & 31);
+    sqz_atomic_or_u32(words + at / 32, (uint32_t)x);
+    if ((at & 31) + n > 32) sqz_atomic_or_u32(words + at / 32 + 1, (uint32_t)(x >> 32));
+}
+
+/* The bits of one tile of one stream of a coded block into the zeroed chunk buffer `out`
+ * (payload at byte `head`). One thread per (block, stream, tile). */
+SQZ_KERNEL k_emit(const uint8_t *z, const uint8_t *ct, const uint32_t *ent, sqzk_geo g, uint64_t tps, const uint64_t *tiles,
+                  const uint64_t *binfo, const uint64_t *segs, uint64_t head, uint32_t *out)
+{
+    for (uint64_t id = SQZ_TID; id < g.n_blocks * 4 * tps; id += SQZ_NTHREADS) {
+        const uint64_t b = id / (4 * tps), s = id / tps % 4, t = id % tps;
+        const uint64_t *bi = binfo + b * SQZK_BINFO;
+        if (!bi[1]) continue;
+        uint64_t start = head + segs[b] + bi[2] + 12;
+        for (uint64_t q = 0; q < s; q++) start += bi[3 + q];
+        uint64_t at = start * 8 + tiles[id];
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        const uint32_t *e = ent + b * SQZK_NCTX * SQZK_NT;
+        for (uint64_t j = SQZK_TILE * t; j < SQZK_TILE * (t + 1); j++) {
+            const uint64_t k = 4 * j + s;
+            if (k >= m) break;
+            const unsigned tk = ct[g.n_elems + first + k];
+            const uint32_t en = e[ct[first + k] * SQZK_NT + tk], l = (en >> 16) & 0xFF, tot = en >> 24;
+            const uint32_t xmask = (1u << sqzk_extra_bits(tk)) - 1;
+            sqzk_or_bits(out, at, (en & 0xFFFFu) | (uint64_t)(sqzk_ld(z, g.es, first + k) & xmask) << l, tot);
+            at += tot;
+        }
+    }
+}
+
+/* Block table: size (| stored flag), hash of the decoded bytes, hash of the stored bytes. */
+SQZ_KERNEL k_table_coded(uint64_t n, const uint64_t *binfo, const uint32_t *hash_dec, const uint32_t *hash_st, uint8_t *table)
+{
+    for (uint64_t b = SQZ_TID; b < n; b += SQZ_NTHREADS) {
+        const uint64_t *bi = binfo + b * SQZK_BINFO;
+        sqzk_wr32(table + 12 * b, (uint32_t)bi[0] | (bi[1] ? 0u : SQZK_STORED));
+        sqzk_wr32(table + 12 * b + 4, hash_dec[b]);
+        sqzk_wr32(table + 12 * b + 8, hash_st[b]);
+    }
+}
+
+/* ---- huff decode: one thread per coded block (huff.c's hf_decode; any error marks *bad) ---- */
+
+struct sqzk_hbits {
+    const uint8_t *p;
+    uint64_t size, pos;  /* bytes; bits consumed (reads past the end give 0) */
+};
+
+SQZ_HD uint32_t sqzk_get_bits(sqzk_hbits &r, unsigned n)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < n; i++, r.pos++) {
+        const uint64_t byte = r.pos >> 3;
+        if (byte < r.size) v |= (uint32_t)((r.p[byte] >> (r.pos & 7)) & 1u) << i;
+    }
+    return v;
+}
+
+/* Returns 0, or 1 when the block is corrupt. */
+SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uint32_t es, uint64_t m, uint64_t first,
+                                  uint64_t X)
+{
+    if (n < SQZK_NCTX + 12) return 1;
+    const uint8_t *end = in + n, *p = in + SQZK_NCTX;
+    const unsigned ntok = sqzk_n_tokens(es);
+    uint8_t cnt[SQZK_NCTX][SQZK_MAXLEN + 1], sym[SQZK_NCTX][SQZK_NT];
+    int sole[SQZK_NCTX];
+    for (int c = 0; c < SQZK_NCTX; c++) {
+        const unsigned ns = in[c];
+        sole[c] = -2;  /* unused context */
+        if (!ns) continue;
+        if (ns > ntok) return 1;
+        const uint64_t bytes = (ns + 1) / 2;
+        if ((uint64_t)(end - p) < bytes) return 1;
+        uint8_t len[SQZK_NT];
+        int count = 0;
+        uint32_t kraft = 0;
+        sole[c] = -1;
+        for (unsigned t = 0; t < ns; t++) {
+            len[t] = (uint8_t)((p[t / 2] >> (4 * (t & 1))) & 15);
+            if (!len[t]) continue;
+            count++;
+            if (len[t] == SQZK_SOLE) sole[c] = (int)t;
+            else if (len[t] > SQZK_MAXLEN) return 1;
+            else kraft += (1u << SQZK_MAXLEN) >> len[t];
+        }
+        p += bytes;
+        if (!len[ns - 1]) return 1;
+        if (sole[c] >= 0) {
+            if (count != 1) return 1;
+            continue;
+        }
+        if (count < 2 || kraft != (1u << SQZK_MAXLEN)) return 1;
+        for (int l = 0; l <= SQZK_MAXLEN; l++) cnt[c][l] = 0;
+        for (unsigned t = 0; t < ns; t++) cnt[c][len[t]]++;
+        int k = 0;
+        for (int l = 1; l <= SQZK_MAXLEN; l++)
+            for (unsigned t = 0; t < ns; t++) if (len[t] == l) sym[c][k++] = (uint8_t)t;
+    }
+    if (end - p < 12) return 1;
+    sqzk_hbits st[4];
+    const uint8_t *q = p + 12;
+    for (int i = 0; i < 3; i++) {
+        const uint64_t sz = sqzk_rd32(p + 4 * i);
+        if (sz > (uint64_t)(end - q)) return 1;
+        st[i] = sqzk_hbits{q, sz, 0};
+        q += sz;
+    }
+    st[3] = sqzk_hbits{q, (uint64_t)(end - q), 0};
+    for (uint64_t k = 0; k < m; k++) {
+        const unsigned c = sqzk_context_at(z, es, k, (first + k) % X, X);
+        if (sole[c] == -2) return 1;
+        sqzk_hbits &r = st[k & 3];
+        unsigned t;
+        if (sole[c] >= 0) {
+            t = (unsigned)sole[c];
+        } else {
+            int code = 0, fst = 0, idx = 0, l = 1;
+            for (;; l++) {
+                if (l > SQZK_MAXLEN) return 1;
+                code |= (int)sqzk_get_bits(r, 1);
+                const int count = cnt[c][l];
+                if (code - fst < count) break;
+                idx += count;
+                fst = (fst + count) << 1;
+                code <<= 1;
+            }
+            t = sym[c][idx + code - fst];
+        }
+        sqzk_st(z, es, k, sqzk_token_base(t) | sqzk_get_bits(r, sqzk_extra_bits(t)));
+    }
+    for (int i = 0; i < 4; i++)
+        if (st[i].pos > st[i].size * 8 || st[i].size * 8 - st[i].pos >= 8) return 1;
+    return 0;
+}
+
+SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
+                         sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad)
+{
+    for (uint64_t b = SQZ_TID; b < g.n_blocks; b += SQZ_NTHREADS) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
+        const uint64_t first = b * g.block_elems;
+        if (sqzk_huff_decode_block(payload + offs[b], slens[b], z + first * g.es, g.es, sqzk_block_elems(g, b), first, X))
+            sqz_atomic_min_u64(bad, b);
+    }
+}
+
+#endif
