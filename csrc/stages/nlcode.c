@@ -21,24 +21,37 @@
 #define SCALE (1u << SCALE_BITS)
 #define RANS_L (1u << 16)       /* state lower bound; 16-bit renormalisation */
 #define DEFAULT_BYTES (4u << 20)
+#define LUT_SHIFT 2             /* decoder: slots per bucket of the token table: 4 */
 
 typedef struct {
-    uint8_t *ctx, *tok;          /* encoder: per element */
+    uint64_t rcp;                /* ceil(2^44 / freq), for exact division */
+    uint32_t xm1;                /* (freq << 20) - 1: renormalise above it */
+    uint16_t nf, cum;            /* SCALE - freq, cumulative frequency */
+} enc_sym;
+
+typedef struct {
+    uint8_t *ctx;                /* encoder: per element */
+    uint16_t *idx;               /* encoder: per element, context * NTOK + token (z while pass 1 runs) */
     uint16_t *wide;              /* uint8 data widened to uint16 */
     uint8_t *bits[2];            /* encoder: extra-bit streams per lane */
     uint8_t *rans;               /* encoder: rANS words, written downwards */
     size_t cap;
     uint32_t count[2][NCTX][NTOK];  /* encoder: even and odd elements (merged into [0]) */
-    uint16_t freq[NCTX][NTOK], cum[NCTX][NTOK];
-    uint64_t rcp[NCTX][NTOK];    /* encoder: ceil(2^44 / freq), for exact division */
-    uint8_t lut[NCTX][SCALE];    /* decoder: slot -> token */
+    uint16_t freq[NCTX][NTOK];
+    enc_sym esym[NCTX * NTOK];
+    uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
+    /* decoder: per bucket of slots, first token | (4 - first slot of the next token) << 6; 63: search */
+    uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
+    int32_t *pre;                /* decoder: P and G of a row (2 * pre_cap) */
+    uint64_t pre_cap;
+    uint8_t unused[NCTX];        /* decoder: 2 for a context absent from the block */
 } nl_state;
 
 static void free_state(void *p)
 {
     nl_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->tok); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s);
+    free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s->pre); free(s);
 }
 
 /* One state per thread outlives the chunk (a released state waits in a thread-local slot), so
@@ -70,15 +83,15 @@ static nl_state *get_state(void **state, size_t n_elems)
         *state = s;
     }
     if (s->cap < n_elems) {
-        free(s->ctx); free(s->tok); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans);
+        free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans);
         s->ctx = malloc(n_elems);
-        s->tok = malloc(n_elems);
+        s->idx = malloc(2 * n_elems);
         s->wide = malloc(2 * n_elems);
         s->bits[0] = malloc(2 * n_elems + 16);
         s->bits[1] = malloc(2 * n_elems + 16);
         s->rans = malloc(2 * n_elems + 32);
         s->cap = n_elems;
-        if (!s->ctx || !s->tok || !s->wide || !s->bits[0] || !s->bits[1] || !s->rans) {
+        if (!s->ctx || !s->idx || !s->wide || !s->bits[0] || !s->bits[1] || !s->rans) {
             s->cap = 0;
             return NULL;
         }
@@ -213,19 +226,38 @@ static inline int rcur_next(rcur *c, int lane, uint64_t first, uint64_t X)
     return 1;
 }
 
-static inline void rans_put(const nl_state *s, const uint8_t *cx, const uint8_t *tok, uint64_t k, uint32_t *xp, uint8_t **pp)
+static inline void rans_put(const enc_sym *es, const uint16_t *idx, uint64_t k, uint32_t *xp, uint8_t **pp)
 {
-    const unsigned c = cx[k], tk = tok[k];
-    const uint32_t f = s->freq[c][tk];
+    const enc_sym *e = &es[idx[k]];
     uint32_t x = *xp;
-    if ((uint64_t)x >= ((uint64_t)f << (32 - SCALE_BITS))) {
-        *pp -= 2;
-        sqz_wr16(*pp, (uint16_t)x);
-        x >>= 16;
+    /* the word is always stored (in the lane's free space); kept when renormalising */
+    const uint32_t out = x > e->xm1;
+    sqz_wr16(*pp - 2, (uint16_t)x);
+    *pp -= out << 1;
+    x >>= out << 4;
+    /* x / f, exactly: x < f * 2^20, rcp = ceil(2^44 / f), so the product stays below 2^64 */
+    const uint32_t qt = (uint32_t)(((uint64_t)x * e->rcp) >> 44);
+    *xp = x + qt * e->nf + e->cum;
+}
+
+static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx, uint16_t *zo)
+{
+    const uint16_t *u = v - X, *uu = v - 2 * X;
+    const uint32_t top = mask == 0xFF ? 0x80 : 0x8000;
+    for (uint64_t t = t0; t < t1; t++) {
+        const int32_t w = v[t - 1], ww = v[t - 2], n = u[t], nw = u[t - 1], ne = u[t + 1], nee = u[t + 2];
+        const int32_t nww = u[t - 2], nn = uu[t];
+        int32_t s = 6 * w + 3 * n + nw + 3 * ne + 3 * ww + 3 * nee - 2 * nn - nww;
+        s = s < 0 ? 0 : s;
+        s = s > (int32_t)(16 * mask) ? (int32_t)(16 * mask) : s;
+        const uint32_t f = (uint32_t)s & 15, fp = (uint32_t)s >> 4, fm = f > 8 ? 16 - f : f;
+        const int32_t g = abs(w - nw) + abs(n - nw) + abs(n - ne) + abs(w - ww) + abs(n - nn);
+        const uint32_t act = (g >= 1) + (g >= 2) + (g >= 3) + (g >= 4) + (g >= 6) + (g >= 8) + (g >= 11) + (g >= 16) +
+                             (g >= 22) + (g >= 32) + (g >= 45);
+        cx[t] = (uint8_t)(fm * NACT + act);
+        const uint32_t r = (f > 8 ? fp + 1 - v[t] : v[t] - fp) & mask;
+        zo[t] = (uint16_t)(((r << 1) ^ ((r & top) ? mask : 0)) & mask);
     }
-    /* x / f, exactly: x < 2^32, f <= 2^12, rcp = ceil(2^44 / f) */
-    const uint32_t qt = (uint32_t)(((unsigned __int128)x * s->rcp[c][tk]) >> 44);
-    *xp = (qt << SCALE_BITS) + (x - qt * f) + s->cum[c][tk];
 }
 
 static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
@@ -246,29 +278,43 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     memset(s->count, 0, sizeof s->count);
     bitw bw[2] = {{s->bits[0], 0, 0}, {s->bits[1], 0, 0}};
     uint64_t lane_n[2] = {0, 0};
-    uint8_t *const cx = s->ctx, *const tok = s->tok;
-    uint32_t (*const count)[NCTX][NTOK] = s->count;
-    /* pass 1: contexts, tokens, extra bits */
+    uint8_t *const cx = s->ctx;
+    uint16_t *const idx = s->idx;
+    uint32_t *const cnt0 = &s->count[0][0][0], *const cnt1 = &s->count[1][0][0];
+    /* pass 1: contexts and z, then tokens, extra bits and counts */
     for (uint64_t k = 0; k < ne;) {
         const uint64_t i = blk->first_elem + k, x0 = i % g.X, row = i / g.X;
         const uint64_t len = g.X - x0 < ne - k ? g.X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         bitw *w = &bw[row & 1];
         lane_n[row & 1] += len;
         const int inner = x0 == 0 && len == g.X && g.Y && y >= 2 && k >= 2 * g.X && g.X >= 5;
-        for (uint64_t t = 0; t < len; t++, k++) {
-            const nbhd b = inner && t >= 2 && t + 2 < len ? neighbours_inner(v, k, g.X) : neighbours(v, k, x0 + t, y, &g);
+        for (uint64_t t = 0; t < len; t++) {
+            if (inner && t == 2) {
+                model_row(v + k, g.X, 2, len - 2, mask, cx + k, idx + k);
+                t = len - 3;
+                continue;
+            }
+            const nbhd b = neighbours(v, k + t, x0 + t, y, &g);
             uint32_t fp;
             int mirror;
-            const unsigned c = model(&b, mask, &fp, &mirror);
-            const uint32_t z = residual_zig(v[k], fp, mirror, mask, bits);
-            unsigned ex;
-            const unsigned tk = token_of(z, &ex);
-            if (ex) bw_put(w, z & ((1u << ex) - 1), ex);
-            cx[k] = (uint8_t)c;
-            tok[k] = (uint8_t)tk;
-            count[k & 1][c][tk]++;
+            cx[k + t] = (uint8_t)model(&b, mask, &fp, &mirror);
+            idx[k + t] = (uint16_t)residual_zig(v[k + t], fp, mirror, mask, bits);
+        }
+        for (const uint64_t kend = k + len; k < kend; k++) {
+            const uint32_t z = idx[k];
+            unsigned tk = z;
+            if (z >= 16) {
+                unsigned ex;
+                tk = token_of(z, &ex);
+                bw_put(w, z & ((1u << ex) - 1), ex);
+            }
+            const unsigned id = cx[k] * NTOK + tk;
+            idx[k] = (uint16_t)id;
+            if (k & 1) cnt1[id]++;
+            else cnt0[id]++;
         }
     }
+    uint32_t (*const count)[NCTX][NTOK] = s->count;
     for (unsigned c = 0; c < NCTX; c++)
         for (unsigned t = 0; t < NTOK; t++) count[0][c][t] += count[1][c][t];
     size_t bits_size[2];
@@ -290,8 +336,11 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         uint32_t cum = 0;
         for (unsigned t = 0; t < ntok; t++) {
             const uint32_t f = s->freq[c][t];
-            s->cum[c][t] = (uint16_t)cum;
-            s->rcp[c][t] = f ? (((uint64_t)1 << 44) + f - 1) / f : 0;
+            enc_sym *e = &s->esym[c * NTOK + t];
+            e->rcp = f ? (((uint64_t)1 << 44) + f - 1) / f : 0;
+            e->xm1 = (uint32_t)(((uint64_t)f << (32 - SCALE_BITS)) - 1);
+            e->nf = (uint16_t)(SCALE - f);
+            e->cum = (uint16_t)cum;
             cum += f;
             if (f < 128) *o++ = (uint8_t)f;
             else { *o++ = (uint8_t)(0x80 | (f >> 8)); *o++ = (uint8_t)f; }
@@ -306,19 +355,26 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     uint8_t *pw[2] = {top[0], top[1]};
     uint32_t xs[2] = {RANS_L, RANS_L};
     rcur cur[2] = {{ne, ne}, {ne, ne}};
+    const enc_sym *const esym = s->esym;
     for (;;) {
         const int more0 = rcur_next(&cur[0], 0, blk->first_elem, g.X), more1 = rcur_next(&cur[1], 1, blk->first_elem, g.X);
         if (!more0 && !more1) break;
         if (more0 && more1) {
             const uint64_t n0 = cur[0].k - cur[0].stop, n1 = cur[1].k - cur[1].stop, m = n0 < n1 ? n0 : n1;
+            uint64_t k0 = cur[0].k, k1 = cur[1].k;
+            uint32_t x0 = xs[0], x1 = xs[1];
+            uint8_t *p0 = pw[0], *p1 = pw[1];
             for (uint64_t j = 0; j < m; j++) {
-                rans_put(s, cx, tok, --cur[0].k, &xs[0], &pw[0]);
-                rans_put(s, cx, tok, --cur[1].k, &xs[1], &pw[1]);
+                rans_put(esym, idx, --k0, &x0, &p0);
+                rans_put(esym, idx, --k1, &x1, &p1);
             }
+            cur[0].k = k0; cur[1].k = k1;
+            xs[0] = x0; xs[1] = x1;
+            pw[0] = p0; pw[1] = p1;
         } else {
             rcur *cu = &cur[more0 ? 0 : 1];
             const int l = more0 ? 0 : 1;
-            while (cu->k > cu->stop) rans_put(s, cx, tok, --cu->k, &xs[l], &pw[l]);
+            while (cu->k > cu->stop) rans_put(esym, idx, --cu->k, &xs[l], &pw[l]);
         }
     }
     for (int l = 0; l < 2; l++) {
@@ -354,7 +410,7 @@ typedef struct {
 static inline uint32_t br_get(bitr *r, unsigned n, int *bad)
 {
     while (r->nb < n && r->p < r->end) { r->acc |= (uint64_t)*r->p++ << r->nb; r->nb += 8; }
-    if (r->nb < n) { *bad = 1; return 0; }
+    if (r->nb < n) { *bad |= 1; return 0; }
     const uint32_t v = (uint32_t)(r->acc & ((1u << n) - 1));
     r->acc >>= n;
     r->nb -= n;
@@ -366,28 +422,199 @@ typedef struct {
     const uint8_t *p, *end;
 } ransr;
 
-/* Decodes one element from its neighbours; a damaged stream sets *bad (1: a stream ends early,
- * 2: an unused context) and decoding goes on in bounds until the caller stops. */
+/* Token of a slot: searched for a bucket of more than 2 tokens, flagged for an unused context. */
+static __attribute__((noinline)) unsigned find_slow(const nl_state *s, unsigned c, uint32_t slot, uint32_t *bad)
+{
+    if (s->unused[c]) {
+        *bad |= 2;
+        return 0;
+    }
+    unsigned t = 0;
+    while (s->dC[c][t + 1] <= slot) t++;
+    return t;
+}
+
+static inline __attribute__((always_inline)) unsigned find_sym(const nl_state *s, unsigned c, uint32_t slot, uint32_t *bad)
+{
+    const unsigned e = s->lut[c][slot >> LUT_SHIFT];
+    if (__builtin_expect((e & 63) == 63, 0)) return find_slow(s, c, slot, bad);
+    return (e & 63) + (((slot & 3) + (e >> 6)) >> 2);
+}
+
+/* Decodes one element from its neighbours; a damaged stream sets *bad (bit 0: a stream ends early,
+ * bit 1: an unused context) and decoding goes on in bounds until the caller stops. */
 static inline __attribute__((always_inline)) uint16_t
 dec_one(const nl_state *s, const uint8_t *used, const nbhd *nb, uint32_t mask, ransr *r, bitr *b, int *bad)
 {
+    static const uint8_t k_zero[2] = {0, 0};
     uint32_t fp;
     int mirror;
+    (void)used;
     const unsigned c = model(nb, mask, &fp, &mirror);
-    if (!used[c]) *bad = 2;
-    const uint32_t slot = r->x & (SCALE - 1);
-    const unsigned tk = s->lut[c][slot];
-    r->x = s->freq[c][tk] * (r->x >> SCALE_BITS) + slot - s->cum[c][tk];
-    if (r->x < RANS_L) {
-        if (r->end - r->p < 2) *bad = 1;
-        else { r->x = (r->x << 16) | sqz_rd16(r->p); r->p += 2; }
-    }
+    uint32_t x = r->x, ub = 0;
+    const uint32_t slot = x & (SCALE - 1);
+    const unsigned tk = find_sym(s, c, slot, &ub);
+    *bad |= (int)ub;
+    x = s->dF[c][tk] * (x >> SCALE_BITS) + slot - s->dC[c][tk];
+    /* renormalise without a branch; a missing word reads zeros and flags the stream */
+    const uint32_t need = x < RANS_L, ok = r->end - r->p >= 2;
+    const uint32_t word = sqz_rd16(ok ? r->p : k_zero);
+    *bad |= need & !ok;
+    r->p += (need & ok) << 1;
+    r->x = (x << (need << 4)) | (word & (0u - need));
     uint32_t z = tk;
-    if (tk >= 16) {
+    if (__builtin_expect(tk >= 16, 0)) {
         const unsigned ex = 3 + (tk - 16) / 2;
         z = ((2u + ((tk - 16) & 1)) << ex) | br_get(b, ex, bad);
     }
     return (uint16_t)value_of(z, fp, mirror, mask);
+}
+
+#define PAIR_B 8                        /* elements per step of the second row */
+#define PAIR_LAG (PAIR_B + 4)           /* first row elements decoded before the second row starts */
+
+/* The parts of an inner row's prediction (P) and activity (G) that come from the rows above. */
+static void prep_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G)
+{
+    const uint16_t *u = v - X, *uu = v - 2 * X;
+    for (uint64_t t = t0; t < t1; t++) {
+        const int32_t n = u[t], nw = u[t - 1], ne = u[t + 1], nee = u[t + 2], nww = u[t - 2], nn = uu[t];
+        P[t - t0] = 3 * (n + ne + nee) + nw - 2 * nn - nww;
+        G[t - t0] = abs(n - nw) + abs(n - ne) + abs(n - nn);
+    }
+}
+
+static const uint8_t k_fm12[16] = {0, 12, 24, 36, 48, 60, 72, 84, 96, 84, 72, 60, 48, 36, 24, 12};
+static const uint8_t k_mir16[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16};
+/* residual of a token below 16, then 1 - residual (mirrored) */
+static const int32_t k_res[32] = {0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8,
+                                  1, 2, 0, 3, -1, 4, -2, 5, -3, 6, -4, 7, -5, 8, -6, 9};
+
+/* One inner element from P, G, the two previous values and the element to the north-west.
+ * checked = 0: the caller made sure that the lane has 2 bytes for every element it decodes. */
+static inline __attribute__((always_inline)) int32_t
+dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t w, int32_t ww, int32_t nw, int32_t pmax, uint32_t mask,
+         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked)
+{
+    static const uint8_t k_zero[2] = {0, 0};
+    int32_t sp = 6 * w + 3 * ww + P;
+    sp = sp < 0 ? 0 : sp;
+    sp = sp > pmax ? pmax : sp;
+    const uint32_t f = (uint32_t)sp & 15, fp = (uint32_t)sp >> 4;
+    uint32_t gg = (uint32_t)(G + abs(w - nw) + abs(w - ww));
+    gg = gg > 45 ? 45 : gg;
+    const unsigned c = (unsigned)k_fm12[f] + k_act[gg];
+    uint32_t x = *xs;
+    const uint32_t slot = x & (SCALE - 1);
+    const unsigned tk = find_sym(s, c, slot, bad);
+    x = s->dF[c][tk] * (x >> SCALE_BITS) + slot - s->dC[c][tk];
+    const uint8_t *p = *ps;
+    const uint32_t need = x < RANS_L;
+    if (checked) {
+        const uint32_t ok = end - p >= 2;
+        const uint32_t word = sqz_rd16(ok ? p : k_zero);
+        *bad |= need & !ok;
+        *ps = p + ((need & ok) << 1);
+        *xs = (x << (need << 4)) | (word & (0u - need));
+    } else {
+        const uint32_t word = sqz_rd16(p);
+        *ps = p + (need << 1);
+        *xs = (x << (need << 4)) | (word & (0u - need));
+    }
+    if (__builtin_expect(tk < 16, 1)) return (int32_t)((fp + (uint32_t)k_res[k_mir16[f] + tk]) & mask);
+    const unsigned ex = 3 + (tk - 16) / 2;
+    int bb = 0;
+    const uint32_t z = ((2u + ((tk - 16) & 1)) << ex) | br_get(b, ex, &bb);
+    *bad |= (uint32_t)bb;
+    return (int32_t)value_of(z, fp, f > 8, mask);
+}
+
+/* One step of the pair: element xa of the first row (if any) and elements [j, j + nb) of the second. */
+#define PAIR_STEP(CHECKED)                                                                                        \
+    for (uint64_t t = 0; t < nb; t++, xa++) {                                                                   \
+        if (xa + 2 < X) {                                                                                       \
+            const int32_t da = dec_fast(s, Pa[xa], Ga[xa], wa, wwa, ua[xa - 1], pmax, mask, &xsa, &pa, ea, ba, \
+                                        &flags, CHECKED);                                                       \
+            va[xa] = (uint16_t)da;                                                                              \
+            wwa = wa;                                                                                           \
+            wa = da;                                                                                            \
+        } else if (xa < X) {                                                                                    \
+            ransr tmp = {xsa, pa, ea};                                                                          \
+            const nbhd nb1 = neighbours(v, k + xa, xa, y, g);                                                   \
+            va[xa] = dec_one(s, used, &nb1, mask, &tmp, ba, bad);                                               \
+            xsa = tmp.x;                                                                                        \
+            pa = tmp.p;                                                                                         \
+        }                                                                                                       \
+        const int32_t db = dec_fast(s, Pb[t], Gb[t], wb, wwb, va[j + t - 1], pmax, mask, &xsb, &pb, eb, bb, &flags, \
+                                    CHECKED);                                                                   \
+        vb[j + t] = (uint16_t)db;                                                                               \
+        wwb = wb;                                                                                               \
+        wb = db;                                                                                                \
+    }
+
+/* Rows y (lane ra) and y + 1 (lane rb) of a plane, y >= 2, row y starting at block element k, X >= 32:
+ * two dependency chains at once, the second row PAIR_LAG elements behind. */
+static inline __attribute__((always_inline)) void
+dec_pair(nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k, uint64_t y, const geo *g, const uint32_t mask,
+         ransr *ra, bitr *ba, ransr *rb, bitr *bb, int *bad)
+{
+    const uint64_t X = g->X;
+    const int32_t pmax = (int32_t)(16 * mask);
+    uint16_t *const va = v + k, *const vb = va + X;
+    const uint16_t *const ua = va - X;
+    int32_t *const Pa = s->pre, *const Ga = s->pre + X;
+    int32_t Pb[PAIR_B], Gb[PAIR_B];
+    uint32_t flags = 0;
+    prep_row(va, X, 2, X - 2, Pa + 2, Ga + 2);
+    for (uint64_t x = 0; x < 2; x++) {
+        const nbhd nb = neighbours(v, k + x, x, y, g);
+        va[x] = dec_one(s, used, &nb, mask, ra, ba, bad);
+    }
+    uint32_t xsa = ra->x;
+    const uint8_t *pa = ra->p, *const ea = ra->end;
+    int32_t wa = va[1], wwa = va[0];
+    for (uint64_t x = 2; x < PAIR_LAG; x++) {
+        const int32_t da = dec_fast(s, Pa[x], Ga[x], wa, wwa, ua[x - 1], pmax, mask, &xsa, &pa, ea, ba, &flags, 1);
+        va[x] = (uint16_t)da;
+        wwa = wa;
+        wa = da;
+    }
+    for (uint64_t x = 0; x < 2; x++) {
+        const nbhd nb = neighbours(v, k + X + x, x, y + 1, g);
+        vb[x] = dec_one(s, used, &nb, mask, rb, bb, bad);
+    }
+    uint32_t xsb = rb->x;
+    const uint8_t *pb = rb->p, *const eb = rb->end;
+    int32_t wb = vb[1], wwb = vb[0];
+    uint64_t xa = PAIR_LAG;
+    for (uint64_t j = 2; j < X - 2; j += PAIR_B) {
+        const uint64_t nb = X - 2 - j < PAIR_B ? X - 2 - j : PAIR_B;
+        prep_row(vb, X, j, j + nb, Pb, Gb);
+        if (ea - pa >= 2 * PAIR_B && eb - pb >= 2 * PAIR_B) {
+            PAIR_STEP(0)
+        } else {
+            PAIR_STEP(1)
+        }
+    }
+    ra->x = xsa; ra->p = pa;
+    rb->x = xsb; rb->p = pb;
+    for (uint64_t x = X - 2; x < X; x++) {
+        const nbhd nb = neighbours(v, k + X + x, x, y + 1, g);
+        vb[x] = dec_one(s, used, &nb, mask, rb, bb, bad);
+    }
+    *bad |= (int)flags;
+}
+
+static __attribute__((noinline)) void dec_pair16(nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k, uint64_t y,
+                                                const geo *g, ransr *ra, bitr *ba, ransr *rb, bitr *bb, int *bad)
+{
+    dec_pair(s, used, v, k, y, g, 0xFFFF, ra, ba, rb, bb, bad);
+}
+
+static __attribute__((noinline)) void dec_pair8(nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k, uint64_t y,
+                                               const geo *g, ransr *ra, bitr *ba, ransr *rb, bitr *bb, int *bad)
+{
+    dec_pair(s, used, v, k, y, g, 0xFF, ra, ba, rb, bb, bad);
 }
 
 static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
@@ -406,7 +633,11 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const uint8_t *p = in + NCTX;
     for (unsigned c = 0; c < NCTX; c++) {
         const unsigned ntok = in[c];
-        if (!ntok) continue;
+        s->unused[c] = ntok ? 0 : 2;
+        if (!ntok) {
+            memset(s->lut[c], 63, sizeof s->lut[c]);
+            continue;
+        }
         SQZ_RETURN_IF(ntok > ntok_max, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u has %u tokens", c, ntok);
         uint32_t cum = 0;
         for (unsigned t = 0; t < ntok; t++) {
@@ -419,12 +650,21 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             }
             SQZ_RETURN_IF(f > SCALE - cum, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u frequencies exceed %u", c, SCALE);
             SQZ_RETURN_IF(t + 1 == ntok && !f, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u last token absent", c);
-            s->freq[c][t] = (uint16_t)f;
-            s->cum[c][t] = (uint16_t)cum;
-            memset(s->lut[c] + cum, (int)t, f);
+            s->dF[c][t] = (uint16_t)f;
+            s->dC[c][t] = (uint16_t)cum;
             cum += f;
         }
         SQZ_RETURN_IF(cum != SCALE, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u frequencies sum to %u", c, cum);
+        const uint16_t *cm = s->dC[c];
+        s->dC[c][ntok] = SCALE;
+        for (unsigned bk = 0, t = 0; bk < (SCALE >> LUT_SHIFT); bk++) {
+            const uint32_t lo = bk << LUT_SHIFT, hi = lo + (1u << LUT_SHIFT) - 1;
+            while (cm[t + 1] <= lo) t++;
+            unsigned t2 = t;
+            while (cm[t2 + 1] <= hi) t2++;
+            /* t2 == t + 1: token t + 1 starts at slot cm[t + 1] of the bucket */
+            s->lut[c][bk] = (uint8_t)(t2 == t ? t : t2 == t + 1 ? t | ((4 - (cm[t2] - lo)) << 6) : 63);
+        }
     }
     SQZ_RETURN_IF((size_t)(end - p) < 12, SQZ_ERR_CORRUPT_DATA, "nlcode: sizes truncated");
     const uint32_t rs0 = sqz_rd32(p), rs1 = sqz_rd32(p + 4), bs0 = sqz_rd32(p + 8);
@@ -454,6 +694,12 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     br[0] = (bitr){q, q + bs0, 0, 0};
     br[1] = (bitr){q + bs0, end, 0, 0};
     uint16_t *v = es == 1 ? s->wide : dst;
+    if (g.Y && g.X >= 32 && s->pre_cap < g.X) {
+        free(s->pre);
+        s->pre = malloc(2 * g.X * sizeof *s->pre);
+        s->pre_cap = s->pre ? g.X : 0;
+        SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
+    }
     int bad = 0;
     const uint64_t X = g.X;
     for (uint64_t k = 0; k < ne && !bad;) {
@@ -461,6 +707,11 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         ransr *r = &rr[row & 1];
         bitr *b = &br[row & 1];
+        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32 && s->pre) {
+            (es == 1 ? dec_pair8 : dec_pair16)(s, in, v, k, y, &g, r, b, &rr[(row + 1) & 1], &br[(row + 1) & 1], &bad);
+            k += 2 * X;
+            continue;
+        }
         if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 5) {
             /* two rows at once (rows alternate lanes), the second three elements behind */
             ransr *r1 = &rr[(row + 1) & 1];
@@ -492,7 +743,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             v[k] = dec_one(s, in, &nb, mask, r, b, &bad);
         }
     }
-    SQZ_RETURN_IF(bad == 2, SQZ_ERR_CORRUPT_DATA, "nlcode: element in an unused context");
+    SQZ_RETURN_IF(bad & 2, SQZ_ERR_CORRUPT_DATA, "nlcode: element in an unused context");
     SQZ_RETURN_IF(bad, SQZ_ERR_CORRUPT_DATA, "nlcode: a stream ends early");
     for (int l = 0; l < 2; l++) {
         SQZ_RETURN_IF(rr[l].x != RANS_L || rr[l].p != rr[l].end, SQZ_ERR_CORRUPT_DATA,
