@@ -70,7 +70,7 @@ def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
     ffi = _lib.ffi
     text = pipeline.encode()
     bound = lib.sqz_encode_bound(array.nbytes, code, array.ndim, text)
-    out = bytearray(bound)
+    out = np.empty(bound, np.uint8)  # not bytearray(bound): that zero-fills the whole bound
     shape = ffi.new("uint64_t[]", list(array.shape))
     ctext = ffi.new("char[]", text)  # keep alive: a struct field does not own what it points to
     opts = ffi.new("sqz_options *", {"pipeline": ctext, "threads": threads, "block_bytes": block_size})
@@ -78,8 +78,7 @@ def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
                        ffi.from_buffer(out), bound)
     if n < 0:
         raise (ValueError if -n in (2, 3, 4, 5, 6, 18) else SqeazyError)(_message(lib, n))
-    del out[n:]
-    return bytes(out)
+    return out[:n].tobytes()
 
 
 def info(buffer):

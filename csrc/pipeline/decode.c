@@ -19,6 +19,7 @@ typedef struct {
     const uint64_t *offsets;  /* n_blocks + 1 */
     uint8_t *dst;
     size_t esize;
+    int direct_from;  /* stages <= this one decode into dst (the ones before them run in place) */
     sqz_workers w;
 } dec_job;
 
@@ -47,9 +48,14 @@ static int decode_block(void *ctx, int worker, uint64_t i)
         size_t sizes[SQZ_MAX_STAGES];
         sizes[0] = len;
         for (int s = 0; s + 1 < pl->n; s++) sizes[s + 1] = pl->st[s].stage->out_size(&pl->st[s], sizes[s]);
-        for (int s = pl->n - 1; s >= 0; s--) {
+        for (int s = pl->n - 1, b = 0; s >= 0; s--) {
             sqz_stage_ctx *c = &pl->st[s];
-            uint8_t *to = s == 0 ? out : sqz_workers_scratch(&j->w, worker, s & 1);
+            if (s + 1 < pl->n && sqz_stage_skipped(c)) {
+                if (s == 0 && in != out) memcpy(out, in, len);
+                continue;
+            }
+            uint8_t *to = s <= j->direct_from ? out : sqz_workers_scratch(&j->w, worker, b);
+            b ^= 1;
             int64_t r = c->stage->decode(c, &blk, in, in_n, to, sizes[s], sqz_workers_state(&j->w, worker, s));
             if (r < 0) {
                 /* Name the block, keep the stage's detail. */
@@ -123,7 +129,14 @@ int64_t sqz_decode(const void *src, size_t src_size, void *dst, size_t dst_cap, 
     if (rc < 0) { free(offsets); return rc; }
 
     dec_job j = {.pl = &pl, .h = &h, .payload = (const uint8_t *)src + h.header_size, .offsets = offsets,
-                 .dst = dst, .esize = es};
+                 .dst = dst, .esize = es, .direct_from = 0};
+    for (int s = 1; s < pl.n; s++) {
+        const sqz_stage_ctx *before = &pl.st[s - 1];
+        if (!sqz_stage_skipped(before) && !(before->stage->decode_in_place &&
+                                            before->stage->out_size(before, (size_t)max_block) == (size_t)max_block))
+            break;
+        j.direct_from = s;
+    }
     size_t scratch = (size_t)max_block;
     for (int s = 0; s + 1 < pl.n; s++) {
         size_t o = pl.st[s].stage->out_size(&pl.st[s], (size_t)max_block);

@@ -71,9 +71,11 @@ static int encode_block(void *ctx, int worker, uint64_t i)
     const uint8_t *cur = raw;
     size_t cur_n = len;
     sqz_pipeline *pl = j->pl;
-    for (int s = 0; s + 1 < pl->n; s++) {
+    for (int s = 0, b = 0; s + 1 < pl->n; s++) {
         sqz_stage_ctx *c = &pl->st[s];
-        uint8_t *out = sqz_workers_scratch(&j->w, worker, s & 1);
+        if (sqz_stage_skipped(c)) continue;
+        uint8_t *out = sqz_workers_scratch(&j->w, worker, b);
+        b ^= 1;
         size_t out_n = c->stage->out_size(c, cur_n);
         int64_t r = c->stage->encode(c, &blk, cur, cur_n, out, out_n, sqz_workers_state(&j->w, worker, s));
         SQZ_FORWARD_IF_ERROR(r);

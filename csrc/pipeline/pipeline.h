@@ -25,6 +25,8 @@ int sqz_pipeline_to_text(const sqz_pipeline *pl, char *out, size_t cap);
 /* Fill dtype/shape for each stage and run the stages' checks. */
 int sqz_pipeline_bind(sqz_pipeline *pl, int dtype, int ndim, const uint64_t *shape);
 void sqz_pipeline_free(sqz_pipeline *pl);
+/* The stage leaves this chunk's data as it is (its identity hook): coders skip it. */
+static inline int sqz_stage_skipped(const sqz_stage_ctx *c) { return c->stage->identity && c->stage->identity(c); }
 size_t sqz_pipeline_serialized_size(const sqz_pipeline *pl);
 void sqz_pipeline_serialize(const sqz_pipeline *pl, uint8_t *out);
 /* Parse the pipeline section; metadata points into `in`. */

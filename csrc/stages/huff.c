@@ -3,6 +3,9 @@
  * are built per block; element k goes to bit stream k mod 4 so that a decoder works on four
  * at once. Bytes: docs/FORMAT.md; reasons and numbers: docs/DESIGN.md. */
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +19,14 @@
 #define CTX_FIRST SQZ_HUFF_CTX_FIRST
 #define MAXLEN 11
 #define TABSIZE (1u << MAXLEN)
+#define PBITS 8          /* decoder's first-level table: codes of <= 8 bits (> 99% of symbols) */
+#define PSIZE (1u << PBITS)
+/* Fast decoder entry (1-2 byte elements): token base | code bits << 16 | extra bits << 20 |
+ * their sum << 26, and flags: */
+#define FAST_BAD (1u << 24)    /* a context without a table */
+#define FAST_LONG (1u << 31)   /* code longer than PBITS: look in the full table */
 #define NTOK 128
+#define TILE 4096         /* encoder: elements whose bits are computed at once (and room checked) */
 #define SOLE 15          /* length nibble: the context's only token, coded with 0 bits */
 #define DEFAULT_BYTES (256u * 1024u)
 #define CACHE_MAX (16u << 20)  /* larger per-thread buffers are freed, not kept */
@@ -28,7 +38,10 @@ typedef struct {
     uint32_t hist[NCTX][NTOK];
     uint32_t part[4][NCTX][NTOK];
     uint32_t ent[NCTX * NTOK];
+    uint32_t bits[TILE], nbits[TILE];  /* encoder: one tile's codes with extra bits, and lengths */
     uint16_t *tab;       /* decoder: NCTX * TABSIZE entries, token << 6 | bits consumed */
+    uint32_t (*ftab)[TABSIZE];   /* decoder, 1-2 byte elements: NCTX tables of FAST_* entries */
+    uint32_t ptab[NCTX][PSIZE];  /* the same for codes <= PBITS, else FAST_LONG */
 } huff_state;
 
 /* One state per thread outlives the chunk (released states wait in a thread-local slot), so
@@ -41,11 +54,12 @@ static void free_state(void *p)
 {
     huff_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->tok); free(s->spill); free(s->tab); free(s);
+    free(s->ctx); free(s->tok); free(s->spill); free(s->tab); free(s->ftab); free(s);
 }
 
 static void make_cache_key(void) { g_cache_ok = pthread_key_create(&g_cache_key, free_state) == 0; }
 
+/* n_elems: elements whose contexts and tokens are kept (the block; a row segment to decode) */
 static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int dec)
 {
     huff_state *s = *state;
@@ -56,6 +70,7 @@ static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int d
         *state = s;
     }
     if (dec && !s->tab && !(s->tab = malloc(sizeof(uint16_t) * NCTX * TABSIZE))) return NULL;
+    if (dec && !s->ftab && !(s->ftab = malloc(sizeof(uint32_t) * NCTX * TABSIZE))) return NULL;
     if (s->cap < n_elems) {
         free(s->ctx); free(s->tok);
         s->ctx = malloc(n_elems);
@@ -115,7 +130,21 @@ void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size
     for (size_t j = j0; j < j1; j++) tok[j] = (uint8_t)token_of(elem(z, es, j));
 }
 
+void sqz_huff_bits_scalar(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
+                          uint32_t *v, uint32_t *nb, size_t j0, size_t n)
+{
+    for (size_t j = j0; j < n; j++) {
+        const unsigned t = tok[j], xb = t < 16 ? 0 : ((t - 16) >> 2) + 2;
+        const uint32_t e = ent[ctx[j] * NTOK + t];
+        v[j] = (e & 0xFFFFu) | (elem(z, es, j) & ((1u << xb) - 1)) << ((e >> 16) & 0xFF);
+        nb[j] = e >> 24;
+    }
+}
+
 #ifndef SQZ_HAVE_AVX2
+size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
+                          uint32_t *v, uint32_t *nb, size_t n)
+{ (void)es; (void)z; (void)ctx; (void)tok; (void)ent; (void)v; (void)nb; (void)n; return 0; }
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (void)es; (void)z; (void)tok; (void)j1; return 0; }
 #endif
@@ -133,19 +162,18 @@ static inline uint8_t context_at(size_t es, const void *z, uint64_t k, uint64_t 
     return (uint8_t)ctx_of(2 * n + nw + ne + nww + nee);
 }
 
-/* Contexts of block elements [k, k+len), one row segment starting at column x0. */
-static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint8_t *ctx)
+/* Contexts of block elements [k, k+len), one row segment starting at column x0, to c[0, len). */
+static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint8_t *c)
 {
     if (x0 == 0 && len == X && k >= X && X >= 5) {
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
-        uint8_t *c = ctx + k;
         for (uint64_t x = 0; x < 2; x++) c[x] = context_at(es, z, k + x, x, X);
         for (uint64_t x = X - 2; x < X; x++) c[x] = context_at(es, z, k + x, x, X);
         size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctx_avx2(es, up, c, X - 2) : 2;
         sqz_huff_ctx_scalar(es, up, c, done, X - 2);
         return;
     }
-    for (uint64_t j = 0; j < len; j++) ctx[k + j] = context_at(es, z, k + j, x0 + j, X);
+    for (uint64_t j = 0; j < len; j++) c[j] = context_at(es, z, k + j, x0 + j, X);
 }
 
 static unsigned n_tokens(size_t es) { return es == 1 ? 32 : es == 2 ? 64 : NTOK; }
@@ -259,9 +287,42 @@ static int emit_##SUF(const T *z, uint64_t m, const uint8_t *cx, const uint8_t *
         put_bits(&W, (e_ & 0xFFFFu) | (uint64_t)(z[K] & mask[t_]) << ((e_ >> 16) & 0xFF), e_ >> 24);   \
     } while (0)
 
-DEFINE_EMIT(uint8_t, u8)
-DEFINE_EMIT(uint16_t, u16)
 DEFINE_EMIT(uint32_t, u32)
+
+#define APPEND(W, K) do { W.acc |= (uint64_t)v[K] << W.cnt; W.cnt += nb[K]; } while (0)
+#define FLUSH(W) do { sqz_wr64(W.p, W.acc); W.p += W.cnt >> 3; W.acc >>= W.cnt & ~7u; W.cnt &= 7; } while (0)
+
+/* emit for 1- and 2-byte elements: the bits of a tile of elements first (vectorised), then
+ * two symbols (<= 2 x 24 bits) per stream between flushes. */
+static int emit_tiles(size_t es, const void *z, uint64_t m, const uint8_t *cx, const uint8_t *tk, const uint32_t *ent,
+                      bit_writer *w, uint8_t *const *lim, size_t per_elem, uint32_t *v, uint32_t *nb)
+{
+    bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
+    const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
+    for (uint64_t k0 = 0; k0 < m; k0 += TILE) {
+        const uint64_t seg = m - k0 < TILE ? m - k0 : TILE;  /* k0 stays a multiple of 4 */
+        const uint64_t need = (seg / 4 + 1) * per_elem + 8;
+        if ((uint64_t)(lim[0] - w0.p) < need || (uint64_t)(lim[1] - w1.p) < need ||
+            (uint64_t)(lim[2] - w2.p) < need || (uint64_t)(lim[3] - w3.p) < need)
+            return -1;
+        const void *zt = (const uint8_t *)z + k0 * es;
+        size_t done = simd ? sqz_huff_bits_avx2(es, zt, cx + k0, tk + k0, ent, v, nb, seg) : 0;
+        sqz_huff_bits_scalar(es, zt, cx + k0, tk + k0, ent, v, nb, done, seg);
+        uint64_t k = 0;
+        for (; k + 8 <= seg; k += 8) {
+            APPEND(w0, k); APPEND(w0, k + 4); FLUSH(w0);
+            APPEND(w1, k + 1); APPEND(w1, k + 5); FLUSH(w1);
+            APPEND(w2, k + 2); APPEND(w2, k + 6); FLUSH(w2);
+            APPEND(w3, k + 3); APPEND(w3, k + 7); FLUSH(w3);
+        }
+        for (; k < seg; k++) {
+            bit_writer *x = (k & 3) == 0 ? &w0 : (k & 3) == 1 ? &w1 : (k & 3) == 2 ? &w2 : &w3;
+            APPEND((*x), k); FLUSH((*x));
+        }
+    }
+    w[0] = w0; w[1] = w1; w[2] = w2; w[3] = w3;
+    return 0;
+}
 
 static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t cap, void **state)
@@ -273,7 +334,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff buffers for %llu elements", (unsigned long long)m);
     for (uint64_t k = 0; k < m;) {
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
-        segment_contexts(es, src, k, len, x, X, s->ctx);
+        segment_contexts(es, src, k, len, x, X, s->ctx + k);
         k += len;
     }
     size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_tok_avx2(es, src, s->tok, m) : 0;
@@ -336,8 +397,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     if (end0 < s0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w[4] = {{s0, 0, 0}, {sp[0], 0, 0}, {sp[1], 0, 0}, {sp[2], 0, 0}};
     uint8_t *const lim[4] = {end0, sp[0] + n + 16, sp[1] + n + 16, sp[2] + n + 16};
-    int rc = es == 1 ? emit_u8(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem)
-           : es == 2 ? emit_u16(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem)
+    int rc = es <= 2 ? emit_tiles(es, src, m, s->ctx, s->tok, ent, w, lim, per_elem, s->bits, s->nbits)
                      : emit_u32(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem);
     if (rc < 0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
@@ -360,7 +420,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             P += (63 - CNT) >> 3;                                                                        \
             CNT |= 56;                                                                                   \
         } else {                                                                                         \
-            while (CNT <= 56) {                                                                          \
+            while (CNT < 56) {                                                                           \
                 uint64_t byte_ = P < (END) ? *P++ : (OVER++, 0);                                         \
                 BUF |= byte_ << CNT;                                                                     \
                 CNT += 8;                                                                                \
@@ -371,13 +431,90 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 #define DECODE_ONE(P, END, BUF, CNT, OVER, K)                                                           \
     do {                                                                                                 \
         REFILL(P, END, BUF, CNT, OVER);                                                                  \
-        const unsigned c_ = cx[K];                                                                       \
+        const unsigned c_ = cx[(K) - kb];                                                                \
         bad |= unused[c_];                                                                               \
         const unsigned e_ = tabs[c_][BUF & (TABSIZE - 1)], n_ = e_ & 63, t_ = e_ >> 6;                  \
-        z[K] = (__typeof__(*z))(base[t_] | (uint32_t)((BUF >> (n_ - xb[t_])) & mask[t_]));                            \
+        z[K] = (__typeof__(*z))(base[t_] | (uint32_t)((BUF >> ((n_ - xb[t_]) & 63)) & mask[t_]));                            \
         BUF >>= n_;                                                                                      \
         CNT -= n_;                                                                                       \
     } while (0)
+
+/* Fast path for 1- and 2-byte elements: a symbol takes at most MAXLEN + 13 = 24 bits, so one
+ * branch-free refill (>= 56 bits) serves two symbols per stream. tinfo[token] = base | extra
+ * bits << 24, bit 31 set for tokens no valid table holds (the unused contexts' token). */
+#define REFILL_FAST(P, BUF, CNT)                                                                         \
+    do {                                                                                                 \
+        BUF |= sqz_rd64(P) << CNT;                                                                       \
+        P += (63 - CNT) >> 3;                                                                            \
+        CNT |= 56;                                                                                       \
+    } while (0)
+
+#define DECODE_FAST(BUF, CNT, K)                                                                         \
+    do {                                                                                                 \
+        const unsigned c_ = cx[(K) - kb];                                                                \
+        uint32_t e_ = ptab[c_][BUF & (PSIZE - 1)];                                                       \
+        if (__builtin_expect(e_ >> 31, 0)) e_ = ftab[c_][BUF & (TABSIZE - 1)];                           \
+        flags |= e_;                                                                                     \
+        const unsigned n_ = e_ >> 26;                                                                    \
+        z[K] = (__typeof__(*z))(e_ + EXTRA(BUF, e_));                                                    \
+        BUF >>= n_;                                                                                      \
+        CNT -= n_;                                                                                       \
+    } while (0)
+
+/* Elements [k, stop) of a row segment, k % 4 == 0, stop - k % 8 == 0, when every stream can
+ * read (stop - k) / 4 * 3 + 16 bytes before the block ends (checked by the caller). */
+#define EXTRA_C(BUF, E) ((uint32_t)((BUF) >> (((E) >> 16) & 15)) & ((1u << (((E) >> 20) & 15)) - 1))
+#define EXTRA_BMI2(BUF, E) (uint32_t)_bzhi_u64((BUF) >> _bextr_u32(E, 16, 4), _bextr_u32(E, 20, 4))
+#define DEFINE_FAST_RUN(T, SUF, ATTR)                                                                    \
+static ATTR void fast_run_##SUF(void *zv, const uint8_t *cx, uint64_t kb, uint64_t k, uint64_t stop,          \
+                                hf_stream *st, const uint32_t (*ptab)[PSIZE],                            \
+                                const uint32_t (*ftab)[TABSIZE], uint32_t *flags_out)                    \
+{                                                                                                        \
+    T *const z = zv;                                                                                     \
+    const uint8_t *p0 = st[0].p, *p1 = st[1].p, *p2 = st[2].p, *p3 = st[3].p;                            \
+    uint64_t buf0 = st[0].buf, buf1 = st[1].buf, buf2 = st[2].buf, buf3 = st[3].buf;                     \
+    unsigned cnt0 = st[0].cnt, cnt1 = st[1].cnt, cnt2 = st[2].cnt, cnt3 = st[3].cnt;                     \
+    uint32_t flags = 0;                                                                                  \
+    for (; k < stop; k += 8) {                                                                           \
+        REFILL_FAST(p0, buf0, cnt0); REFILL_FAST(p1, buf1, cnt1);                                        \
+        REFILL_FAST(p2, buf2, cnt2); REFILL_FAST(p3, buf3, cnt3);                                        \
+        DECODE_FAST(buf0, cnt0, k); DECODE_FAST(buf1, cnt1, k + 1);                                      \
+        DECODE_FAST(buf2, cnt2, k + 2); DECODE_FAST(buf3, cnt3, k + 3);                                  \
+        DECODE_FAST(buf0, cnt0, k + 4); DECODE_FAST(buf1, cnt1, k + 5);                                  \
+        DECODE_FAST(buf2, cnt2, k + 6); DECODE_FAST(buf3, cnt3, k + 7);                                  \
+    }                                                                                                    \
+    st[0] = (hf_stream){p0, buf0, cnt0}; st[1] = (hf_stream){p1, buf1, cnt1};                            \
+    st[2] = (hf_stream){p2, buf2, cnt2}; st[3] = (hf_stream){p3, buf3, cnt3};                            \
+    *flags_out |= flags;                                                                                 \
+}
+
+typedef struct { const uint8_t *p; uint64_t buf; unsigned cnt; } hf_stream;
+typedef void (*fast_run_fn)(void *, const uint8_t *, uint64_t, uint64_t, uint64_t, hf_stream *,
+                            const uint32_t (*)[PSIZE], const uint32_t (*)[TABSIZE], uint32_t *);
+#define EXTRA EXTRA_C
+DEFINE_FAST_RUN(uint8_t, u8, )
+DEFINE_FAST_RUN(uint16_t, u16, )
+#undef EXTRA
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EXTRA EXTRA_BMI2
+DEFINE_FAST_RUN(uint8_t, u8_bmi2, __attribute__((target("bmi,bmi2"))))
+DEFINE_FAST_RUN(uint16_t, u16_bmi2, __attribute__((target("bmi,bmi2"))))
+#undef EXTRA
+static int has_bmi2(void)
+{
+    static int v = -1;
+    if (v < 0) { __builtin_cpu_init(); v = sqz_simd_get() >= SQZ_SIMD_AVX2 && __builtin_cpu_supports("bmi2"); }
+    return v;
+}
+#endif
+
+static fast_run_fn fast_run_for(size_t es)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_bmi2()) return es == 1 ? fast_run_u8_bmi2 : fast_run_u16_bmi2;
+#endif
+    return es == 1 ? fast_run_u8 : fast_run_u16;
+}
 
 #define STREAM_END_CHECK(P, START, SIZE, CNT, OVER)                                                      \
     do {                                                                                                 \
@@ -388,13 +525,16 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 
 #define DEFINE_DECODE(T, SUF)                                                                            \
 static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint16_t *const *tabs,      \
-                        const uint8_t *unused, uint8_t *cx, const uint8_t *const *st, const size_t *sn)   \
+                        const huff_state *hs,                                                            \
+                        const uint8_t *unused, uint8_t *cx, const uint8_t *const *st, const size_t *sn,   \
+                        const uint8_t *lim)                                                              \
 {                                                                                                        \
-    uint32_t base[NTOK], mask[NTOK];                                                                     \
+    uint32_t base[NTOK], mask[NTOK], flags = 0;                                                          \
     uint8_t xb[NTOK];                                                                                    \
     for (unsigned t = 0; t < NTOK; t++) {                                                                \
         base[t] = token_base(t); xb[t] = (uint8_t)extra_bits(t); mask[t] = (uint32_t)((1ull << xb[t]) - 1); \
     }                                                                                                    \
+    const fast_run_fn run = sizeof(T) <= 2 ? fast_run_for(sizeof(T)) : NULL;                             \
     const uint8_t *p0 = st[0], *p1 = st[1], *p2 = st[2], *p3 = st[3];                                    \
     const uint8_t *const e0 = p0 + sn[0], *const e1 = p1 + sn[1], *const e2 = p2 + sn[2], *const e3 = p3 + sn[3]; \
     uint64_t buf0 = 0, buf1 = 0, buf2 = 0, buf3 = 0;                                                     \
@@ -404,12 +544,27 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
     for (uint64_t k = 0; k < m;) {                                                                       \
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;                               \
         segment_contexts(sizeof(T), z, k, len, x, X, cx);                                                \
+        const uint64_t kb = k;  /* cx holds this segment's contexts */                                   \
         const uint64_t stop = k + len;                                                                   \
         while ((k & 3) && k < stop) {                                                                    \
             if ((k & 3) == 1) DECODE_ONE(p1, e1, buf1, cnt1, over1, k);                                  \
             else if ((k & 3) == 2) DECODE_ONE(p2, e2, buf2, cnt2, over2, k);                             \
             else DECODE_ONE(p3, e3, buf3, cnt3, over3, k);                                               \
             k++;                                                                                         \
+        }                                                                                                \
+        if (sizeof(T) <= 2) {                                                                            \
+            /* bytes a stream may read here: 3 per symbol, 8 per refill; the block's end bounds \
+             * every stream (one that reads into the next is caught by STREAM_END_CHECK) */      \
+            const size_t need_ = ((stop - k) / 4 + 2) * 3 + 16;                                         \
+            if ((size_t)(lim - p0) >= need_ && (size_t)(lim - p1) >= need_ && (size_t)(lim - p2) >= need_ && \
+                (size_t)(lim - p3) >= need_ && p0 <= lim && p1 <= lim && p2 <= lim && p3 <= lim) {       \
+                const uint64_t end8 = k + (stop - k) / 8 * 8;                                            \
+                hf_stream fs[4] = {{p0, buf0, cnt0}, {p1, buf1, cnt1}, {p2, buf2, cnt2}, {p3, buf3, cnt3}}; \
+                run(z, cx, kb, k, end8, fs, hs->ptab, (const uint32_t (*)[TABSIZE])hs->ftab, &flags);   \
+                p0 = fs[0].p; buf0 = fs[0].buf; cnt0 = fs[0].cnt; p1 = fs[1].p; buf1 = fs[1].buf; cnt1 = fs[1].cnt; \
+                p2 = fs[2].p; buf2 = fs[2].buf; cnt2 = fs[2].cnt; p3 = fs[3].p; buf3 = fs[3].buf; cnt3 = fs[3].cnt; \
+                k = end8;                                                                                \
+            }                                                                                            \
         }                                                                                                \
         for (; k + 4 <= stop; k += 4) {                                                                  \
             DECODE_ONE(p0, e0, buf0, cnt0, over0, k);                                                    \
@@ -421,7 +576,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
         if (k < stop) { DECODE_ONE(p1, e1, buf1, cnt1, over1, k); k++; }                                 \
         if (k < stop) { DECODE_ONE(p2, e2, buf2, cnt2, over2, k); k++; }                                 \
     }                                                                                                    \
-    SQZ_RETURN_IF(bad, SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table");            \
+    SQZ_RETURN_IF(bad || (flags & FAST_BAD), SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table"); \
     STREAM_END_CHECK(p0, st[0], sn[0], cnt0, over0);                                                     \
     STREAM_END_CHECK(p1, st[1], sn[1], cnt1, over1);                                                     \
     STREAM_END_CHECK(p2, st[2], sn[2], cnt2, over2);                                                     \
@@ -433,18 +588,31 @@ DEFINE_DECODE(uint8_t, u8)
 DEFINE_DECODE(uint16_t, u16)
 DEFINE_DECODE(uint32_t, u32)
 
+/* The fast decoder's tables of context c from its token table. */
+static void fast_tables(huff_state *s, int c, const uint16_t *tab)
+{
+    for (unsigned j = 0; j < TABSIZE; j++) {
+        const unsigned t = tab[j] >> 6, n = tab[j] & 63, xb = extra_bits(t), cl = n - xb;
+        s->ftab[c][j] = token_base(t) | cl << 16 | xb << 20 | n << 26;
+    }
+    for (unsigned j = 0; j < PSIZE; j++) {
+        const unsigned cl = (s->ftab[c][j] >> 16) & 15;
+        s->ptab[c][j] = cl <= PBITS ? s->ftab[c][j] : FAST_LONG;
+    }
+}
+
 static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t dst_size, void **state)
 {
     const size_t es = sqz_dtype_size(ctx->dtype);
     const uint64_t X = ctx->shape[ctx->ndim - 1], m = dst_size / es;
     SQZ_RETURN_IF(dst_size % es || m != blk->n_elems, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes", dst_size);
-    huff_state *s = get_state(state, m, dst_size, 1);
+    huff_state *s = get_state(state, X < m ? X : m, dst_size, 1);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff decoding tables");
     const uint8_t *in = src, *end = in + n, *p = in + NCTX;
     SQZ_RETURN_IF(n < NCTX + 12, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes has no tables", n);
     const unsigned ntok = n_tokens(es);
-    static const uint16_t k_empty[TABSIZE];  /* tables of unused contexts: token 0, flagged */
+    static const uint16_t k_empty[TABSIZE] = {[0 ... TABSIZE - 1] = (NTOK - 1) << 6};  /* unused contexts: an invalid token, 0 bits */
     uint8_t unused[NCTX];
     const uint16_t *tabs[NCTX];
     for (int c = 0; c < NCTX; c++) {
@@ -452,6 +620,7 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         uint16_t *tab = s->tab + (size_t)c * TABSIZE;
         unused[c] = nsym == 0;
         tabs[c] = nsym ? tab : k_empty;
+        if (!nsym && es <= 2) for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = FAST_BAD;
         if (!nsym) continue;
         SQZ_RETURN_IF(nsym > ntok, SQZ_ERR_CORRUPT_DATA, "huff: context %d has %u tokens (at most %u)", c, nsym, ntok);
         size_t bytes = (nsym + 1) / 2;
@@ -474,6 +643,7 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             SQZ_RETURN_IF(count != 1, SQZ_ERR_CORRUPT_DATA, "huff: context %d mixes a sole token with others", c);
             const uint16_t e = (uint16_t)(sole << 6 | extra_bits((unsigned)sole));
             for (unsigned j = 0; j < TABSIZE; j++) tab[j] = e;
+            if (es <= 2) fast_tables(s, c, tab);
             continue;
         }
         SQZ_RETURN_IF(count < 2 || kraft != TABSIZE, SQZ_ERR_CORRUPT_DATA, "huff: context %d code is not complete", c);
@@ -483,6 +653,7 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             const uint16_t e = (uint16_t)(t << 6 | (len[t] + extra_bits(t)));
             for (unsigned j = code[t]; j < TABSIZE; j += 1u << len[t]) tab[j] = e;
         }
+        if (es <= 2) fast_tables(s, c, tab);
     }
     SQZ_RETURN_IF(end - p < 12, SQZ_ERR_CORRUPT_DATA, "huff: no stream sizes");
     const uint8_t *st[4];
@@ -496,9 +667,9 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     }
     st[3] = q;
     sn[3] = (size_t)(end - q);
-    if (es == 1) SQZ_FORWARD_IF_ERROR(decode_u8(dst, m, blk->first_elem, X, tabs, unused, s->ctx, st, sn));
-    else if (es == 2) SQZ_FORWARD_IF_ERROR(decode_u16(dst, m, blk->first_elem, X, tabs, unused, s->ctx, st, sn));
-    else SQZ_FORWARD_IF_ERROR(decode_u32(dst, m, blk->first_elem, X, tabs, unused, s->ctx, st, sn));
+    if (es == 1) SQZ_FORWARD_IF_ERROR(decode_u8(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, st, sn, end));
+    else if (es == 2) SQZ_FORWARD_IF_ERROR(decode_u16(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, st, sn, end));
+    else SQZ_FORWARD_IF_ERROR(decode_u32(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, st, sn, end));
     return (int64_t)dst_size;
 }
 

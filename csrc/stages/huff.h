@@ -18,4 +18,11 @@ size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   
 void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1);
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1);    /* from j0 = 0 */
 
+/* Bits of elements [0, n) of a 1- or 2-byte block: v[k] = code | extra bits << code length,
+ * nb[k] = their count, from ent[ctx * 128 + token] = code | length << 16 | total << 24. */
+void sqz_huff_bits_scalar(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
+                          uint32_t *v, uint32_t *nb, size_t j0, size_t n);
+size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
+                          uint32_t *v, uint32_t *nb, size_t n);
+
 #endif

@@ -63,6 +63,29 @@ size_t sqz_huff_ctx_avx2(size_t es, const void *up_, uint8_t *ctx, size_t j1)
     return j;
 }
 
+size_t sqz_huff_bits_avx2(size_t es, const void *z_, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
+                          uint32_t *v, uint32_t *nb, size_t n)
+{
+    size_t j = 0;
+    if (es != 1 && es != 2) return 0;
+    const __m256i c16 = _mm256_set1_epi32(16), one = _mm256_set1_epi32(1), lo16 = _mm256_set1_epi32(0xFFFF);
+    for (; j + 8 <= n; j += 8) {
+        __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(tok + j)));
+        __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(ctx + j)));
+        __m256i z = es == 2 ? _mm256_cvtepu16_epi32(LD128((const uint16_t *)z_ + j))
+                            : _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)((const uint8_t *)z_ + j)));
+        __m256i e = _mm256_i32gather_epi32((const int *)(const void *)ent, _mm256_add_epi32(_mm256_slli_epi32(c, 7), t), 4);
+        /* extra bits: tokens >= 16 have ((t - 16) >> 2) + 2 */
+        __m256i xb = _mm256_andnot_si256(_mm256_cmpgt_epi32(c16, t), _mm256_add_epi32(_mm256_srli_epi32(_mm256_sub_epi32(t, c16), 2), _mm256_set1_epi32(2)));
+        __m256i extra = _mm256_and_si256(z, _mm256_sub_epi32(_mm256_sllv_epi32(one, xb), one));
+        __m256i len = _mm256_and_si256(_mm256_srli_epi32(e, 16), _mm256_set1_epi32(0xFF));
+        __m256i bits = _mm256_or_si256(_mm256_and_si256(e, lo16), _mm256_sllv_epi32(extra, len));
+        _mm256_storeu_si256((__m256i *)(void *)(v + j), bits);
+        _mm256_storeu_si256((__m256i *)(void *)(nb + j), _mm256_srli_epi32(e, 24));
+    }
+    return j;
+}
+
 size_t sqz_huff_tok_avx2(size_t es, const void *z_, uint8_t *tok, size_t j1)
 {
     size_t j = 0;

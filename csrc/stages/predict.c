@@ -375,4 +375,5 @@ const sqz_stage sqz_stage_predict = {
     .doc = "prediction residuals, zigzag-mapped; mode 0 left, 1 LOCO-I MED, 2 (W+N)/2, 3 previous plane, "
            "4 3-D average, 5 (W+(N+NE)/2)/2, 6 auto (chosen per chunk)",
     .check = pr_check, .prepare = pr_prepare, .prepare_on_input = 1, .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .block_elems = pr_block_elems,
+    .decode_in_place = 1,
 };

@@ -52,39 +52,45 @@ static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i 
     }
 }
 
+static inline void res16(int mode, const uint16_t *cur, const uint16_t *up, const uint16_t *pp, uint16_t *out,
+                         size_t j, __m256i f)
+{
+    __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
+    __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
+    __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : _mm256_setzero_si256();
+    __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
+    __m256i r = _mm256_sub_epi16(x, pred16(mode, w, n, nw, ne, p));
+    _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_srai_epi16(r, 15)));
+}
+
+static inline void res8(int mode, const uint8_t *cur, const uint8_t *up, const uint8_t *pp, uint8_t *out,
+                        size_t j, __m256i f)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
+    __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
+    __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : zero;
+    __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
+    __m256i r = _mm256_sub_epi8(x, pred8(mode, w, n, nw, ne, p));
+    _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm256_xor_si256(_mm256_add_epi8(r, r), _mm256_cmpgt_epi8(zero, r)));
+}
+
+/* Residuals depend on the input only, so the last vector may overlap the one before it. */
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *up_, const void *pp_, void *out_,
                             size_t X, uint32_t flip)
 {
     size_t j = 1;
     const size_t lim = X - 1;  /* NE (up[j+1]) is loaded and must lie in the row */
     if (es == 2) {
-        const uint16_t *cur = cur_, *up = up_, *pp = pp_;
-        uint16_t *out = out_;
         const __m256i f = _mm256_set1_epi16((short)flip);
-        for (; j + 16 <= lim; j += 16) {
-            __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
-            __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
-            __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : _mm256_setzero_si256();
-            __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
-            __m256i r = _mm256_sub_epi16(x, pred16(mode, w, n, nw, ne, p));
-            __m256i z = _mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_srai_epi16(r, 15));
-            _mm256_storeu_si256((__m256i *)(void *)(out + j), z);
-        }
+        for (; j + 16 <= lim; j += 16) res16(mode, cur_, up_, pp_, out_, j, f);
+        if (j < lim && lim >= 17) { res16(mode, cur_, up_, pp_, out_, lim - 16, f); j = lim; }
         return j;
     }
     if (es == 1) {
-        const uint8_t *cur = cur_, *up = up_, *pp = pp_;
-        uint8_t *out = out_;
-        const __m256i f = _mm256_set1_epi8((char)flip), zero = _mm256_setzero_si256();
-        for (; j + 32 <= lim; j += 32) {
-            __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
-            __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
-            __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : zero;
-            __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
-            __m256i r = _mm256_sub_epi8(x, pred8(mode, w, n, nw, ne, p));
-            __m256i z = _mm256_xor_si256(_mm256_add_epi8(r, r), _mm256_cmpgt_epi8(zero, r));
-            _mm256_storeu_si256((__m256i *)(void *)(out + j), z);
-        }
+        const __m256i f = _mm256_set1_epi8((char)flip);
+        for (; j + 32 <= lim; j += 32) res8(mode, cur_, up_, pp_, out_, j, f);
+        if (j < lim && lim >= 33) { res8(mode, cur_, up_, pp_, out_, lim - 32, f); j = lim; }
         return j;
     }
     return 1;

@@ -132,6 +132,8 @@ static int64_t rm_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     return (int64_t)n;
 }
 
+static int rm_identity(const sqz_stage_ctx *ctx) { return table_count(ctx) == 0; }
+
 static void rm_release(void *p)
 {
     remap_state *s = p;
@@ -143,5 +145,5 @@ const sqz_stage sqz_stage_remap = {
     .id = 24, .name = "remap", .kind = SQZ_STAGE_FILTER,
     .doc = "values -> ranks in the chunk's sorted value table (metadata), when the values are sparse",
     .check = rm_check, .prepare = rm_prepare, .out_size = rm_out_size,
-    .encode = rm_encode, .decode = rm_decode, .release = rm_release,
+    .encode = rm_encode, .decode = rm_decode, .release = rm_release, .identity = rm_identity, .decode_in_place = 1,
 };

@@ -77,6 +77,12 @@ typedef struct sqz_stage {
      * exact values), so it may see the chunk as given to the pipeline instead of as the earlier
      * stages leave it, when those keep the element type (saves running them twice). */
     int prepare_on_input;
+    /* optional: 1 when this chunk's metadata makes the stage leave the data as it is (remap
+     * without a table); encoder and decoder then skip it */
+    int (*identity)(const sqz_stage_ctx *ctx);
+    /* 1: decode works in place (dst == src, same size): the decoder then runs the stages
+     * after it in the final buffer, without scratch copies */
+    int decode_in_place;
 } sqz_stage;
 
 /* decode() of a stage that leaves bytes unchanged (raw) or has nothing to undo (rmbkrd). */

@@ -204,6 +204,20 @@ static void test_lossless_kernels(void)
                 size_t done = sqz_huff_tok_avx2(es, cur, tb, X);
                 sqz_huff_tok_scalar(es, cur, tb, done, X);
                 CHECK(memcmp(ta, tb, X) == 0, "huff tokens avx2 != scalar es=%zu X=%zu", es, X);
+                {   /* code bits: a table of random codes, lengths <= 11, totals as the coder makes them */
+                    static uint32_t ent[SQZ_HUFF_NCTX * 128];
+                    for (int i = 0; i < SQZ_HUFF_NCTX * 128; i++) {
+                        const uint32_t t = (uint32_t)(i % 128), len = (uint32_t)rand() % 12;
+                        const uint32_t xb = t < 16 ? 0 : ((t - 16) >> 2) + 2;
+                        ent[i] = ((uint32_t)rand() & ((1u << len) - 1)) | len << 16 | (len + xb) << 24;
+                    }
+                    uint32_t va[300], vb[300], na[300], nb[300];
+                    for (size_t j = 0; j < X; j++) ca[j] = (uint8_t)(rand() % SQZ_HUFF_NCTX);
+                    sqz_huff_bits_scalar(es, cur, ca, ta, ent, va, na, 0, X);
+                    size_t dn = sqz_huff_bits_avx2(es, cur, ca, ta, ent, vb, nb, X);
+                    sqz_huff_bits_scalar(es, cur, ca, ta, ent, vb, nb, dn, X);
+                    CHECK(memcmp(va, vb, X * 4) == 0 && memcmp(na, nb, X * 4) == 0, "huff bits avx2 != scalar es=%zu X=%zu", es, X);
+                }
                 free(cur); free(up); free(pp); free(a); free(b);
             }
     /* token and context definitions (docs/FORMAT.md) */
