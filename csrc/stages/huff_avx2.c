@@ -38,28 +38,30 @@ static inline __m256i act16(__m256i nww, __m256i nw, __m256i n, __m256i ne, __m2
     return _mm256_adds_epu16(a, _mm256_adds_epu16(nww, nee));
 }
 
-size_t sqz_huff_ctx_avx2(size_t es, const void *up_, uint8_t *ctx, size_t j1)
+static inline void ctx16(size_t es, const void *up_, uint8_t *ctx, size_t j)
 {
-    size_t j = 2;
+    __m256i a;
     if (es == 2) {
         const uint16_t *up = up_;
-        for (; j + 16 <= j1; j += 16) {
-            __m256i a = act16(LD(up + j - 2), LD(up + j - 1), LD(up + j), LD(up + j + 1), LD(up + j + 2));
-            __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
-            __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
-            _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
-        }
-    } else if (es == 1) {
+        a = act16(LD(up + j - 2), LD(up + j - 1), LD(up + j), LD(up + j + 1), LD(up + j + 2));
+    } else {
         const uint8_t *up = up_;
-        for (; j + 16 <= j1; j += 16) {
-            __m256i a = act16(_mm256_cvtepu8_epi16(LD128(up + j - 2)), _mm256_cvtepu8_epi16(LD128(up + j - 1)),
-                              _mm256_cvtepu8_epi16(LD128(up + j)), _mm256_cvtepu8_epi16(LD128(up + j + 1)),
-                              _mm256_cvtepu8_epi16(LD128(up + j + 2)));
-            __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
-            __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
-            _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
-        }
+        a = act16(_mm256_cvtepu8_epi16(LD128(up + j - 2)), _mm256_cvtepu8_epi16(LD128(up + j - 1)),
+                  _mm256_cvtepu8_epi16(LD128(up + j)), _mm256_cvtepu8_epi16(LD128(up + j + 1)),
+                  _mm256_cvtepu8_epi16(LD128(up + j + 2)));
     }
+    __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
+    __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
+    _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
+}
+
+/* Contexts depend on the row above only, so the last vector may overlap the one before it. */
+size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1)
+{
+    size_t j = 2;
+    if (es != 1 && es != 2) return j;
+    for (; j + 16 <= j1; j += 16) ctx16(es, up, ctx, j);
+    if (j < j1 && j1 >= 18) { ctx16(es, up, ctx, j1 - 16); j = j1; }
     return j;
 }
 

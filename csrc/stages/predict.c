@@ -61,31 +61,6 @@ static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, 
     return hw ? w : hn ? n : hp ? p : w;
 }
 
-/* Body of dec_pair for one mode: row 0 at j, row 1 at j - 1 (its NE, row 0 at j, is done). */
-#define PAIR_LOOP(T, SUF, COND, PRED)                                                                       \
-    if (COND) {                                                                                            \
-        for (size_t j = 1; j < X; j++) {                                                                   \
-            {                                                                                              \
-                const uint64_t w = w0, n = (T)(up[j] ^ flip), ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip);  \
-                const uint64_t p = hp ? (T)(pp[j] ^ flip) : 0;                                             \
-                (void)ne; (void)p;                                                                         \
-                w0 = unzig_##SUF(z[j], (T)(PRED));                                                         \
-                o[j] = (T)(w0 ^ flip);                                                                     \
-            }                                                                                              \
-            if (j >= 2) {                                                                                  \
-                const uint64_t w = w1, n = (T)(o[j - 1] ^ flip), ne = (T)(o[j] ^ flip);                    \
-                const uint64_t p = hp ? (T)(pp1[j - 1] ^ flip) : 0;                                        \
-                (void)ne; (void)p;                                                                         \
-                w1 = unzig_##SUF(z1[j - 1], (T)(PRED));                                                    \
-                o1[j - 1] = (T)(w1 ^ flip);                                                                \
-            }                                                                                              \
-        }                                                                                                  \
-        const uint64_t w = w1, n = (T)(o[X - 1] ^ flip), ne = n, p = hp ? (T)(pp1[X - 1] ^ flip) : 0;      \
-        (void)ne; (void)p;                                                                                 \
-        o1[X - 1] = (T)(unzig_##SUF(z1[X - 1], (T)(PRED)) ^ flip);                                         \
-        return;                                                                                            \
-    }
-
 #define DEFINE_PREDICT(T, SUF, BITS)                                                                        \
 static inline T zig_##SUF(T x, T pred)                                                                     \
 {                                                                                                          \
@@ -93,6 +68,7 @@ static inline T zig_##SUF(T x, T pred)                                          
     return (T)((T)(r << 1) ^ (T)(0u - (T)(r >> (BITS - 1))));                                              \
 }                                                                                                          \
 static inline T unzig_##SUF(T z, T pred) { return (T)(pred + (T)((T)(z >> 1) ^ (T)(0u - (T)(z & 1u)))); } \
+static inline uint64_t delta_##SUF(T z) { return (T)((T)(z >> 1) ^ (T)(0u - (T)(z & 1u))); }              \
                                                                                                            \
 static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T *out, size_t X, size_t j0, T flip)\
 {                                                                                                          \
@@ -103,7 +79,8 @@ static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T
     }                                                                                                      \
 }                                                                                                          \
                                                                                                            \
-/* Decode two interior rows at once, the second one element behind: two independent chains. */            \
+/* Decode two interior rows at once, the second one element behind: two independent chains.  \
+ * Row 1's N and NE are row 0's values just decoded (kept in registers). */                             \
 static inline __attribute__((always_inline)) void                                                         \
 dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T flip)                        \
 {                                                                                                          \
@@ -114,10 +91,55 @@ dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T f
                                               0, 1, 0, hp)) ^ flip);                                       \
     o1[0] = (T)(unzig_##SUF(z1[0], (T)pred_edge(rm, 0, (T)(o[0] ^ flip), 0, 0, hp ? (T)(pp1[0] ^ flip) : 0, \
                                                 0, 1, 0, hp)) ^ flip);                                     \
-    uint64_t w0 = (T)(o[0] ^ flip), w1 = (T)(o1[0] ^ flip);                                                \
-    PAIR_LOOP(T, SUF, rm == SQZ_PRED_AVG, (w + n) >> 1)                                                       \
-    PAIR_LOOP(T, SUF, rm == SQZ_PRED_AVGNE, (w + ((n + ne) >> 1) + 1) >> 1)                                   \
-    PAIR_LOOP(T, SUF, rm == SQZ_PRED_AVG3D, (((w + n) >> 1) + p + 1) >> 1)                                    \
+    uint64_t w0 = (T)(o[0] ^ flip), w1 = (T)(o1[0] ^ flip), prev;                                          \
+    size_t j = 2;                                                                                          \
+    /* row 0 at 1 alone: row 1 starts one element behind */                                               \
+    if (rm == SQZ_PRED_AVG) w0 = (T)(((w0 + (T)(up[1] ^ flip)) >> 1) + delta_##SUF(z[1]));                 \
+    else if (rm == SQZ_PRED_AVGNE)                                                                         \
+        w0 = (T)(((w0 + (((uint64_t)(T)(up[1] ^ flip) + (T)(up[2] ^ flip)) >> 1) + 1) >> 1) + delta_##SUF(z[1])); \
+    else w0 = (T)(((((w0 + (T)(up[1] ^ flip)) >> 1) + (T)(pp[1] ^ flip) + 1) >> 1) + delta_##SUF(z[1]));   \
+    o[1] = (T)(w0 ^ flip);                                                                                 \
+    prev = w0;                                                                                             \
+    /* row 0 at j, row 1 at j - 1 (its N is row 0 at j - 1 = prev, its NE row 0 at j = w0) */         \
+    if (rm == SQZ_PRED_AVG) {                                                                              \
+        for (; j < X; j++) {                                                                               \
+            w0 = (T)(((w0 + (T)(up[j] ^ flip)) >> 1) + delta_##SUF(z[j]));                                  \
+            o[j] = (T)(w0 ^ flip);                                                                         \
+            w1 = (T)(((w1 + prev) >> 1) + delta_##SUF(z1[j - 1]));                                          \
+            o1[j - 1] = (T)(w1 ^ flip);                                                                    \
+            prev = w0;                                                                                     \
+        }                                                                                                  \
+    } else if (rm == SQZ_PRED_AVGNE) {                                                                     \
+        for (; j + 1 < X; j++) {                                                                           \
+            const uint64_t t0 = ((uint64_t)(T)(up[j] ^ flip) + (T)(up[j + 1] ^ flip)) >> 1;                \
+            w0 = (T)(((w0 + t0 + 1) >> 1) + delta_##SUF(z[j]));                                            \
+            o[j] = (T)(w0 ^ flip);                                                                         \
+            w1 = (T)(((w1 + ((prev + w0) >> 1) + 1) >> 1) + delta_##SUF(z1[j - 1]));                       \
+            o1[j - 1] = (T)(w1 ^ flip);                                                                    \
+            prev = w0;                                                                                     \
+        }                                                                                                  \
+        w0 = (T)(((w0 + (T)(up[j] ^ flip) + 1) >> 1) + delta_##SUF(z[j]));  /* no NE: NE = N */         \
+        o[j] = (T)(w0 ^ flip);                                                                             \
+        w1 = (T)(((w1 + ((prev + w0) >> 1) + 1) >> 1) + delta_##SUF(z1[j - 1]));                           \
+        o1[j - 1] = (T)(w1 ^ flip);                                                                        \
+        prev = w0;                                                                                         \
+        j++;                                                                                               \
+    } else {                                                                                               \
+        for (; j < X; j++) {                                                                               \
+            const uint64_t h0 = (w0 + (T)(up[j] ^ flip)) >> 1;                                             \
+            w0 = (T)(((h0 + (T)(pp[j] ^ flip) + 1) >> 1) + delta_##SUF(z[j]));                             \
+            o[j] = (T)(w0 ^ flip);                                                                         \
+            const uint64_t h1 = (w1 + prev) >> 1;                                                          \
+            w1 = (T)(((h1 + (T)(pp1[j - 1] ^ flip) + 1) >> 1) + delta_##SUF(z1[j - 1]));                   \
+            o1[j - 1] = (T)(w1 ^ flip);                                                                    \
+            prev = w0;                                                                                     \
+        }                                                                                                  \
+    }                                                                                                      \
+    /* row 1's last element: NE = N */                                                                     \
+    if (rm == SQZ_PRED_AVG) w1 = (T)(((w1 + prev) >> 1) + delta_##SUF(z1[X - 1]));                        \
+    else if (rm == SQZ_PRED_AVGNE) w1 = (T)(((w1 + prev + 1) >> 1) + delta_##SUF(z1[X - 1]));              \
+    else w1 = (T)(((((w1 + prev) >> 1) + (T)(pp1[X - 1] ^ flip) + 1) >> 1) + delta_##SUF(z1[X - 1]));      \
+    o1[X - 1] = (T)(w1 ^ flip);                                                                            \
 }                                                                                                          \
                                                                                                            \
 /* Encode (dec = 0: in = values, out = residuals) or decode (dec = 1: in = residuals, out = values). */     \
