@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "../common/bytes.h"
+#include "../common/cpu.h"
 #include "../common/error.h"
+#include "nlcode_model.h"
 #include "stage.h"
 
 #define NFRAC 9                 /* fraction classes 0/16 .. 8/16 (9/16..15/16 mirrored) */
@@ -21,7 +23,7 @@
 #define SCALE (1u << SCALE_BITS)
 #define RANS_L (1u << 16)       /* state lower bound; 16-bit renormalisation */
 #define DEFAULT_BYTES (4u << 20)
-#define LUT_SHIFT 2             /* decoder: slots per bucket of the token table: 4 */
+#define LUT_SHIFT 3             /* decoder: slots per bucket of the token table: 8 */
 
 typedef struct {
     uint64_t rcp;                /* ceil(2^44 / freq), for exact division */
@@ -40,18 +42,18 @@ typedef struct {
     uint16_t freq[NCTX][NTOK];
     enc_sym esym[NCTX * NTOK];
     uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
-    /* decoder: per bucket of slots, first token | (4 - first slot of the next token) << 6; 63: search */
+    /* decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
     uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
-    int32_t *pre;                /* decoder: P and G of a row (2 * pre_cap) */
-    uint64_t pre_cap;
-    uint8_t unused[NCTX];        /* decoder: 2 for a context absent from the block */
+    uint8_t unused[NCTX];
+    uint16_t ctab[16 << 6];      /* decoder: lut row of (fraction, activity sum) */
+    int32_t rtab[16 << 4];       /* decoder: residual of (fraction, token) */        /* decoder: 2 for a context absent from the block */
 } nl_state;
 
 static void free_state(void *p)
 {
     nl_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s->pre); free(s);
+    free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s);
 }
 
 /* One state per thread outlives the chunk (a released state waits in a thread-local slot), so
@@ -240,24 +242,17 @@ static inline void rans_put(const enc_sym *es, const uint16_t *idx, uint64_t k, 
     *xp = x + qt * e->nf + e->cum;
 }
 
+/* Contexts and z of the elements [t0, t1) of an inner row (v: the row). */
 static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx, uint16_t *zo)
 {
-    const uint16_t *u = v - X, *uu = v - 2 * X;
-    const uint32_t top = mask == 0xFF ? 0x80 : 0x8000;
-    for (uint64_t t = t0; t < t1; t++) {
-        const int32_t w = v[t - 1], ww = v[t - 2], n = u[t], nw = u[t - 1], ne = u[t + 1], nee = u[t + 2];
-        const int32_t nww = u[t - 2], nn = uu[t];
-        int32_t s = 6 * w + 3 * n + nw + 3 * ne + 3 * ww + 3 * nee - 2 * nn - nww;
-        s = s < 0 ? 0 : s;
-        s = s > (int32_t)(16 * mask) ? (int32_t)(16 * mask) : s;
-        const uint32_t f = (uint32_t)s & 15, fp = (uint32_t)s >> 4, fm = f > 8 ? 16 - f : f;
-        const int32_t g = abs(w - nw) + abs(n - nw) + abs(n - ne) + abs(w - ww) + abs(n - nn);
-        const uint32_t act = (g >= 1) + (g >= 2) + (g >= 3) + (g >= 4) + (g >= 6) + (g >= 8) + (g >= 11) + (g >= 16) +
-                             (g >= 22) + (g >= 32) + (g >= 45);
-        cx[t] = (uint8_t)(fm * NACT + act);
-        const uint32_t r = (f > 8 ? fp + 1 - v[t] : v[t] - fp) & mask;
-        zo[t] = (uint16_t)(((r << 1) ^ ((r & top) ? mask : 0)) & mask);
+#ifdef SQZ_HAVE_AVX2
+    if (sqz_simd_get() >= SQZ_SIMD_AVX2) {
+        sqz_nlcode_model_row_avx2(v, X, t0, t1, mask, cx, zo);
+        return;
     }
+#endif
+    if (mask == 0xFF) nl_model_row(v, X, t0, t1, 0xFF, cx, zo);
+    else nl_model_row(v, X, t0, t1, 0xFFFF, cx, zo);
 }
 
 static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
@@ -282,15 +277,22 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     uint16_t *const idx = s->idx;
     uint32_t *const cnt0 = &s->count[0][0][0], *const cnt1 = &s->count[1][0][0];
     /* pass 1: contexts and z, then tokens, extra bits and counts */
+    uint64_t bulk_end = 0;
     for (uint64_t k = 0; k < ne;) {
         const uint64_t i = blk->first_elem + k, x0 = i % g.X, row = i / g.X;
         const uint64_t len = g.X - x0 < ne - k ? g.X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         bitw *w = &bw[row & 1];
         lane_n[row & 1] += len;
         const int inner = x0 == 0 && len == g.X && g.Y && y >= 2 && k >= 2 * g.X && g.X >= 5;
+        if (inner && k >= bulk_end) {
+            /* the inner rows from here to the plane's or the block's end in one pass; the row ends it
+             * computes too are overwritten below */
+            const uint64_t nr = g.Y - y < (ne - k) / g.X ? g.Y - y : (ne - k) / g.X;
+            model_row(v + k, g.X, 2, nr * g.X - 2, mask, cx + k, idx + k);
+            bulk_end = k + nr * g.X;
+        }
         for (uint64_t t = 0; t < len; t++) {
             if (inner && t == 2) {
-                model_row(v + k, g.X, 2, len - 2, mask, cx + k, idx + k);
                 t = len - 3;
                 continue;
             }
@@ -423,7 +425,7 @@ typedef struct {
 } ransr;
 
 /* Token of a slot: searched for a bucket of more than 2 tokens, flagged for an unused context. */
-static __attribute__((noinline)) unsigned find_slow(const nl_state *s, unsigned c, uint32_t slot, uint32_t *bad)
+static inline __attribute__((always_inline)) unsigned find_slow(const nl_state *s, unsigned c, uint32_t slot, uint32_t *bad)
 {
     if (s->unused[c]) {
         *bad |= 2;
@@ -437,8 +439,8 @@ static __attribute__((noinline)) unsigned find_slow(const nl_state *s, unsigned 
 static inline __attribute__((always_inline)) unsigned find_sym(const nl_state *s, unsigned c, uint32_t slot, uint32_t *bad)
 {
     const unsigned e = s->lut[c][slot >> LUT_SHIFT];
-    if (__builtin_expect((e & 63) == 63, 0)) return find_slow(s, c, slot, bad);
-    return (e & 63) + (((slot & 3) + (e >> 6)) >> 2);
+    if (__builtin_expect(e == 31, 0)) return find_slow(s, c, slot, bad);
+    return (e & 31) + (((slot & 7) + (e >> 5)) >> 3);
 }
 
 /* Decodes one element from its neighbours; a damaged stream sets *bad (bit 0: a stream ends early,
@@ -470,44 +472,45 @@ dec_one(const nl_state *s, const uint8_t *used, const nbhd *nb, uint32_t mask, r
     return (uint16_t)value_of(z, fp, mirror, mask);
 }
 
-#define PAIR_B 8                        /* elements per step of the second row */
+#define PAIR_B NL_PAIR_B                /* elements per step of each row */
 #define PAIR_LAG (PAIR_B + 4)           /* first row elements decoded before the second row starts */
 
-/* The parts of an inner row's prediction (P) and activity (G) that come from the rows above. */
-static void prep_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G)
+/* ctab[f << 6 | g]: context << 6 for fraction f and activity sum g (<= 63); rtab[f << 4 | tk]:
+ * residual of token tk < 16, mirrored for f > 8. */
+static void make_small_tables(nl_state *s)
 {
-    const uint16_t *u = v - X, *uu = v - 2 * X;
-    for (uint64_t t = t0; t < t1; t++) {
-        const int32_t n = u[t], nw = u[t - 1], ne = u[t + 1], nee = u[t + 2], nww = u[t - 2], nn = uu[t];
-        P[t - t0] = 3 * (n + ne + nee) + nw - 2 * nn - nww;
-        G[t - t0] = abs(n - nw) + abs(n - ne) + abs(n - nn);
-    }
+    for (unsigned f = 0; f < 16; f++)
+        for (unsigned g = 0; g < 64; g++)
+            s->ctab[f << 6 | g] = (uint16_t)(((f > 8 ? 16 - f : f) * NACT + act_class(g)) << 6);
+    for (unsigned f = 0; f < 16; f++)
+        for (int tk = 0; tk < 16; tk++) {
+            const int32_t r = (tk & 1) ? -(tk + 1) / 2 : tk / 2;
+            s->rtab[f << 4 | tk] = f > 8 ? 1 - r : r;
+        }
 }
 
-static const uint8_t k_fm12[16] = {0, 12, 24, 36, 48, 60, 72, 84, 96, 84, 72, 60, 48, 36, 24, 12};
-static const uint8_t k_mir16[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 16, 16, 16, 16, 16, 16};
-/* residual of a token below 16, then 1 - residual (mirrored) */
-static const int32_t k_res[32] = {0, -1, 1, -2, 2, -3, 3, -4, 4, -5, 5, -6, 6, -7, 7, -8,
-                                  1, 2, 0, 3, -1, 4, -2, 5, -3, 6, -4, 7, -5, 8, -6, 9};
-
-/* One inner element from P, G, the two previous values and the element to the north-west.
+/* One inner element from P, G, N (see nl_prep8) and the two previous values w and ww.
  * checked = 0: the caller made sure that the lane has 2 bytes for every element it decodes. */
 static inline __attribute__((always_inline)) int32_t
-dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t w, int32_t ww, int32_t nw, int32_t pmax, uint32_t mask,
-         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked)
+dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t N, int32_t w, int32_t ww, int32_t pmax, uint32_t mask,
+         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked, const int clamp)
 {
     static const uint8_t k_zero[2] = {0, 0};
     int32_t sp = 6 * w + 3 * ww + P;
-    sp = sp < 0 ? 0 : sp;
-    sp = sp > pmax ? pmax : sp;
+    if (clamp) {
+        sp = sp < 0 ? 0 : sp;
+        sp = sp > pmax ? pmax : sp;
+    }
     const uint32_t f = (uint32_t)sp & 15, fp = (uint32_t)sp >> 4;
-    uint32_t gg = (uint32_t)(G + abs(w - nw) + abs(w - ww));
-    gg = gg > 45 ? 45 : gg;
-    const unsigned c = (unsigned)k_fm12[f] + k_act[gg];
+    uint32_t gg = (uint32_t)(G + abs(w - N) + abs(w - ww));
+    gg = gg > 63 ? 63 : gg;
+    const unsigned c6 = s->ctab[f << 6 | gg];
     uint32_t x = *xs;
     const uint32_t slot = x & (SCALE - 1);
-    const unsigned tk = find_sym(s, c, slot, bad);
-    x = s->dF[c][tk] * (x >> SCALE_BITS) + slot - s->dC[c][tk];
+    const unsigned e = (&s->lut[0][0])[c6 * 8 + (slot >> LUT_SHIFT)];
+    unsigned tk = (e & 31) + (((slot & 7) + (e >> 5)) >> 3);
+    if (__builtin_expect(e == 31, 0)) tk = find_slow(s, c6 >> 6, slot, bad);
+    x = (&s->dF[0][0])[c6 + tk] * (x >> SCALE_BITS) + slot - (&s->dC[0][0])[c6 + tk];
     const uint8_t *p = *ps;
     const uint32_t need = x < RANS_L;
     if (checked) {
@@ -518,10 +521,16 @@ dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t w, int32_t ww, int32_t
         *xs = (x << (need << 4)) | (word & (0u - need));
     } else {
         const uint32_t word = sqz_rd16(p);
-        *ps = p + (need << 1);
+#if defined(__x86_64__) && defined(__GNUC__)
+        uint32_t xn = (x << 16) | word, xo = x;
+        __asm__("cmpl $65536, %1\n\tcmovb %2, %0" : "+r"(xo) : "r"(x), "r"(xn) : "cc");
+        *xs = xo;
+#else
         *xs = (x << (need << 4)) | (word & (0u - need));
+#endif
+        *ps = p + (need << 1);
     }
-    if (__builtin_expect(tk < 16, 1)) return (int32_t)((fp + (uint32_t)k_res[k_mir16[f] + tk]) & mask);
+    if (__builtin_expect(tk < 16, 1)) return (int32_t)((fp + (uint32_t)s->rtab[f << 4 | tk]) & mask);
     const unsigned ex = 3 + (tk - 16) / 2;
     int bb = 0;
     const uint32_t z = ((2u + ((tk - 16) & 1)) << ex) | br_get(b, ex, &bb);
@@ -529,28 +538,61 @@ dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t w, int32_t ww, int32_t
     return (int32_t)value_of(z, fp, f > 8, mask);
 }
 
-/* One step of the pair: element xa of the first row (if any) and elements [j, j + nb) of the second. */
-#define PAIR_STEP(CHECKED)                                                                                        \
-    for (uint64_t t = 0; t < nb; t++, xa++) {                                                                   \
-        if (xa + 2 < X) {                                                                                       \
-            const int32_t da = dec_fast(s, Pa[xa], Ga[xa], wa, wwa, ua[xa - 1], pmax, mask, &xsa, &pa, ea, ba, \
-                                        &flags, CHECKED);                                                       \
-            va[xa] = (uint16_t)da;                                                                              \
-            wwa = wa;                                                                                           \
-            wa = da;                                                                                            \
-        } else if (xa < X) {                                                                                    \
-            ransr tmp = {xsa, pa, ea};                                                                          \
-            const nbhd nb1 = neighbours(v, k + xa, xa, y, g);                                                   \
-            va[xa] = dec_one(s, used, &nb1, mask, &tmp, ba, bad);                                               \
-            xsa = tmp.x;                                                                                        \
-            pa = tmp.p;                                                                                         \
-        }                                                                                                       \
-        const int32_t db = dec_fast(s, Pb[t], Gb[t], wb, wwb, va[j + t - 1], pmax, mask, &xsb, &pb, eb, bb, &flags, \
-                                    CHECKED);                                                                   \
-        vb[j + t] = (uint16_t)db;                                                                               \
-        wwb = wb;                                                                                               \
-        wb = db;                                                                                                \
+/* A lane's decoder inside a row pair. */
+typedef struct {
+    uint32_t x;
+    int32_t w, ww;               /* the last two values of the row */
+    const uint8_t *p, *end;
+    bitr *b;
+} lane;
+
+typedef nl_pair_blk pair_blk;
+
+/* PAIR_B inner elements of both rows, each lane with at least 2 bytes per element left. */
+static inline __attribute__((always_inline)) void run_fast(const nl_state *s, pair_blk *q, lane *la, lane *lb,
+                                                           uint32_t *bad, const uint32_t mask, const int clamp)
+{
+    const int32_t pmax = (int32_t)(16 * mask);
+    uint32_t xa = la->x, xb = lb->x;
+    const uint8_t *pa = la->p, *pb = lb->p;
+    int32_t wa = la->w, wwa = la->ww, wb = lb->w, wwb = lb->ww;
+    for (int t = 0; t < PAIR_B; t++) {
+        const int32_t da = dec_fast(s, q->pa[t], q->ga[t], q->na[t], wa, wwa, pmax, mask, &xa, &pa, NULL, la->b, bad, 0, clamp);
+        const int32_t db = dec_fast(s, q->pb[t], q->gb[t], q->nb[t], wb, wwb, pmax, mask, &xb, &pb, NULL, lb->b, bad, 0, clamp);
+        q->oa[t] = (uint16_t)da;
+        q->ob[t] = (uint16_t)db;
+        wwa = wa; wa = da;
+        wwb = wb; wb = db;
     }
+    la->x = xa; la->p = pa; la->w = wa; la->ww = wwa;
+    lb->x = xb; lb->p = pb; lb->w = wb; lb->ww = wwb;
+}
+
+/* clamp: 0 when every P of the block is in [0, 7 * mask], so that the prediction needs no clamping */
+static __attribute__((noinline)) void run_fast16(const nl_state *s, pair_blk *q, lane *la, lane *lb, uint32_t *bad, int clamp)
+{
+    if (clamp) run_fast(s, q, la, lb, bad, 0xFFFF, 1);
+    else run_fast(s, q, la, lb, bad, 0xFFFF, 0);
+}
+
+static __attribute__((noinline)) void run_fast8(const nl_state *s, pair_blk *q, lane *la, lane *lb, uint32_t *bad, int clamp)
+{
+    (void)clamp;
+    run_fast(s, q, la, lb, bad, 0xFF, 1);
+}
+
+/* Inner element t of row v (all neighbours in the block) of a lane, bounds checked. */
+static inline __attribute__((always_inline)) void dec_lane(const nl_state *s, uint16_t *v, uint64_t X, uint64_t t, lane *l,
+                                                           uint32_t *bad, const uint32_t mask)
+{
+    const uint16_t *u = v - X + t, *uu = v - 2 * X + t;
+    const int32_t n = u[0], nw = u[-1], ne = u[1], nee = u[2], nww = u[-2], nn = uu[0];
+    const int32_t P = 3 * (n + ne + nee) + nw - 2 * nn - nww, G = abs(n - nw) + abs(n - ne) + abs(n - nn);
+    const int32_t d = dec_fast(s, P, G, nw, l->w, l->ww, (int32_t)(16 * mask), mask, &l->x, &l->p, l->end, l->b, bad, 1, 1);
+    v[t] = (uint16_t)d;
+    l->ww = l->w;
+    l->w = d;
+}
 
 /* Rows y (lane ra) and y + 1 (lane rb) of a plane, y >= 2, row y starting at block element k, X >= 32:
  * two dependency chains at once, the second row PAIR_LAG elements behind. */
@@ -559,45 +601,54 @@ dec_pair(nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k, uint64_t y, 
          ransr *ra, bitr *ba, ransr *rb, bitr *bb, int *bad)
 {
     const uint64_t X = g->X;
-    const int32_t pmax = (int32_t)(16 * mask);
     uint16_t *const va = v + k, *const vb = va + X;
-    const uint16_t *const ua = va - X;
-    int32_t *const Pa = s->pre, *const Ga = s->pre + X;
-    int32_t Pb[PAIR_B], Gb[PAIR_B];
     uint32_t flags = 0;
-    prep_row(va, X, 2, X - 2, Pa + 2, Ga + 2);
+#ifdef SQZ_HAVE_AVX2
+    const int avx2 = sqz_simd_get() >= SQZ_SIMD_AVX2;
+#endif
     for (uint64_t x = 0; x < 2; x++) {
         const nbhd nb = neighbours(v, k + x, x, y, g);
         va[x] = dec_one(s, used, &nb, mask, ra, ba, bad);
     }
-    uint32_t xsa = ra->x;
-    const uint8_t *pa = ra->p, *const ea = ra->end;
-    int32_t wa = va[1], wwa = va[0];
-    for (uint64_t x = 2; x < PAIR_LAG; x++) {
-        const int32_t da = dec_fast(s, Pa[x], Ga[x], wa, wwa, ua[x - 1], pmax, mask, &xsa, &pa, ea, ba, &flags, 1);
-        va[x] = (uint16_t)da;
-        wwa = wa;
-        wa = da;
-    }
+    lane la = {ra->x, va[1], va[0], ra->p, ra->end, ba};
+    for (uint64_t x = 2; x < PAIR_LAG; x++) dec_lane(s, va, X, x, &la, &flags, mask);
     for (uint64_t x = 0; x < 2; x++) {
         const nbhd nb = neighbours(v, k + X + x, x, y + 1, g);
         vb[x] = dec_one(s, used, &nb, mask, rb, bb, bad);
     }
-    uint32_t xsb = rb->x;
-    const uint8_t *pb = rb->p, *const eb = rb->end;
-    int32_t wb = vb[1], wwb = vb[0];
+    lane lb = {rb->x, vb[1], vb[0], rb->p, rb->end, bb};
     uint64_t xa = PAIR_LAG;
     for (uint64_t j = 2; j < X - 2; j += PAIR_B) {
         const uint64_t nb = X - 2 - j < PAIR_B ? X - 2 - j : PAIR_B;
-        prep_row(vb, X, j, j + nb, Pb, Gb);
-        if (ea - pa >= 2 * PAIR_B && eb - pb >= 2 * PAIR_B) {
-            PAIR_STEP(0)
-        } else {
-            PAIR_STEP(1)
+        if (nb == PAIR_B && xa + PAIR_B + 1 < X && la.end - la.p >= 2 * PAIR_B && lb.end - lb.p >= 2 * PAIR_B) {
+            pair_blk q;
+#ifdef SQZ_HAVE_AVX2
+            const int clamp = avx2 ? sqz_nlcode_prep_pair_avx2(va, xa, vb, j, X, 7 * (int32_t)mask, &q)
+                                   : nl_prep_pair(va, xa, vb, j, X, 7 * (int32_t)mask, &q);
+#else
+            const int clamp = nl_prep_pair(va, xa, vb, j, X, 7 * (int32_t)mask, &q);
+#endif
+            (mask == 0xFF ? run_fast8 : run_fast16)(s, &q, &la, &lb, &flags, clamp);
+            memcpy(va + xa, q.oa, sizeof q.oa);
+            memcpy(vb + j, q.ob, sizeof q.ob);
+            xa += PAIR_B;
+            continue;
+        }
+        for (uint64_t t = 0; t < nb; t++, xa++) {
+            if (xa + 2 < X) {
+                dec_lane(s, va, X, xa, &la, &flags, mask);
+            } else if (xa < X) {
+                ransr tmp = {la.x, la.p, la.end};
+                const nbhd nb1 = neighbours(v, k + xa, xa, y, g);
+                va[xa] = dec_one(s, used, &nb1, mask, &tmp, ba, bad);
+                la.x = tmp.x;
+                la.p = tmp.p;
+            }
+            dec_lane(s, vb, X, j + t, &lb, &flags, mask);
         }
     }
-    ra->x = xsa; ra->p = pa;
-    rb->x = xsb; rb->p = pb;
+    ra->x = la.x; ra->p = la.p;
+    rb->x = lb.x; rb->p = lb.p;
     for (uint64_t x = X - 2; x < X; x++) {
         const nbhd nb = neighbours(v, k + X + x, x, y + 1, g);
         vb[x] = dec_one(s, used, &nb, mask, rb, bb, bad);
@@ -635,7 +686,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         const unsigned ntok = in[c];
         s->unused[c] = ntok ? 0 : 2;
         if (!ntok) {
-            memset(s->lut[c], 63, sizeof s->lut[c]);
+            memset(s->lut[c], 31, sizeof s->lut[c]);
             continue;
         }
         SQZ_RETURN_IF(ntok > ntok_max, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u has %u tokens", c, ntok);
@@ -663,7 +714,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             unsigned t2 = t;
             while (cm[t2 + 1] <= hi) t2++;
             /* t2 == t + 1: token t + 1 starts at slot cm[t + 1] of the bucket */
-            s->lut[c][bk] = (uint8_t)(t2 == t ? t : t2 == t + 1 ? t | ((4 - (cm[t2] - lo)) << 6) : 63);
+            s->lut[c][bk] = (uint8_t)(t >= 31 || t2 > t + 1 ? 31 : t2 == t ? t : t | ((8 - (cm[t2] - lo)) << 5));
         }
     }
     SQZ_RETURN_IF((size_t)(end - p) < 12, SQZ_ERR_CORRUPT_DATA, "nlcode: sizes truncated");
@@ -694,12 +745,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     br[0] = (bitr){q, q + bs0, 0, 0};
     br[1] = (bitr){q + bs0, end, 0, 0};
     uint16_t *v = es == 1 ? s->wide : dst;
-    if (g.Y && g.X >= 32 && s->pre_cap < g.X) {
-        free(s->pre);
-        s->pre = malloc(2 * g.X * sizeof *s->pre);
-        s->pre_cap = s->pre ? g.X : 0;
-        SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
-    }
+    make_small_tables(s);
     int bad = 0;
     const uint64_t X = g.X;
     for (uint64_t k = 0; k < ne && !bad;) {
@@ -707,7 +753,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         ransr *r = &rr[row & 1];
         bitr *b = &br[row & 1];
-        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32 && s->pre) {
+        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32) {
             (es == 1 ? dec_pair8 : dec_pair16)(s, in, v, k, y, &g, r, b, &rr[(row + 1) & 1], &br[(row + 1) & 1], &bad);
             k += 2 * X;
             continue;

@@ -129,14 +129,19 @@ static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     SQZ_RETURN_IF(!t, SQZ_ERR_OUT_OF_MEMORY, "wnl tables");
     SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "wnl block size");
     uint32_t worst = 0;
+    /* the largest index first (a vectorised pass), then the table look-ups without a dependency chain */
     if (t->max_value == 255) {
         const uint8_t *in = src;
-        uint8_t *out = dst;
-        for (size_t i = 0; i < n; i++) { worst = in[i] > worst ? in[i] : worst; out[i] = (uint8_t)t->level[in[i]]; }
+        uint8_t *out = dst, m = 0;
+        for (size_t i = 0; i < n; i++) m = in[i] > m ? in[i] : m;
+        worst = m;
+        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)t->level[in[i]];
     } else {
         const uint16_t *in = src;
-        uint16_t *out = dst;
-        for (size_t i = 0; i < n / 2; i++) { worst = in[i] > worst ? in[i] : worst; out[i] = t->level[in[i]]; }
+        uint16_t *out = dst, m = 0;
+        for (size_t i = 0; i < n / 2; i++) m = in[i] > m ? in[i] : m;
+        worst = m;
+        for (size_t i = 0; i < n / 2; i++) out[i] = t->level[in[i]];
     }
     SQZ_RETURN_IF(n && worst >= t->n_levels, SQZ_ERR_CORRUPT_DATA, "wnl index %u beyond %u levels", worst, t->n_levels);
     return (int64_t)n;
