@@ -428,6 +428,18 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         }                                                                                                \
     } while (0)
 
+#define DECODE_ONE32(P, END, BUF, CNT, OVER, K)                                                         \
+    do {                                                                                                 \
+        REFILL(P, END, BUF, CNT, OVER);                                                                  \
+        const unsigned c_ = cx[(K) - kb];                                                                \
+        uint32_t e_ = ptab[c_][BUF & (PSIZE - 1)];                                                       \
+        if (e_ >> 31) e_ = ftab[c_][BUF & (TABSIZE - 1)];                                                \
+        flags |= e_;                                                                                     \
+        z[K] = (__typeof__(*z))(e_ + EXTRA_C(BUF, e_));                                                             \
+        BUF >>= e_ >> 26;                                                                                \
+        CNT -= e_ >> 26;                                                                                 \
+    } while (0)
+
 #define DECODE_ONE(P, END, BUF, CNT, OVER, K)                                                           \
     do {                                                                                                 \
         REFILL(P, END, BUF, CNT, OVER);                                                                  \
@@ -523,6 +535,13 @@ static fast_run_fn fast_run_for(size_t es)
         SQZ_RETURN_IF((uint64_t)(SIZE) * 8 - used_ >= 8, SQZ_ERR_CORRUPT_DATA, "huff: stray bytes after a bit stream"); \
     } while (0)
 
+/* 1-2 byte elements: the fast decoder's tables; 4-byte ones: the token tables */
+#define DECODE_ANY(P, END, BUF, CNT, OVER, K)                                                           \
+    do {                                                                                                 \
+        if (sizeof(*z) <= 2) DECODE_ONE32(P, END, BUF, CNT, OVER, K);                                   \
+        else DECODE_ONE(P, END, BUF, CNT, OVER, K);                                                      \
+    } while (0)
+
 #define DEFINE_DECODE(T, SUF)                                                                            \
 static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint16_t *const *tabs,      \
                         const huff_state *hs,                                                            \
@@ -535,6 +554,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
         base[t] = token_base(t); xb[t] = (uint8_t)extra_bits(t); mask[t] = (uint32_t)((1ull << xb[t]) - 1); \
     }                                                                                                    \
     const fast_run_fn run = sizeof(T) <= 2 ? fast_run_for(sizeof(T)) : NULL;                             \
+    const uint32_t (*const ptab)[PSIZE] = hs->ptab, (*const ftab)[TABSIZE] = (const uint32_t (*)[TABSIZE])hs->ftab; \
     const uint8_t *p0 = st[0], *p1 = st[1], *p2 = st[2], *p3 = st[3];                                    \
     const uint8_t *const e0 = p0 + sn[0], *const e1 = p1 + sn[1], *const e2 = p2 + sn[2], *const e3 = p3 + sn[3]; \
     uint64_t buf0 = 0, buf1 = 0, buf2 = 0, buf3 = 0;                                                     \
@@ -547,9 +567,9 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
         const uint64_t kb = k;  /* cx holds this segment's contexts */                                   \
         const uint64_t stop = k + len;                                                                   \
         while ((k & 3) && k < stop) {                                                                    \
-            if ((k & 3) == 1) DECODE_ONE(p1, e1, buf1, cnt1, over1, k);                                  \
-            else if ((k & 3) == 2) DECODE_ONE(p2, e2, buf2, cnt2, over2, k);                             \
-            else DECODE_ONE(p3, e3, buf3, cnt3, over3, k);                                               \
+            if ((k & 3) == 1) DECODE_ANY(p1, e1, buf1, cnt1, over1, k);                                  \
+            else if ((k & 3) == 2) DECODE_ANY(p2, e2, buf2, cnt2, over2, k);                             \
+            else DECODE_ANY(p3, e3, buf3, cnt3, over3, k);                                               \
             k++;                                                                                         \
         }                                                                                                \
         if (sizeof(T) <= 2) {                                                                            \
@@ -567,14 +587,14 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
             }                                                                                            \
         }                                                                                                \
         for (; k + 4 <= stop; k += 4) {                                                                  \
-            DECODE_ONE(p0, e0, buf0, cnt0, over0, k);                                                    \
-            DECODE_ONE(p1, e1, buf1, cnt1, over1, k + 1);                                                \
-            DECODE_ONE(p2, e2, buf2, cnt2, over2, k + 2);                                                \
-            DECODE_ONE(p3, e3, buf3, cnt3, over3, k + 3);                                                \
+            DECODE_ANY(p0, e0, buf0, cnt0, over0, k);                                                    \
+            DECODE_ANY(p1, e1, buf1, cnt1, over1, k + 1);                                                \
+            DECODE_ANY(p2, e2, buf2, cnt2, over2, k + 2);                                                \
+            DECODE_ANY(p3, e3, buf3, cnt3, over3, k + 3);                                                \
         }                                                                                                \
-        if (k < stop) { DECODE_ONE(p0, e0, buf0, cnt0, over0, k); k++; }                                 \
-        if (k < stop) { DECODE_ONE(p1, e1, buf1, cnt1, over1, k); k++; }                                 \
-        if (k < stop) { DECODE_ONE(p2, e2, buf2, cnt2, over2, k); k++; }                                 \
+        if (k < stop) { DECODE_ANY(p0, e0, buf0, cnt0, over0, k); k++; }                                 \
+        if (k < stop) { DECODE_ANY(p1, e1, buf1, cnt1, over1, k); k++; }                                 \
+        if (k < stop) { DECODE_ANY(p2, e2, buf2, cnt2, over2, k); k++; }                                 \
     }                                                                                                    \
     SQZ_RETURN_IF(bad || (flags & FAST_BAD), SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table"); \
     STREAM_END_CHECK(p0, st[0], sn[0], cnt0, over0);                                                     \
@@ -588,16 +608,25 @@ DEFINE_DECODE(uint8_t, u8)
 DEFINE_DECODE(uint16_t, u16)
 DEFINE_DECODE(uint32_t, u32)
 
-/* The fast decoder's tables of context c from its token table. */
-static void fast_tables(huff_state *s, int c, const uint16_t *tab)
+static uint32_t fast_entry(unsigned t, unsigned len)
 {
-    for (unsigned j = 0; j < TABSIZE; j++) {
-        const unsigned t = tab[j] >> 6, n = tab[j] & 63, xb = extra_bits(t), cl = n - xb;
-        s->ftab[c][j] = token_base(t) | cl << 16 | xb << 20 | n << 26;
-    }
-    for (unsigned j = 0; j < PSIZE; j++) {
-        const unsigned cl = (s->ftab[c][j] >> 16) & 15;
-        s->ptab[c][j] = cl <= PBITS ? s->ftab[c][j] : FAST_LONG;
+    const unsigned xb = extra_bits(t);
+    return token_base(t) | len << 16 | xb << 20 | (len + xb) << 26;
+}
+
+/* The fast decoder's tables of context c (1-2 byte elements): codes of <= PBITS bits in ptab,
+ * longer ones behind a FAST_LONG entry in ftab (only those entries are ever read). */
+static void fast_tables(huff_state *s, int c, const uint8_t *len, const uint16_t *code, unsigned nsym)
+{
+    for (unsigned t = 0; t < nsym; t++) {
+        if (!len[t]) continue;
+        const uint32_t e = fast_entry(t, len[t]);
+        if (len[t] <= PBITS) {
+            for (unsigned j = code[t]; j < PSIZE; j += 1u << len[t]) s->ptab[c][j] = e;
+        } else {
+            s->ptab[c][code[t] & (PSIZE - 1)] = FAST_LONG;
+            for (unsigned j = code[t]; j < TABSIZE; j += 1u << len[t]) s->ftab[c][j] = e;
+        }
     }
 }
 
@@ -641,19 +670,25 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         SQZ_RETURN_IF(!len[nsym - 1], SQZ_ERR_CORRUPT_DATA, "huff: context %d table does not end with a token", c);
         if (sole >= 0) {
             SQZ_RETURN_IF(count != 1, SQZ_ERR_CORRUPT_DATA, "huff: context %d mixes a sole token with others", c);
+            if (es <= 2) {
+                for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = fast_entry((unsigned)sole, 0);
+                continue;
+            }
             const uint16_t e = (uint16_t)(sole << 6 | extra_bits((unsigned)sole));
             for (unsigned j = 0; j < TABSIZE; j++) tab[j] = e;
-            if (es <= 2) fast_tables(s, c, tab);
             continue;
         }
         SQZ_RETURN_IF(count < 2 || kraft != TABSIZE, SQZ_ERR_CORRUPT_DATA, "huff: context %d code is not complete", c);
         build_codes(len, (int)nsym, code);
+        if (es <= 2) {
+            fast_tables(s, c, len, code, nsym);
+            continue;
+        }
         for (unsigned t = 0; t < nsym; t++) {
             if (!len[t]) continue;
             const uint16_t e = (uint16_t)(t << 6 | (len[t] + extra_bits(t)));
             for (unsigned j = code[t]; j < TABSIZE; j += 1u << len[t]) tab[j] = e;
         }
-        if (es <= 2) fast_tables(s, c, tab);
     }
     SQZ_RETURN_IF(end - p < 12, SQZ_ERR_CORRUPT_DATA, "huff: no stream sizes");
     const uint8_t *st[4];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../common/bytes.h"
+#include "../common/cpu.h"
 #include "../common/error.h"
 #include "stage.h"
 
@@ -33,6 +34,31 @@ static int rm_check(const sqz_stage_ctx *ctx)
     return 0;
 }
 
+static void minmax_scalar(const void *chunk, size_t es, size_t count, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t a = UINT32_MAX, b = 0;
+    if (es == 1) for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint8_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
+    else for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint16_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
+    *lo = a; *hi = b;
+}
+
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+/* the same loop, which the compiler vectorises with AVX2's unsigned min/max */
+__attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_t es, size_t count, uint32_t *lo,
+                                                        uint32_t *hi)
+{
+    if (es == 1) {
+        uint8_t a = UINT8_MAX, b = 0;
+        for (size_t i = 0; i < count; i++) { uint8_t v = ((const uint8_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
+        *lo = a; *hi = b;
+    } else {
+        uint16_t a = UINT16_MAX, b = 0;
+        for (size_t i = 0; i < count; i++) { uint16_t v = ((const uint16_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
+        *lo = a; *hi = b;
+    }
+}
+#endif
+
 static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, uint8_t *meta, size_t cap,
                       size_t *meta_size)
 {
@@ -40,34 +66,39 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     sqz_wr32(meta, 0);
     *meta_size = 4;
     if (es > 2 || !size) return 0;
-    const uint32_t codes = 1u << (8 * es);
     const size_t count = size / es;
-    uint32_t lo = codes, hi = 0;
-    if (es == 1) for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint8_t *)chunk)[i]; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
-    else for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint16_t *)chunk)[i]; lo = v < lo ? v : lo; hi = v > hi ? v : hi; }
-    uint8_t *seen = calloc(codes, 1);
-    SQZ_RETURN_IF(!seen, SQZ_ERR_OUT_OF_MEMORY, "remap histogram");
+    uint32_t lo, hi;
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+    if (sqz_simd_get() >= SQZ_SIMD_AVX2) minmax_avx2(chunk, es, count, &lo, &hi);
+    else
+#endif
+        minmax_scalar(chunk, es, count, &lo, &hi);
+    uint8_t seen[65536];  /* [lo, hi] used: plain stores, no read-modify-write of bits */
+    memset(seen + lo, 0, hi - lo + 1);
+#define SEE(v) (seen[v] = 1)
+#define SEEN(v) seen[v]
     /* every 16th element first: dense data (the usual case) is recognised without a full pass */
     uint32_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
         const size_t step = pass ? 1 : 16;
-        if (es == 1) for (size_t i = 0; i < count; i += step) seen[((const uint8_t *)chunk)[i]] = 1;
-        else for (size_t i = 0; i < count; i += step) seen[((const uint16_t *)chunk)[i]] = 1;
+        if (es == 1) for (size_t i = 0; i < count; i += step) SEE(((const uint8_t *)chunk)[i]);
+        else for (size_t i = 0; i < count; i += step) SEE(((const uint16_t *)chunk)[i]);
         n = 0;
-        for (uint32_t v = lo; v <= hi && v < codes; v++) n += seen[v];
+        for (uint32_t v = lo; v <= hi; v++) n += SEEN(v);
         if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n) break;  /* dense: no table */
     }
     if (hi - lo + 1 >= (uint64_t)SPARSE * n && 4 + (size_t)n * es <= cap) {
         uint8_t *o = meta + 4;
-        for (uint32_t v = 0; v < codes; v++) {
-            if (!seen[v]) continue;
+        for (uint32_t v = lo; v <= hi; v++) {
+            if (!SEEN(v)) continue;
             if (es == 1) *o++ = (uint8_t)v;
             else { sqz_wr16(o, (uint16_t)v); o += 2; }
         }
         sqz_wr32(meta, n);
         *meta_size = 4 + (size_t)n * es;
     }
-    free(seen);
+#undef SEE
+#undef SEEN
     return 0;
 }
 
