@@ -260,6 +260,9 @@ void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, uint32_t flip)
 { (void)mode; (void)es; (void)cur; (void)up; (void)pp; (void)out; (void)X; (void)flip; return 0; }
+size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
+                             const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost)
+{ (void)modes; (void)n_modes; (void)cur; (void)up; (void)pp; (void)X; (void)flip; (void)cost; return 1; }
 #endif
 
 static uint32_t flip_of(int dtype)
@@ -319,14 +322,19 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
         const uint64_t i0 = r * g.X;
         if (r % g.Y == 0 || i0 % be < g.X) continue;
         const int hp = g.plane && i0 >= g.plane && i0 % be >= g.plane;
-        for (uint64_t j = 1; j < g.X; j++) {
+        int modes[4];
+        for (int c = 0; c < n_cand; c++) modes[c] = cand[c] == SQZ_PRED_AVG3D && !hp ? SQZ_PRED_AVG : cand[c];
+        uint64_t j0 = 1;
+        if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2 && g.X < (1u << 24))  /* 32-bit lane sums per row */
+            j0 = sqz_predict_cost_avx2(modes, n_cand, (const uint16_t *)chunk + i0, (const uint16_t *)chunk + i0 - g.X,
+                                       hp ? (const uint16_t *)chunk + i0 - g.plane : NULL, g.X, flip, cost);
+        for (uint64_t j = j0; j < g.X; j++) {
             const uint64_t i = i0 + j, x = value(chunk, es, i, flip), w = value(chunk, es, i - 1, flip);
             const uint64_t nn = value(chunk, es, i - g.X, flip), nw = value(chunk, es, i - g.X - 1, flip);
             const uint64_t ne = j + 1 < g.X ? value(chunk, es, i - g.X + 1, flip) : nn;
             const uint64_t p = hp ? value(chunk, es, i - g.plane, flip) : 0;
             for (int c = 0; c < n_cand; c++) {
-                const int m = cand[c] == SQZ_PRED_AVG3D && !hp ? SQZ_PRED_AVG : cand[c];
-                const uint64_t pr = pred_full(m, w, nn, nw, ne, p);
+                const uint64_t pr = pred_full(modes[c], w, nn, nw, ne, p);
                 const uint64_t d = x >= pr ? x - pr : pr - x;
                 cost[c] += log4(2 * d + 1);
             }

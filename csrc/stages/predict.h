@@ -17,4 +17,9 @@ void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, uint32_t flip);
 
+/* Auto mode's cost model: cost[c] += sum of 4*log2(2|x - pred| + 1) (to a quarter, see
+ * predict.c) over elements [1, returned) of an interior row of 2-byte elements, for modes[c]. */
+size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
+                             const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost);
+
 #endif

@@ -75,6 +75,42 @@ static inline void res8(int mode, const uint8_t *cur, const uint8_t *up, const u
     _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm256_xor_si256(_mm256_add_epi8(r, r), _mm256_cmpgt_epi8(zero, r)));
 }
 
+/* 4*log2(u) to a quarter, exact for u < 2^24: exponent and the top two mantissa bits */
+static inline __m256i log4_32(__m256i u)
+{
+    return _mm256_sub_epi32(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(u)), 21), _mm256_set1_epi32(508));
+}
+
+size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
+                             const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost)
+{
+    size_t j = 1;
+    const size_t lim = X - 1;
+    const __m256i f = _mm256_set1_epi16((short)flip), one = _mm256_set1_epi32(1);
+    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    for (; j + 16 <= lim; j += 16) {
+        __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
+        __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
+        __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
+        __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : _mm256_setzero_si256();
+        for (int c = 0; c < n_modes && c < 4; c++) {
+            __m256i pr = pred16(modes[c], w, n, nw, ne, p);
+            __m256i d = _mm256_or_si256(_mm256_subs_epu16(x, pr), _mm256_subs_epu16(pr, x));
+            __m256i lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(d));
+            __m256i hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(d, 1));
+            lo = log4_32(_mm256_add_epi32(_mm256_add_epi32(lo, lo), one));
+            hi = log4_32(_mm256_add_epi32(_mm256_add_epi32(hi, hi), one));
+            acc[c] = _mm256_add_epi32(acc[c], _mm256_add_epi32(lo, hi));
+        }
+    }
+    for (int c = 0; c < n_modes && c < 4; c++) {
+        uint32_t v[8];
+        _mm256_storeu_si256((__m256i *)(void *)v, acc[c]);
+        for (int k = 0; k < 8; k++) cost[c] += v[k];
+    }
+    return j;
+}
+
 /* Residuals depend on the input only, so the last vector may overlap the one before it. */
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *up_, const void *pp_, void *out_,
                             size_t X, uint32_t flip)
