@@ -477,26 +477,45 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
  * read (stop - k) / 4 * 3 + 16 bytes before the block ends (checked by the caller). */
 #define EXTRA_C(BUF, E) ((uint32_t)((BUF) >> (((E) >> 16) & 15)) & ((1u << (((E) >> 20) & 15)) - 1))
 #define EXTRA_BMI2(BUF, E) (uint32_t)_bzhi_u64((BUF) >> _bextr_u32(E, 16, 4), _bextr_u32(E, 20, 4))
+/* Bit positions (relative to stream 0's pointer) instead of bit buffers: a load per stream
+ * and two symbols, nothing to spill. */
+#define SYM_FAST(B, K, N)                                                                                \
+    do {                                                                                                 \
+        const unsigned c_ = cx[(K) - kb];                                                                \
+        uint32_t e_ = ptab[c_][B & (PSIZE - 1)];                                                         \
+        if (__builtin_expect(e_ >> 31, 0)) e_ = ftab[c_][B & (TABSIZE - 1)];                             \
+        flags |= e_;                                                                                     \
+        z[K] = (__typeof__(*z))(e_ + EXTRA(B, e_));                                                      \
+        N = e_ >> 26;                                                                                    \
+    } while (0)
+#define PAIR_FAST(POS, K)                                                                                \
+    do {                                                                                                 \
+        uint64_t b_ = sqz_rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                         \
+        unsigned n1_, n2_;                                                                               \
+        SYM_FAST(b_, K, n1_);                                                                            \
+        b_ >>= n1_;                                                                                      \
+        SYM_FAST(b_, (K) + 4, n2_);                                                                      \
+        POS += n1_ + n2_;                                                                                \
+    } while (0)
+
 #define DEFINE_FAST_RUN(T, SUF, ATTR)                                                                    \
 static ATTR void fast_run_##SUF(void *zv, const uint8_t *cx, uint64_t kb, uint64_t k, uint64_t stop,          \
                                 hf_stream *st, const uint32_t (*ptab)[PSIZE],                            \
                                 const uint32_t (*ftab)[TABSIZE], uint32_t *flags_out)                    \
 {                                                                                                        \
     T *const z = zv;                                                                                     \
-    const uint8_t *p0 = st[0].p, *p1 = st[1].p, *p2 = st[2].p, *p3 = st[3].p;                            \
-    uint64_t buf0 = st[0].buf, buf1 = st[1].buf, buf2 = st[2].buf, buf3 = st[3].buf;                     \
-    unsigned cnt0 = st[0].cnt, cnt1 = st[1].cnt, cnt2 = st[2].cnt, cnt3 = st[3].cnt;                     \
+    const uint8_t *const o = st[0].p;                                                                    \
+    int64_t q0 = -(int64_t)st[0].cnt, q1 = (st[1].p - o) * 8 - (int64_t)st[1].cnt;                       \
+    int64_t q2 = (st[2].p - o) * 8 - (int64_t)st[2].cnt, q3 = (st[3].p - o) * 8 - (int64_t)st[3].cnt;    \
     uint32_t flags = 0;                                                                                  \
     for (; k < stop; k += 8) {                                                                           \
-        REFILL_FAST(p0, buf0, cnt0); REFILL_FAST(p1, buf1, cnt1);                                        \
-        REFILL_FAST(p2, buf2, cnt2); REFILL_FAST(p3, buf3, cnt3);                                        \
-        DECODE_FAST(buf0, cnt0, k); DECODE_FAST(buf1, cnt1, k + 1);                                      \
-        DECODE_FAST(buf2, cnt2, k + 2); DECODE_FAST(buf3, cnt3, k + 3);                                  \
-        DECODE_FAST(buf0, cnt0, k + 4); DECODE_FAST(buf1, cnt1, k + 5);                                  \
-        DECODE_FAST(buf2, cnt2, k + 6); DECODE_FAST(buf3, cnt3, k + 7);                                  \
+        PAIR_FAST(q0, k); PAIR_FAST(q1, k + 1); PAIR_FAST(q2, k + 2); PAIR_FAST(q3, k + 3);              \
     }                                                                                                    \
-    st[0] = (hf_stream){p0, buf0, cnt0}; st[1] = (hf_stream){p1, buf1, cnt1};                            \
-    st[2] = (hf_stream){p2, buf2, cnt2}; st[3] = (hf_stream){p3, buf3, cnt3};                            \
+    const int64_t q[4] = {q0, q1, q2, q3};                                                               \
+    for (int i = 0; i < 4; i++) {  /* back to pointer + buffer: 56 - (q & 7) bits from 7 bytes */   \
+        const uint8_t *at = o + (q[i] >> 3);                                                             \
+        st[i] = (hf_stream){at + 7, (sqz_rd64(at) & ((1ull << 56) - 1)) >> (q[i] & 7), 56 - (unsigned)(q[i] & 7)}; \
+    }                                                                                                    \
     *flags_out |= flags;                                                                                 \
 }
 
