@@ -44,16 +44,18 @@ typedef struct {
     uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
     /* decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
     uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
-    uint8_t unused[NCTX];
-    uint16_t ctab[16 << 6];      /* decoder: lut row of (fraction, activity sum) */
-    int32_t rtab[16 << 4];       /* decoder: residual of (fraction, token) */        /* decoder: 2 for a context absent from the block */
+    int32_t *pre;                /* decoder: P, G, N of a row (3 * pre_cap) */
+    uint64_t pre_cap;
+    uint8_t unused[NCTX];        /* decoder: 2 for a context absent from the block */
+    uint16_t ctab[16 << 6];      /* decoder: context << 6 of (fraction, activity sum) */
+    int32_t rtab[16 << 4];       /* decoder: residual of (fraction, token) */
 } nl_state;
 
 static void free_state(void *p)
 {
     nl_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s);
+    free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s->pre); free(s);
 }
 
 /* One state per thread outlives the chunk (a released state waits in a thread-local slot), so
@@ -472,8 +474,6 @@ dec_one(const nl_state *s, const uint8_t *used, const nbhd *nb, uint32_t mask, r
     return (uint16_t)value_of(z, fp, mirror, mask);
 }
 
-#define PAIR_B NL_PAIR_B                /* elements per step of each row */
-#define PAIR_LAG (PAIR_B + 4)           /* first row elements decoded before the second row starts */
 
 /* ctab[f << 6 | g]: context << 6 for fraction f and activity sum g (<= 63); rtab[f << 4 | tk]:
  * residual of token tk < 16, mirrored for f > 8. */
@@ -489,18 +489,16 @@ static void make_small_tables(nl_state *s)
         }
 }
 
-/* One inner element from P, G, N (see nl_prep8) and the two previous values w and ww.
+/* One inner element from P, G, N (see nl_prep_row) and the two previous values w and ww.
  * checked = 0: the caller made sure that the lane has 2 bytes for every element it decodes. */
 static inline __attribute__((always_inline)) int32_t
 dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t N, int32_t w, int32_t ww, int32_t pmax, uint32_t mask,
-         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked, const int clamp)
+         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked)
 {
     static const uint8_t k_zero[2] = {0, 0};
     int32_t sp = 6 * w + 3 * ww + P;
-    if (clamp) {
-        sp = sp < 0 ? 0 : sp;
-        sp = sp > pmax ? pmax : sp;
-    }
+    /* clamping is rare: a predicted branch keeps it off the dependency chain */
+    if (__builtin_expect((uint32_t)sp > (uint32_t)pmax, 0)) sp = sp < 0 ? 0 : pmax;
     const uint32_t f = (uint32_t)sp & 15, fp = (uint32_t)sp >> 4;
     uint32_t gg = (uint32_t)(G + abs(w - N) + abs(w - ww));
     gg = gg > 63 ? 63 : gg;
@@ -546,113 +544,127 @@ typedef struct {
     bitr *b;
 } lane;
 
-typedef nl_pair_blk pair_blk;
+/* Row b's element x from row a (the row above, decoded to x + 2) and the row above that. */
+static inline __attribute__((always_inline)) void pgn_at(const uint16_t *ua, const uint16_t *uua, uint64_t x, int32_t *P,
+                                                         int32_t *G, int32_t *N)
+{
+    const int32_t n = ua[x], nw = ua[x - 1], ne = ua[x + 1], nee = ua[x + 2], nww = ua[x - 2], nn = uua[x];
+    *P = 3 * (n + ne + nee) + nw - 2 * nn - nww;
+    *G = abs(n - nw) + abs(n - ne) + abs(n - nn);
+    *N = nw;
+}
 
-/* PAIR_B inner elements of both rows, each lane with at least 2 bytes per element left. */
-static inline __attribute__((always_inline)) void run_fast(const nl_state *s, pair_blk *q, lane *la, lane *lb,
-                                                           uint32_t *bad, const uint32_t mask, const int clamp)
+/* Elements x in [x0, x1) of row b and x + 3 of row a (vb = va + X), all inner; row a's P, G, N
+ * precomputed (PA, GA, NA), row b's computed from row a as it is decoded. */
+static inline __attribute__((always_inline)) void run_rows(const nl_state *s, uint16_t *va, const int32_t *PA,
+                                                           const int32_t *GA, const int32_t *NA, uint64_t X, uint64_t x0,
+                                                           uint64_t x1, lane *la, lane *lb, uint32_t *bad,
+                                                           const uint32_t mask, const int checked)
 {
     const int32_t pmax = (int32_t)(16 * mask);
+    uint16_t *const vb = va + X;
+    const uint16_t *const uua = va - X;
     uint32_t xa = la->x, xb = lb->x;
     const uint8_t *pa = la->p, *pb = lb->p;
     int32_t wa = la->w, wwa = la->ww, wb = lb->w, wwb = lb->ww;
-    for (int t = 0; t < PAIR_B; t++) {
-        const int32_t da = dec_fast(s, q->pa[t], q->ga[t], q->na[t], wa, wwa, pmax, mask, &xa, &pa, NULL, la->b, bad, 0, clamp);
-        const int32_t db = dec_fast(s, q->pb[t], q->gb[t], q->nb[t], wb, wwb, pmax, mask, &xb, &pb, NULL, lb->b, bad, 0, clamp);
-        q->oa[t] = (uint16_t)da;
-        q->ob[t] = (uint16_t)db;
+    for (uint64_t x = x0; x < x1; x++) {
+        const int32_t da = dec_fast(s, PA[x + 3], GA[x + 3], NA[x + 3], wa, wwa, pmax, mask, &xa, &pa, la->end, la->b, bad,
+                                    checked);
+        va[x + 3] = (uint16_t)da;
         wwa = wa; wa = da;
+        int32_t P, G, N;
+        pgn_at(va, uua, x, &P, &G, &N);
+        const int32_t db = dec_fast(s, P, G, N, wb, wwb, pmax, mask, &xb, &pb, lb->end, lb->b, bad, checked);
+        vb[x] = (uint16_t)db;
         wwb = wb; wb = db;
     }
     la->x = xa; la->p = pa; la->w = wa; la->ww = wwa;
     lb->x = xb; lb->p = pb; lb->w = wb; lb->ww = wwb;
 }
 
-/* clamp: 0 when every P of the block is in [0, 7 * mask], so that the prediction needs no clamping */
-static __attribute__((noinline)) void run_fast16(const nl_state *s, pair_blk *q, lane *la, lane *lb, uint32_t *bad, int clamp)
+#define RUN_CHUNK 64
+
+static __attribute__((noinline)) void run_rows16(const nl_state *s, uint16_t *va, const int32_t *pre, uint64_t X,
+                                                uint64_t x0, uint64_t x1, lane *la, lane *lb, uint32_t *bad)
 {
-    if (clamp) run_fast(s, q, la, lb, bad, 0xFFFF, 1);
-    else run_fast(s, q, la, lb, bad, 0xFFFF, 0);
+    for (uint64_t x = x0; x < x1; x += RUN_CHUNK) {
+        const uint64_t e = x1 - x < RUN_CHUNK ? x1 : x + RUN_CHUNK;
+        if (la->end - la->p >= (int64_t)(2 * (e - x)) && lb->end - lb->p >= (int64_t)(2 * (e - x)))
+            run_rows(s, va, pre, pre + X, pre + 2 * X, X, x, e, la, lb, bad, 0xFFFF, 0);
+        else
+            run_rows(s, va, pre, pre + X, pre + 2 * X, X, x, e, la, lb, bad, 0xFFFF, 1);
+    }
 }
 
-static __attribute__((noinline)) void run_fast8(const nl_state *s, pair_blk *q, lane *la, lane *lb, uint32_t *bad, int clamp)
+static __attribute__((noinline)) void run_rows8(const nl_state *s, uint16_t *va, const int32_t *pre, uint64_t X,
+                                               uint64_t x0, uint64_t x1, lane *la, lane *lb, uint32_t *bad)
 {
-    (void)clamp;
-    run_fast(s, q, la, lb, bad, 0xFF, 1);
+    for (uint64_t x = x0; x < x1; x += RUN_CHUNK) {
+        const uint64_t e = x1 - x < RUN_CHUNK ? x1 : x + RUN_CHUNK;
+        if (la->end - la->p >= (int64_t)(2 * (e - x)) && lb->end - lb->p >= (int64_t)(2 * (e - x)))
+            run_rows(s, va, pre, pre + X, pre + 2 * X, X, x, e, la, lb, bad, 0xFF, 0);
+        else
+            run_rows(s, va, pre, pre + X, pre + 2 * X, X, x, e, la, lb, bad, 0xFF, 1);
+    }
 }
 
-/* Inner element t of row v (all neighbours in the block) of a lane, bounds checked. */
-static inline __attribute__((always_inline)) void dec_lane(const nl_state *s, uint16_t *v, uint64_t X, uint64_t t, lane *l,
-                                                           uint32_t *bad, const uint32_t mask)
+/* One element of a lane through dec_one (edges). */
+static inline __attribute__((always_inline)) void lane_one(const nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k,
+                                                           uint64_t x, uint64_t y, const geo *g, uint32_t mask, lane *l, int *bad)
 {
-    const uint16_t *u = v - X + t, *uu = v - 2 * X + t;
-    const int32_t n = u[0], nw = u[-1], ne = u[1], nee = u[2], nww = u[-2], nn = uu[0];
-    const int32_t P = 3 * (n + ne + nee) + nw - 2 * nn - nww, G = abs(n - nw) + abs(n - ne) + abs(n - nn);
-    const int32_t d = dec_fast(s, P, G, nw, l->w, l->ww, (int32_t)(16 * mask), mask, &l->x, &l->p, l->end, l->b, bad, 1, 1);
-    v[t] = (uint16_t)d;
+    ransr r = {l->x, l->p, l->end};
+    const nbhd nb = neighbours(v, k + x, x, y, g);
+    const uint16_t d = dec_one(s, used, &nb, mask, &r, l->b, bad);
+    v[k + x] = d;
+    l->x = r.x;
+    l->p = r.p;
     l->ww = l->w;
     l->w = d;
 }
 
 /* Rows y (lane ra) and y + 1 (lane rb) of a plane, y >= 2, row y starting at block element k, X >= 32:
- * two dependency chains at once, the second row PAIR_LAG elements behind. */
+ * two dependency chains at once, the second row three elements behind. */
 static inline __attribute__((always_inline)) void
 dec_pair(nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k, uint64_t y, const geo *g, const uint32_t mask,
          ransr *ra, bitr *ba, ransr *rb, bitr *bb, int *bad)
 {
     const uint64_t X = g->X;
     uint16_t *const va = v + k, *const vb = va + X;
+    int32_t *const pre = s->pre;
     uint32_t flags = 0;
 #ifdef SQZ_HAVE_AVX2
-    const int avx2 = sqz_simd_get() >= SQZ_SIMD_AVX2;
-#endif
-    for (uint64_t x = 0; x < 2; x++) {
-        const nbhd nb = neighbours(v, k + x, x, y, g);
-        va[x] = dec_one(s, used, &nb, mask, ra, ba, bad);
-    }
-    lane la = {ra->x, va[1], va[0], ra->p, ra->end, ba};
-    for (uint64_t x = 2; x < PAIR_LAG; x++) dec_lane(s, va, X, x, &la, &flags, mask);
-    for (uint64_t x = 0; x < 2; x++) {
-        const nbhd nb = neighbours(v, k + X + x, x, y + 1, g);
-        vb[x] = dec_one(s, used, &nb, mask, rb, bb, bad);
-    }
-    lane lb = {rb->x, vb[1], vb[0], rb->p, rb->end, bb};
-    uint64_t xa = PAIR_LAG;
-    for (uint64_t j = 2; j < X - 2; j += PAIR_B) {
-        const uint64_t nb = X - 2 - j < PAIR_B ? X - 2 - j : PAIR_B;
-        if (nb == PAIR_B && xa + PAIR_B + 1 < X && la.end - la.p >= 2 * PAIR_B && lb.end - lb.p >= 2 * PAIR_B) {
-            pair_blk q;
-#ifdef SQZ_HAVE_AVX2
-            const int clamp = avx2 ? sqz_nlcode_prep_pair_avx2(va, xa, vb, j, X, 7 * (int32_t)mask, &q)
-                                   : nl_prep_pair(va, xa, vb, j, X, 7 * (int32_t)mask, &q);
+    if (sqz_simd_get() >= SQZ_SIMD_AVX2) sqz_nlcode_prep_row_avx2(va, X, 2, X - 2, pre, pre + X, pre + 2 * X);
+    else nl_prep_row(va, X, 2, X - 2, pre, pre + X, pre + 2 * X);
 #else
-            const int clamp = nl_prep_pair(va, xa, vb, j, X, 7 * (int32_t)mask, &q);
+    nl_prep_row(va, X, 2, X - 2, pre, pre + X, pre + 2 * X);
 #endif
-            (mask == 0xFF ? run_fast8 : run_fast16)(s, &q, &la, &lb, &flags, clamp);
-            memcpy(va + xa, q.oa, sizeof q.oa);
-            memcpy(vb + j, q.ob, sizeof q.ob);
-            xa += PAIR_B;
-            continue;
-        }
-        for (uint64_t t = 0; t < nb; t++, xa++) {
-            if (xa + 2 < X) {
-                dec_lane(s, va, X, xa, &la, &flags, mask);
-            } else if (xa < X) {
-                ransr tmp = {la.x, la.p, la.end};
-                const nbhd nb1 = neighbours(v, k + xa, xa, y, g);
-                va[xa] = dec_one(s, used, &nb1, mask, &tmp, ba, bad);
-                la.x = tmp.x;
-                la.p = tmp.p;
-            }
-            dec_lane(s, vb, X, j + t, &lb, &flags, mask);
+    lane la = {ra->x, 0, 0, ra->p, ra->end, ba}, lb = {rb->x, 0, 0, rb->p, rb->end, bb};
+    const int32_t pmax = (int32_t)(16 * mask);
+    for (uint64_t x = 0; x < 2; x++) lane_one(s, used, v, k, x, y, g, mask, &la, bad);
+    for (uint64_t x = 2; x < 5; x++) {
+        const int32_t d = dec_fast(s, pre[x], pre[X + x], pre[2 * X + x], la.w, la.ww, pmax, mask, &la.x, &la.p, la.end,
+                                   la.b, &flags, 1);
+        va[x] = (uint16_t)d;
+        la.ww = la.w;
+        la.w = d;
+        if (x >= 3) lane_one(s, used, v, k + X, x - 3, y + 1, g, mask, &lb, bad);
+    }
+    (mask == 0xFF ? run_rows8 : run_rows16)(s, va, pre, X, 2, X - 5, &la, &lb, &flags);
+    for (uint64_t x = X - 5; x < X; x++) {
+        if (x + 3 < X) lane_one(s, used, v, k, x + 3, y, g, mask, &la, bad);
+        if (x + 2 < X) {
+            int32_t P, G, N;
+            pgn_at(va, va - X, x, &P, &G, &N);
+            const int32_t d = dec_fast(s, P, G, N, lb.w, lb.ww, pmax, mask, &lb.x, &lb.p, lb.end, lb.b, &flags, 1);
+            vb[x] = (uint16_t)d;
+            lb.ww = lb.w;
+            lb.w = d;
+        } else {
+            lane_one(s, used, v, k + X, x, y + 1, g, mask, &lb, bad);
         }
     }
     ra->x = la.x; ra->p = la.p;
     rb->x = lb.x; rb->p = lb.p;
-    for (uint64_t x = X - 2; x < X; x++) {
-        const nbhd nb = neighbours(v, k + X + x, x, y + 1, g);
-        vb[x] = dec_one(s, used, &nb, mask, rb, bb, bad);
-    }
     *bad |= (int)flags;
 }
 
@@ -746,6 +758,12 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     br[1] = (bitr){q + bs0, end, 0, 0};
     uint16_t *v = es == 1 ? s->wide : dst;
     make_small_tables(s);
+    if (g.Y && g.X >= 32 && s->pre_cap < g.X) {
+        free(s->pre);
+        s->pre = malloc(3 * g.X * sizeof *s->pre);
+        s->pre_cap = s->pre ? g.X : 0;
+        SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
+    }
     int bad = 0;
     const uint64_t X = g.X;
     for (uint64_t k = 0; k < ne && !bad;) {
@@ -753,31 +771,30 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         ransr *r = &rr[row & 1];
         bitr *b = &br[row & 1];
-        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32) {
+        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32 && s->pre) {
             (es == 1 ? dec_pair8 : dec_pair16)(s, in, v, k, y, &g, r, b, &rr[(row + 1) & 1], &br[(row + 1) & 1], &bad);
             k += 2 * X;
             continue;
         }
-        if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 5) {
-            /* two rows at once (rows alternate lanes), the second three elements behind */
+        if (x0 == 0 && g.Y && (y >= 2 ? k >= 2 * X : y == 0) && y + 1 < g.Y && ne - k >= 2 * X && X >= 5) {
+            /* two rows at once (rows alternate lanes), the second three elements behind; the first two
+             * rows of a plane with all neighbours substituted */
             ransr *r1 = &rr[(row + 1) & 1];
             bitr *b1 = &br[(row + 1) & 1];
             const uint64_t k1 = k + X;
-            for (uint64_t x = 0; x < 2; x++) {
-                const nbhd nb = neighbours(v, k + x, x, y, &g);
+            const int deep = y >= 2;
+            for (uint64_t x = 0; x < 3; x++) {
+                const nbhd nb = deep && x == 2 ? neighbours_inner(v, k + 2, X) : neighbours(v, k + x, x, y, &g);
                 v[k + x] = dec_one(s, in, &nb, mask, r, b, &bad);
-            }
-            {
-                const nbhd nb = neighbours_inner(v, k + 2, X);
-                v[k + 2] = dec_one(s, in, &nb, mask, r, b, &bad);
             }
             for (uint64_t x = 0; x < X; x++) {
                 const uint64_t xa = x + 3;
                 if (xa < X) {
-                    const nbhd nb = xa + 2 < X ? neighbours_inner(v, k + xa, X) : neighbours(v, k + xa, xa, y, &g);
+                    const nbhd nb = deep && xa + 2 < X ? neighbours_inner(v, k + xa, X) : neighbours(v, k + xa, xa, y, &g);
                     v[k + xa] = dec_one(s, in, &nb, mask, r, b, &bad);
                 }
-                const nbhd nb = x >= 2 && x + 2 < X ? neighbours_inner(v, k1 + x, X) : neighbours(v, k1 + x, x, y + 1, &g);
+                const nbhd nb = deep && x >= 2 && x + 2 < X ? neighbours_inner(v, k1 + x, X)
+                                                             : neighbours(v, k1 + x, x, y + 1, &g);
                 v[k1 + x] = dec_one(s, in, &nb, mask, r1, b1, &bad);
             }
             k += 2 * X;

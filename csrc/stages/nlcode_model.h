@@ -29,20 +29,13 @@ static inline __attribute__((always_inline)) void nl_model_row(const uint16_t *v
     }
 }
 
-/* Decoder: PAIR_B inner elements of two rows. Inputs: the parts of the predictions (p) and activities
- * (g) that come from the rows above, and the north-west neighbours (n); outputs: the values. */
-#define NL_PAIR_B 8
-typedef struct {
-    int32_t pa[NL_PAIR_B], ga[NL_PAIR_B], na[NL_PAIR_B], pb[NL_PAIR_B], gb[NL_PAIR_B], nb[NL_PAIR_B];
-    uint16_t oa[NL_PAIR_B], ob[NL_PAIR_B];
-} nl_pair_blk;
-
-/* p, g, n of NL_PAIR_B elements from t0 of row v (rows v - X and v - 2X decoded). */
-static inline __attribute__((always_inline)) void nl_prep8(const uint16_t *v, uint64_t X, uint64_t t0, int32_t *P, int32_t *G,
-                                                           int32_t *N)
+/* Decoder: for the inner elements [t0, t1) of row v (rows v - X and v - 2X decoded), the parts of the
+ * predictions (P) and activities (G) that come from the rows above, and the north-west neighbours (N). */
+static inline __attribute__((always_inline)) void nl_prep_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1,
+                                                              int32_t *P, int32_t *G, int32_t *N)
 {
-    const uint16_t *u = v - X + t0, *uu = v - 2 * X + t0;
-    for (int t = 0; t < NL_PAIR_B; t++) {
+    const uint16_t *u = v - X, *uu = v - 2 * X;
+    for (uint64_t t = t0; t < t1; t++) {
         const int32_t n = u[t], nw = u[t - 1], ne = u[t + 1], nee = u[t + 2], nww = u[t - 2], nn = uu[t];
         P[t] = 3 * (n + ne + nee) + nw - 2 * nn - nww;
         G[t] = abs(n - nw) + abs(n - ne) + abs(n - nn);
@@ -50,21 +43,8 @@ static inline __attribute__((always_inline)) void nl_prep8(const uint16_t *v, ui
     }
 }
 
-/* Both rows' inputs; returns 1 when some p is outside [0, lim] (the prediction then needs clamping). */
-static inline int nl_prep_pair(const uint16_t *va, uint64_t xa, const uint16_t *vb, uint64_t j, uint64_t X, int32_t lim,
-                               nl_pair_blk *q)
-{
-    nl_prep8(va, X, xa, q->pa, q->ga, q->na);
-    nl_prep8(vb, X, j, q->pb, q->gb, q->nb);
-    uint32_t out = 0;
-    for (int t = 0; t < NL_PAIR_B; t++)
-        out |= (uint32_t)q->pa[t] | (uint32_t)q->pb[t] | (uint32_t)(lim - q->pa[t]) | (uint32_t)(lim - q->pb[t]);
-    return (int)(out >> 31);
-}
-
 #ifdef SQZ_HAVE_AVX2
-int sqz_nlcode_prep_pair_avx2(const uint16_t *va, uint64_t xa, const uint16_t *vb, uint64_t j, uint64_t X, int32_t lim,
-                              nl_pair_blk *q);
+void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N);
 void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
                                uint16_t *zo);
 #endif
