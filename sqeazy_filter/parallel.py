@@ -150,11 +150,14 @@ def read_chunks(dset, threads=2, out=None):
         if mask:                                  # the filter was skipped for this chunk
             tmp = np.frombuffer(data, dtype=dset.dtype, count=int(np.prod(chunks))).reshape(chunks)
         else:
-            tmp = np.empty(chunks, dtype=dset.dtype)
+            whole = target.shape == tuple(chunks) and target.flags.c_contiguous
+            tmp = target if whole else np.empty(chunks, dtype=dset.dtype)  # whole chunks: no copy
             n = lib.sqz_decode(ffi.from_buffer(data), len(data), ffi.from_buffer(tmp, require_writable=True),
                                nbytes, 1)
             if n < 0:
                 raise SqeazyError(_message(lib, n))
+            if whole:
+                return
         target[...] = tmp[tuple(slice(0, s.stop - s.start) for s in sl)]
 
     stored = {}
