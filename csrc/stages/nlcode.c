@@ -304,19 +304,28 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             cx[k + t] = (uint8_t)model(&b, mask, &fp, &mirror);
             idx[k + t] = (uint16_t)residual_zig(v[k + t], fp, mirror, mask, bits);
         }
-        for (const uint64_t kend = k + len; k < kend; k++) {
-            const uint32_t z = idx[k];
-            unsigned tk = z;
-            if (z >= 16) {
-                unsigned ex;
-                tk = token_of(z, &ex);
-                bw_put(w, z & ((1u << ex) - 1), ex);
-            }
-            const unsigned id = cx[k] * NTOK + tk;
-            idx[k] = (uint16_t)id;
-            if (k & 1) cnt1[id]++;
-            else cnt0[id]++;
+        /* even and odd elements count into separate tables (no store-to-load waits on repeats) */
+#define TOKEN(K, CNT)                                                                                              \
+    do {                                                                                                       \
+        const uint32_t z = idx[K];                                                                             \
+        unsigned tk = z;                                                                                       \
+        if (__builtin_expect(z >= 16, 0)) {                                                                    \
+            unsigned ex;                                                                                       \
+            tk = token_of(z, &ex);                                                                             \
+            bw_put(w, z & ((1u << ex) - 1), ex);                                                               \
+        }                                                                                                      \
+        const unsigned id = cx[K] * NTOK + tk;                                                                 \
+        idx[K] = (uint16_t)id;                                                                                 \
+        CNT[id]++;                                                                                             \
+    } while (0)
+        const uint64_t kend = k + len;
+        if (k < kend && (k & 1)) { TOKEN(k, cnt1); k++; }
+        for (; k + 1 < kend; k += 2) {
+            TOKEN(k, cnt0);
+            TOKEN(k + 1, cnt1);
         }
+        if (k < kend) { TOKEN(k, cnt0); k++; }
+#undef TOKEN
     }
     uint32_t (*const count)[NCTX][NTOK] = s->count;
     for (unsigned c = 0; c < NCTX; c++)
