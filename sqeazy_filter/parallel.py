@@ -3,12 +3,13 @@ one-chunk-at-a-time filter loop, and stored with direct chunk writes.
 
 ``write_chunks(dset, array, threads=N)`` encodes the chunks of ``array`` on N threads (the C
 library runs without the GIL; each chunk uses one thread inside, so N threads use N cores) and
-writes them in order from the calling thread with ``dset.id.write_direct_chunk``. The file is
+writes them in order from the calling thread with ``dset.id.write_direct_chunk``
+(``threads=1``: everything in the calling thread). The file is
 an ordinary sqeazy dataset: any reader with the filter reads it. ``read_chunks`` is the reverse.
 """
 import itertools
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -86,6 +87,29 @@ class _Encoder:
         return memoryview(out)[:n]
 
 
+class _InlinePool:
+    """threads=1: the work runs in the calling thread (one thread means one), as futures."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @staticmethod
+    def submit(fn, *args):
+        fut = Future()
+        try:
+            fut.set_result(fn(*args))
+        except BaseException as e:  # re-raised by result(), as from a pool
+            fut.set_exception(e)
+        return fut
+
+
+def _pool(threads):
+    return ThreadPoolExecutor(max_workers=threads) if threads > 1 else _InlinePool()
+
+
 def _check(dset, threads):
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1 or threads > 256:
         raise ValueError(f"threads must be an integer in 1..256, not {threads!r}")
@@ -122,7 +146,7 @@ def write_chunks(dset, array, threads=2, offset=None):
         dset.id.write_direct_chunk(pos, data)
         written += len(data)
 
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with _pool(threads) as pool:
         for i, (start, sl) in enumerate(_chunk_slices(array.shape, chunks)):
             if len(in_flight) >= depth:
                 store()
@@ -167,7 +191,7 @@ def read_chunks(dset, threads=2, out=None):
     if len(stored) < np.prod([-(-s // c) for s, c in zip(dset.shape, chunks)]):
         out[...] = dset.fillvalue                      # chunks never written
     in_flight = deque()
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with _pool(threads) as pool:
         for start in stored:
             if any(o >= n for o, n in zip(start, dset.shape)):
                 continue                               # left behind by a shrinking resize
