@@ -107,6 +107,23 @@ def test_adversarial_scalar_equals_simd(dtype, rng):
             assert scalar == simd, (what, pipeline)
 
 
+@pytest.mark.parametrize("pipeline", ["huff", "lossless", "predict(mode=0)->huff", "predict(mode=5)->huff"])
+def test_small_blocks_with_short_streams(pipeline, rng):
+    """Blocks of 1-4 KiB whose bit streams are a few bytes long: the decoder switches between its
+    fast path and the byte-wise path near a stream's end (a checkerboard of 0 and max once broke it)."""
+    for shape in [(5, 33, 19), (4, 9, 11), (3, 1, 7), (2, 64, 70), (7, 13), (3000,)]:
+        idx = np.indices(shape)
+        y, x = (idx[-2] if len(shape) > 1 else 0), idx[-1]
+        for dtype in (np.uint8, np.uint16):
+            top = np.iinfo(dtype).max
+            for arr in (np.where((x + y) & 1, top, 0), rng.integers(0, top + 1, shape), np.full(shape, top),
+                        (x + 2 * y + rng.integers(0, 2, shape)) & top):
+                a = np.ascontiguousarray(arr.astype(dtype))
+                for block in (1024, 2048, 4096, 0):
+                    chunk = sqeazy_filter.encode(a, pipeline, threads=1, block_size=block)
+                    np.testing.assert_array_equal(sqeazy_filter.decode(chunk), a, err_msg=f"{shape} {dtype} {block}")
+
+
 def test_constant_chunk_is_tiny():
     chunk = sqeazy_filter.encode(np.full((4, 256, 256), 1234, np.uint16), "lossless")
     assert len(chunk) < 1000

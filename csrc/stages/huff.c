@@ -596,7 +596,8 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
              * every stream (one that reads into the next is caught by STREAM_END_CHECK) */      \
             const size_t need_ = ((stop - k) / 4 + 2) * 3 + 16;                                         \
             if ((size_t)(lim - p0) >= need_ && (size_t)(lim - p1) >= need_ && (size_t)(lim - p2) >= need_ && \
-                (size_t)(lim - p3) >= need_ && p0 <= lim && p1 <= lim && p2 <= lim && p3 <= lim) {       \
+                (size_t)(lim - p3) >= need_ && p0 <= lim && p1 <= lim && p2 <= lim && p3 <= lim &&       \
+                !(over0 | over1 | over2 | over3)) {  /* zero-filled bytes past a stream's end: slow path */ \
                 const uint64_t end8 = k + (stop - k) / 8 * 8;                                            \
                 hf_stream fs[4] = {{p0, buf0, cnt0}, {p1, buf1, cnt1}, {p2, buf2, cnt2}, {p3, buf3, cnt3}}; \
                 run(z, cx, kb, k, end8, fs, hs->ptab, (const uint32_t (*)[TABSIZE])hs->ftab, &flags);   \
