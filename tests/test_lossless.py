@@ -124,6 +124,22 @@ def test_small_blocks_with_short_streams(pipeline, rng):
                     np.testing.assert_array_equal(sqeazy_filter.decode(chunk), a, err_msg=f"{shape} {dtype} {block}")
 
 
+def test_streams_ending_early_in_the_last_block():
+    """The case the GPU emulation grid found: a 0/max checkerboard in 1000-byte blocks (C API,
+    any block size), whose last block's streams end within a few bytes."""
+    lib, ffi = _lib.load(), _lib.ffi
+    idx = np.indices((5, 33, 19))
+    a = np.ascontiguousarray(np.where((idx[0] * 33 + idx[1] + idx[2]) & 1, 65535, 0).astype(np.uint16))
+    shape = ffi.new("uint64_t[]", list(a.shape))
+    for block in (0, 64, 1000, 4096):
+        text = ffi.new("char[]", b"huff")
+        opts = ffi.new("sqz_options *", {"pipeline": text, "threads": 1, "block_bytes": block})
+        out = np.empty(lib.sqz_encode_bound(a.nbytes, 3, 3, text), np.uint8)
+        n = lib.sqz_encode(ffi.from_buffer(a), a.nbytes, 3, 3, shape, opts, ffi.from_buffer(out), out.nbytes)
+        assert n > 0, sqeazy_filter.last_error()
+        np.testing.assert_array_equal(sqeazy_filter.decode(out[:n].tobytes(), threads=1), a, err_msg=f"block {block}")
+
+
 def test_constant_chunk_is_tiny():
     chunk = sqeazy_filter.encode(np.full((4, 256, 256), 1234, np.uint16), "lossless")
     assert len(chunk) < 1000
