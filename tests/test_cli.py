@@ -188,6 +188,22 @@ def test_camera_parameters_reach_lossy_stages(capsys, tmp_path, sim_tiff):
     assert not (tmp_path / "v.h5").exists() and no_temp_files(tmp_path)
 
 
+def test_wnl_without_camera_estimates_it_from_the_data(capsys, tmp_path):
+    """No camera given: estimate_camera on the data, said on stderr and written into the
+    pipeline and the attributes (not wnl's defaults, which would misstate the error bound)."""
+    src = tmp_path / "cam.tif"
+    tifffile.imwrite(src, camera_stack((24, 96, 96)))  # gain 2.5 ADU/e-, offset 100 ADU + 12.5 background
+    rc, _, err = run_cli(capsys, "compress", src, "-o", tmp_path / "c.h5", "-p", "wnl(q=1)->nlcode")
+    assert rc == 0, err
+    assert "camera estimated from the data" in err
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        d = f["data"]
+        assert abs(d.attrs["camera_gain"] - 2.5) < 0.25 * 2.5
+        assert 100 <= d.attrs["camera_offset"] <= 150
+        _, chunk = d.id.read_direct_chunk((0, 0, 0))
+        assert f"gain={d.attrs['camera_gain']:g}" in sqeazy_filter.info(chunk)["pipeline"]
+
+
 @pytest.mark.parametrize("case", ["missing", "garbage", "truncated", "float64", "bad_pipeline", "mismatched_folder",
                                   "no_folder", "empty_folder", "hdf5_needs_dataset", "bad_chunks"])
 def test_user_errors_are_one_line_and_leave_nothing(capsys, tmp_path, case):

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from ._common import (AtomicOutput, CliError, add_camera_options, add_progress_options, camera_pipeline,
+from ._common import (CAMERA_FIELDS, AtomicOutput, CliError, add_camera_options, add_progress_options, camera_pipeline,
                       human_bytes, progress, progress_enabled, resolve_chunks, say)
 
 
@@ -28,6 +28,30 @@ def _slab_rows(chunks, shape):
     return max(1, chunks[0]) if shape else 1
 
 
+def _wnl_without_camera(pipeline):
+    """A wnl stage with none of the camera parameters written: they would be wnl's defaults."""
+    for part in pipeline.split("->"):
+        name, _, rest = part.strip().partition("(")
+        if name.strip() == "wnl" and not any(k in rest for k in CAMERA_FIELDS):
+            return True
+    return False
+
+
+def _estimate_camera_into(args, src):
+    """No camera given for wnl: estimate it from (up to 64 planes of) the data, and say so."""
+    import sys
+    from ..lossy import estimate_camera
+    sample = src.read(0, min(src.shape[0], 64))
+    try:
+        cam = estimate_camera(sample)
+    except ValueError as exc:
+        raise CliError(f"wnl needs the camera: {exc}; give --camera-offset/--camera-gain/--camera-read-noise") from None
+    for k in CAMERA_FIELDS:
+        setattr(args, f"camera_{k}", float(cam[k]))
+    print(f"sqeazy: note: camera estimated from the data: offset {cam['offset']:.4g} ADU, gain {cam['gain']:.4g} "
+          f"ADU/e-, read noise {cam['read_noise']:.4g} e- (give --camera-* to set it)", file=sys.stderr)
+
+
 def compress(args):
     import h5py
     from .. import Sqeazy, canonical_pipeline
@@ -43,6 +67,10 @@ def compress(args):
     with open_source(args.input, args.input_dataset, args.pattern) as src:
         if src.dtype.itemsize * int(np.prod(src.shape)) == 0:
             raise CliError(f"{src.name}: the image is empty {src.shape}")
+        if not camera_attrs and _wnl_without_camera(pipeline):
+            _estimate_camera_into(args, src)
+            pipeline, camera_attrs = camera_pipeline(args.pipeline, args)
+            options = Sqeazy(pipeline=pipeline, threads=args.threads, block_size=args.block_size)
         chunks = resolve_chunks(args.chunks, src.shape, src.dtype.itemsize)
         rows = _slab_rows(chunks, src.shape)
         t0 = time.perf_counter()
