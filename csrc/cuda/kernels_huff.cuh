@@ -9,11 +9,12 @@
 
 extern "C" {
 #include "../stages/huff.h"
+#include "../stages/huff_codes.h"
 #include "../stages/predict.h"
 }
 
 #define SQZK_NCTX SQZ_HUFF_NCTX
-#define SQZK_MAXLEN 11
+#define SQZK_MAXLEN SQZ_HUFF_MAXLEN
 #define SQZK_NT 64      /* token slots per context (2-byte elements use all 64) */
 #define SQZK_SOLE 15
 #define SQZK_SEG 4096   /* the CPU encoder checks its output room every SQZK_SEG elements */
@@ -49,22 +50,8 @@ SQZ_HD void sqzk_st(uint8_t *p, uint32_t es, uint64_t i, uint32_t v)
 
 SQZ_HD uint32_t sqzk_mask(uint32_t es) { return es == 1 ? 0xFFu : 0xFFFFu; }
 
-/* ---- predict (predict.c: pred_full, pred_edge and the generic walk) ---- */
+/* ---- predict (predict.h: sqz_pred_full; predict.c: pred_edge and the generic walk) ---- */
 
-SQZ_HD uint64_t sqzk_pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p)
-{
-    switch (mode) {
-    case SQZ_PRED_LEFT: return w;
-    case SQZ_PRED_MED: {
-        uint64_t mx = w > n ? w : n, mn = w > n ? n : w;
-        return nw >= mx ? mn : nw <= mn ? mx : w + n - nw;
-    }
-    case SQZ_PRED_PLANE: return p;
-    case SQZ_PRED_AVG3D: return (((w + n) >> 1) + p + 1) >> 1;
-    case SQZ_PRED_AVGNE: return (w + ((n + ne) >> 1) + 1) >> 1;
-    default: return (w + n) >> 1;
-    }
-}
 
 /* Prediction of block element k (block starts at chunk element `first`) from the values
  * `val` of the block, in the sign-flipped domain; masked to the element width. */
@@ -83,7 +70,7 @@ SQZ_HD uint32_t sqzk_pred_at(const uint8_t *val, uint32_t es, const sqzk_lgeo &g
     if (mode == SQZ_PRED_PLANE && hp) r = p;
     else if ((mode == SQZ_PRED_AVG3D && hp && hw && hn) || (mode == SQZ_PRED_MED && hw && hn && hnw) ||
              (mode == SQZ_PRED_AVGNE && hw && hn))
-        r = sqzk_pred_full(mode, w, n, nw, ne, p);
+        r = sqz_pred_full(mode, w, n, nw, ne, p);
     else if (mode != SQZ_PRED_LEFT && hw && hn) r = (w + n) >> 1;
     else r = hw ? w : hn ? n : hp ? p : w;
     return (uint32_t)r & sqzk_mask(es);
@@ -192,66 +179,7 @@ SQZ_KERNEL k_ctx_tok(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint
     }
 }
 
-/* Huffman code lengths (<= MAXLEN) for counts[0..n): huff.c's build_lengths, step for step. */
-SQZ_HD int sqzk_build_lengths(const uint32_t *counts, int n, uint8_t *len)
-{
-    int sym[SQZK_NT], m = 0;
-    uint64_t w[2 * SQZK_NT];
-    int parent[2 * SQZK_NT], depth[2 * SQZK_NT];
-    for (int t = 0; t < n; t++) len[t] = 0;
-    for (int t = 0; t < n; t++) if (counts[t]) sym[m++] = t;
-    if (m <= 1) return m;
-    uint32_t c[SQZK_NT];
-    for (int i = 0; i < m; i++) c[i] = counts[sym[i]];
-    for (;;) {
-        int order[SQZK_NT];
-        for (int i = 0; i < m; i++) {
-            int j = i;
-            while (j > 0 && c[order[j - 1]] > c[i]) { order[j] = order[j - 1]; j--; }
-            order[j] = i;
-        }
-        for (int i = 0; i < m; i++) w[i] = c[order[i]];
-        int li = 0, ii = m;
-        for (int next = m; next < 2 * m - 1; next++) {
-            int pick[2];
-            for (int k = 0; k < 2; k++) {
-                if (li < m && (ii >= next || w[li] <= w[ii])) pick[k] = li++;
-                else pick[k] = ii++;
-            }
-            w[next] = w[pick[0]] + w[pick[1]];
-            parent[pick[0]] = parent[pick[1]] = next;
-        }
-        depth[2 * m - 2] = 0;
-        int maxd = 0;
-        for (int i = 2 * m - 3; i >= 0; i--) {
-            depth[i] = depth[parent[i]] + 1;
-            if (depth[i] > maxd) maxd = depth[i];
-        }
-        if (maxd <= SQZK_MAXLEN) {
-            for (int i = 0; i < m; i++) len[sym[order[i]]] = (uint8_t)depth[i];
-            return m;
-        }
-        for (int i = 0; i < m; i++) c[i] = (c[i] >> 1) | 1;
-    }
-}
-
-/* Canonical codes (DEFLATE), bit-reversed for the LSB-first streams (huff.c's build_codes). */
-SQZ_HD void sqzk_build_codes(const uint8_t *len, int n, uint16_t *code)
-{
-    int bl[SQZK_MAXLEN + 1];
-    uint32_t next[SQZK_MAXLEN + 2];
-    for (int b = 0; b <= SQZK_MAXLEN; b++) bl[b] = 0;
-    for (int t = 0; t < n; t++) if (len[t] <= SQZK_MAXLEN) bl[len[t]]++;
-    bl[0] = 0;
-    uint32_t c = 0;
-    for (int b = 1; b <= SQZK_MAXLEN; b++) { c = (c + (uint32_t)bl[b - 1]) << 1; next[b] = c; }
-    for (int t = 0; t < n; t++) {
-        if (!len[t] || len[t] > SQZK_MAXLEN) continue;
-        uint32_t v = next[len[t]]++, r = 0;
-        for (int b = 0; b < len[t]; b++) r |= ((v >> b) & 1u) << (len[t] - 1 - b);
-        code[t] = (uint16_t)r;
-    }
-}
+SQZ_HUFF_DEFINE_BUILD_LENGTHS(gpu, SQZK_NT)  /* huff.c's, from huff_codes.h */
 
 /* Per (block, context): nsym, the length nibbles as stored (15: sole token) and the emission
  * entries ent = code | length << 16 | (length + extra bits) << 24. */
@@ -265,11 +193,11 @@ SQZ_KERNEL k_huff_tables(const uint32_t *hist, uint64_t n_blocks, uint32_t es, u
         uint8_t len[SQZK_NT];
         uint16_t code[SQZK_NT];
         for (int t = 0; t < SQZK_NT; t++) { len[t] = 0; code[t] = 0; }
-        const int present = sqzk_build_lengths(h, ntok, len);
+        const int present = sqz_huff_build_lengths_gpu(h, ntok, len);
         int ns = 0;
         for (int t = 0; t < ntok; t++) if (h[t]) ns = t + 1;
         nsym[bc] = (uint8_t)ns;
-        if (ns && present > 1) sqzk_build_codes(len, ntok, code);
+        if (ns && present > 1) sqz_huff_build_codes(len, ntok, code);
         for (int t = 0; t < SQZK_NT; t++) {
             l[t] = ns && present == 1 && t == ns - 1 ? SQZK_SOLE : len[t];
             e[t] = code[t] | (uint32_t)len[t] << 16 | (uint32_t)(len[t] + sqzk_extra_bits((unsigned)t)) << 24;

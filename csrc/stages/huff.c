@@ -13,11 +13,12 @@
 #include "../common/cpu.h"
 #include "../common/error.h"
 #include "huff.h"
+#include "huff_codes.h"
 #include "stage.h"
 
 #define NCTX SQZ_HUFF_NCTX
 #define CTX_FIRST SQZ_HUFF_CTX_FIRST
-#define MAXLEN 11
+#define MAXLEN SQZ_HUFF_MAXLEN
 #define TABSIZE (1u << MAXLEN)
 #define PBITS 8          /* decoder's first-level table: codes of <= 8 bits (> 99% of symbols) */
 #define PSIZE (1u << PBITS)
@@ -180,67 +181,7 @@ static unsigned n_tokens(size_t es) { return es == 1 ? 32 : es == 2 ? 64 : NTOK;
 static unsigned extra_bits(unsigned t) { return t < 16 ? 0 : ((t - 16) >> 2) + 2; }
 static uint32_t token_base(unsigned t) { return t < 16 ? t : (4u | (t & 3u)) << extra_bits(t); }
 
-/* Huffman code lengths (<= MAXLEN) for counts[0..n); lengths of absent tokens are 0.
- * Returns the number of present tokens. */
-static int build_lengths(const uint32_t *counts, int n, uint8_t *len)
-{
-    int sym[NTOK], m = 0;
-    uint64_t w[2 * NTOK];
-    int parent[2 * NTOK], depth[2 * NTOK];
-    memset(len, 0, (size_t)n);
-    for (int t = 0; t < n; t++) if (counts[t]) sym[m++] = t;
-    if (m <= 1) return m;
-    uint32_t c[NTOK];
-    for (int i = 0; i < m; i++) c[i] = counts[sym[i]];
-    for (;;) {
-        /* leaves sorted by weight (insertion sort; m <= 128) */
-        int order[NTOK];
-        for (int i = 0; i < m; i++) {
-            int j = i;
-            while (j > 0 && c[order[j - 1]] > c[i]) { order[j] = order[j - 1]; j--; }
-            order[j] = i;
-        }
-        for (int i = 0; i < m; i++) w[i] = c[order[i]];
-        int li = 0, ii = m;
-        for (int next = m; next < 2 * m - 1; next++) {
-            int pick[2];
-            for (int k = 0; k < 2; k++) {
-                if (li < m && (ii >= next || w[li] <= w[ii])) pick[k] = li++;
-                else pick[k] = ii++;
-            }
-            w[next] = w[pick[0]] + w[pick[1]];
-            parent[pick[0]] = parent[pick[1]] = next;
-        }
-        depth[2 * m - 2] = 0;
-        int maxd = 0;
-        for (int i = 2 * m - 3; i >= 0; i--) {
-            depth[i] = depth[parent[i]] + 1;
-            if (depth[i] > maxd) maxd = depth[i];
-        }
-        if (maxd <= MAXLEN) {
-            for (int i = 0; i < m; i++) len[sym[order[i]]] = (uint8_t)depth[i];
-            return m;
-        }
-        for (int i = 0; i < m; i++) c[i] = (c[i] >> 1) | 1;  /* flatten and retry */
-    }
-}
-
-/* Canonical codes, bit-reversed for an LSB-first stream. */
-static void build_codes(const uint8_t *len, int n, uint16_t *code)
-{
-    int bl[MAXLEN + 1] = {0};
-    uint32_t next[MAXLEN + 2];
-    for (int t = 0; t < n; t++) bl[len[t]]++;
-    bl[0] = 0;
-    uint32_t c = 0;
-    for (int b = 1; b <= MAXLEN; b++) { c = (c + (uint32_t)bl[b - 1]) << 1; next[b] = c; }
-    for (int t = 0; t < n; t++) {
-        if (!len[t]) continue;
-        uint32_t v = next[len[t]]++, r = 0;
-        for (int b = 0; b < len[t]; b++) r |= ((v >> b) & 1u) << (len[t] - 1 - b);
-        code[t] = (uint16_t)r;
-    }
-}
+SQZ_HUFF_DEFINE_BUILD_LENGTHS(cpu, NTOK)
 
 /* Branch-free bit writer: at least 8 bytes must be free at p (checked per row segment). */
 typedef struct { uint8_t *p; uint64_t acc; unsigned cnt; } bit_writer;
@@ -367,13 +308,13 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     uint8_t *out = dst, *o = out + NCTX;
     if (cap < NCTX + 12) return -SQZ_ERR_DST_TOO_SMALL;
     for (int c = 0; c < NCTX; c++) {
-        int present = build_lengths(hist[c], (int)ntok, len[c]);
+        int present = sqz_huff_build_lengths_cpu(hist[c], (int)ntok, len[c]);
         unsigned nsym = 0;
         for (unsigned t = 0; t < ntok; t++) if (hist[c][t]) nsym = t + 1;
         out[c] = (uint8_t)nsym;
         if (!nsym) continue;
         if (present == 1) len[c][nsym - 1] = SOLE;
-        else build_codes(len[c], (int)ntok, code[c]);
+        else sqz_huff_build_codes(len[c], (int)ntok, code[c]);
         size_t bytes = ((size_t)nsym + 1) / 2;
         if ((size_t)(out + cap - o) < bytes + 12) return -SQZ_ERR_DST_TOO_SMALL;
         for (size_t b = 0; b < bytes; b++) {
@@ -699,7 +640,7 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             continue;
         }
         SQZ_RETURN_IF(count < 2 || kraft != TABSIZE, SQZ_ERR_CORRUPT_DATA, "huff: context %d code is not complete", c);
-        build_codes(len, (int)nsym, code);
+        sqz_huff_build_codes(len, (int)nsym, code);
         if (es <= 2) {
             fast_tables(s, c, len, code, nsym);
             continue;

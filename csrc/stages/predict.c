@@ -32,31 +32,15 @@ static geo geometry(const sqz_stage_ctx *ctx)
 
 static int is_3d(int mode) { return mode == SQZ_PRED_PLANE || mode == SQZ_PRED_AVG3D; }
 
-/* Prediction with every neighbour present. */
-static inline uint64_t pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p)
-{
-    switch (mode) {
-    case SQZ_PRED_LEFT: return w;
-    case SQZ_PRED_MED: {
-        uint64_t mx = w > n ? w : n, mn = w > n ? n : w;
-        return nw >= mx ? mn : nw <= mn ? mx : w + n - nw;
-    }
-    case SQZ_PRED_PLANE: return p;
-    case SQZ_PRED_AVG3D: return (((w + n) >> 1) + p + 1) >> 1;
-    case SQZ_PRED_AVGNE: return (w + ((n + ne) >> 1) + 1) >> 1;
-    default: return (w + n) >> 1;
-    }
-}
-
 /* Prediction with missing neighbours (block or array edges); without W, `w` holds the block's
  * previous element (0 for its first); without NE, ne is N. */
 static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p,
                                  int hw, int hn, int hnw, int hp)
 {
     if (mode == SQZ_PRED_PLANE && hp) return p;
-    if (mode == SQZ_PRED_AVG3D && hp && hw && hn) return pred_full(mode, w, n, nw, ne, p);
-    if (mode == SQZ_PRED_MED && hw && hn && hnw) return pred_full(mode, w, n, nw, ne, p);
-    if (mode == SQZ_PRED_AVGNE && hw && hn) return pred_full(mode, w, n, nw, ne, p);
+    if (mode == SQZ_PRED_AVG3D && hp && hw && hn) return sqz_pred_full(mode, w, n, nw, ne, p);
+    if (mode == SQZ_PRED_MED && hw && hn && hnw) return sqz_pred_full(mode, w, n, nw, ne, p);
+    if (mode == SQZ_PRED_AVGNE && hw && hn) return sqz_pred_full(mode, w, n, nw, ne, p);
     if (mode != SQZ_PRED_LEFT && hw && hn) return (w + n) >> 1;
     return hw ? w : hn ? n : hp ? p : w;
 }
@@ -74,7 +58,7 @@ static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T
 {                                                                                                          \
     for (size_t j = j0; j < X; j++) {                                                                      \
         uint64_t p = pp ? (T)(pp[j] ^ flip) : 0, ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip);               \
-        T pr = (T)pred_full(mode, (T)(cur[j - 1] ^ flip), (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p); \
+        T pr = (T)sqz_pred_full(mode, (T)(cur[j - 1] ^ flip), (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p); \
         out[j] = zig_##SUF((T)(cur[j] ^ flip), pr);                                                        \
     }                                                                                                      \
 }                                                                                                          \
@@ -203,7 +187,7 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 } else {                                                                                   \
                     for (size_t j = 1; j < X; j++) {                                                       \
                         uint64_t p = pp ? (T)(pp[j] ^ flip) : 0, ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip); \
-                        w = unzig_##SUF(z[j], (T)pred_full(rm, w, (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p)); \
+                        w = unzig_##SUF(z[j], (T)sqz_pred_full(rm, w, (T)(up[j] ^ flip), (T)(up[j - 1] ^ flip), ne, p)); \
                         o[j] = (T)(w ^ flip);                                                              \
                     }                                                                                      \
                 }                                                                                          \
@@ -334,7 +318,7 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
             const uint64_t ne = j + 1 < g.X ? value(chunk, es, i - g.X + 1, flip) : nn;
             const uint64_t p = hp ? value(chunk, es, i - g.plane, flip) : 0;
             for (int c = 0; c < n_cand; c++) {
-                const uint64_t pr = pred_full(modes[c], w, nn, nw, ne, p);
+                const uint64_t pr = sqz_pred_full(modes[c], w, nn, nw, ne, p);
                 const uint64_t d = x >= pr ? x - pr : pr - x;
                 cost[c] += log4(2 * d + 1);
             }

@@ -8,6 +8,26 @@
 enum { SQZ_PRED_LEFT = 0, SQZ_PRED_MED = 1, SQZ_PRED_AVG = 2, SQZ_PRED_PLANE = 3, SQZ_PRED_AVG3D = 4, SQZ_PRED_AVGNE = 5,
        SQZ_PRED_COUNT_, SQZ_PRED_AUTO = SQZ_PRED_COUNT_ };
 
+#ifndef SQZ_HD
+#define SQZ_HD static inline   /* the CUDA build defines it as host + device */
+#endif
+
+/* Prediction with every neighbour present, shared by the CPU stage and the GPU kernels. */
+SQZ_HD uint64_t sqz_pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p)
+{
+    switch (mode) {
+    case SQZ_PRED_LEFT: return w;
+    case SQZ_PRED_MED: {
+        uint64_t mx = w > n ? w : n, mn = w > n ? n : w;
+        return nw >= mx ? mn : nw <= mn ? mx : w + n - nw;
+    }
+    case SQZ_PRED_PLANE: return p;
+    case SQZ_PRED_AVG3D: return (((w + n) >> 1) + p + 1) >> 1;
+    case SQZ_PRED_AVGNE: return (w + ((n + ne) >> 1) + 1) >> 1;
+    default: return (w + n) >> 1;
+    }
+}
+
 /* Residuals of one interior row (every element has N, and P for the 3-D modes), elements
  * [j0, X) with j0 >= 1; NE of the last element is N. cur/up/pp: this row, the row above, the same row one plane before.
  * flip: XOR applied to every value first (sign bit for signed types). The scalar functions
