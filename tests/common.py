@@ -41,3 +41,15 @@ def check_h5py(path, array, chunks, pipeline, **kw):
         # partial reads cross chunk edges
         sl = tuple(slice(s // 3, max(s // 3 + 1, s - 1)) for s in array.shape)
         np.testing.assert_array_equal(d[sl], array[sl])
+
+
+def with_simd(level, fn):
+    """fn() with the library's SIMD level set to `level` (0: scalar), restored after."""
+    from sqeazy_filter import _lib
+    lib = _lib.load()
+    old = lib.sqz_simd_get()
+    lib.sqz_simd_set(level)
+    try:
+        return fn()
+    finally:
+        lib.sqz_simd_set(old)

@@ -7,7 +7,7 @@ import pytest
 import sqeazy_filter
 from sqeazy_filter import _lib
 
-from common import DTYPES, check_encode_decode, sample
+from common import DTYPES, check_encode_decode, sample, with_simd
 from conftest import DATA
 
 STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.is_dir() else []
@@ -20,16 +20,6 @@ def stack(name):
     if not (DATA / name).exists():
         pytest.skip(f"{DATA / name} not available (set SQEAZY_TEST_DATA)")
     return tifffile.imread(DATA / name)
-
-
-def with_simd(level, fn):
-    lib = _lib.load()
-    old = lib.sqz_simd_get()
-    lib.sqz_simd_set(level)
-    try:
-        return fn()
-    finally:
-        lib.sqz_simd_set(old)
 
 
 @pytest.mark.skipif(not STACKS, reason=f"no stacks in {DATA}")

@@ -3,22 +3,12 @@ import numpy as np
 import pytest
 
 import sqeazy_filter
-from sqeazy_filter import _lib
+from common import with_simd
 from conftest import DATA
 from sqeazy_filter.lossy import lossy_pipeline
 
 CAM = {"offset": 100, "gain": 2.5, "read_noise": 1.6}
 STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.is_dir() else []
-
-
-def with_simd(level, fn):
-    lib = _lib.load()
-    old = lib.sqz_simd_get()
-    lib.sqz_simd_set(level)
-    try:
-        return fn()
-    finally:
-        lib.sqz_simd_set(old)
 
 
 def same_bytes(a, pipeline, block_size=0):
