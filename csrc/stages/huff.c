@@ -372,13 +372,10 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 #define DECODE_ONE32(P, END, BUF, CNT, OVER, K)                                                         \
     do {                                                                                                 \
         REFILL(P, END, BUF, CNT, OVER);                                                                  \
-        const unsigned c_ = cx[(K) - kb];                                                                \
-        uint32_t e_ = ptab[c_][BUF & (PSIZE - 1)];                                                       \
-        if (e_ >> 31) e_ = ftab[c_][BUF & (TABSIZE - 1)];                                                \
-        flags |= e_;                                                                                     \
-        z[K] = (__typeof__(*z))(e_ + EXTRA_C(BUF, e_));                                                             \
-        BUF >>= e_ >> 26;                                                                                \
-        CNT -= e_ >> 26;                                                                                 \
+        unsigned n_;                                                                                     \
+        SYM(BUF, K, n_, EXTRA_C);                                                                        \
+        BUF >>= n_;                                                                                      \
+        CNT -= n_;                                                                                       \
     } while (0)
 
 #define DECODE_ONE(P, END, BUF, CNT, OVER, K)                                                           \
@@ -392,53 +389,34 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         CNT -= n_;                                                                                       \
     } while (0)
 
-/* Fast path for 1- and 2-byte elements: a symbol takes at most MAXLEN + 13 = 24 bits, so one
- * branch-free refill (>= 56 bits) serves two symbols per stream. tinfo[token] = base | extra
- * bits << 24, bit 31 set for tokens no valid table holds (the unused contexts' token). */
-#define REFILL_FAST(P, BUF, CNT)                                                                         \
-    do {                                                                                                 \
-        BUF |= sqz_rd64(P) << CNT;                                                                       \
-        P += (63 - CNT) >> 3;                                                                            \
-        CNT |= 56;                                                                                       \
-    } while (0)
-
-#define DECODE_FAST(BUF, CNT, K)                                                                         \
-    do {                                                                                                 \
-        const unsigned c_ = cx[(K) - kb];                                                                \
-        uint32_t e_ = ptab[c_][BUF & (PSIZE - 1)];                                                       \
-        if (__builtin_expect(e_ >> 31, 0)) e_ = ftab[c_][BUF & (TABSIZE - 1)];                           \
-        flags |= e_;                                                                                     \
-        const unsigned n_ = e_ >> 26;                                                                    \
-        z[K] = (__typeof__(*z))(e_ + EXTRA(BUF, e_));                                                    \
-        BUF >>= n_;                                                                                      \
-        CNT -= n_;                                                                                       \
-    } while (0)
-
-/* Elements [k, stop) of a row segment, k % 4 == 0, stop - k % 8 == 0, when every stream can
- * read (stop - k) / 4 * 3 + 16 bytes before the block ends (checked by the caller). */
+/* Decoding for 1- and 2-byte elements (two-level FAST_* tables). A symbol takes at most
+ * MAXLEN + 13 = 24 bits, so 57 bits from one load serve two symbols of a stream.
+ * SYM: element K from the bits in B (code first), N = bits used; XB extracts the extra bits. */
 #define EXTRA_C(BUF, E) ((uint32_t)((BUF) >> (((E) >> 16) & 15)) & ((1u << (((E) >> 20) & 15)) - 1))
 #define EXTRA_BMI2(BUF, E) (uint32_t)_bzhi_u64((BUF) >> _bextr_u32(E, 16, 4), _bextr_u32(E, 20, 4))
-/* Bit positions (relative to stream 0's pointer) instead of bit buffers: a load per stream
- * and two symbols, nothing to spill. */
-#define SYM_FAST(B, K, N)                                                                                \
+#define SYM(B, K, N, XB)                                                                                 \
     do {                                                                                                 \
         const unsigned c_ = cx[(K) - kb];                                                                \
-        uint32_t e_ = ptab[c_][B & (PSIZE - 1)];                                                         \
-        if (__builtin_expect(e_ >> 31, 0)) e_ = ftab[c_][B & (TABSIZE - 1)];                             \
+        uint32_t e_ = ptab[c_][(B) & (PSIZE - 1)];                                                       \
+        if (__builtin_expect(e_ >> 31, 0)) e_ = ftab[c_][(B) & (TABSIZE - 1)];                           \
         flags |= e_;                                                                                     \
-        z[K] = (__typeof__(*z))(e_ + EXTRA(B, e_));                                                      \
+        z[K] = (__typeof__(*z))(e_ + XB(B, e_));                                                         \
         N = e_ >> 26;                                                                                    \
     } while (0)
+/* Bit positions (relative to stream 0's pointer) instead of bit buffers: a load per stream
+ * and two symbols, nothing to spill. */
 #define PAIR_FAST(POS, K)                                                                                \
     do {                                                                                                 \
         uint64_t b_ = sqz_rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                         \
         unsigned n1_, n2_;                                                                               \
-        SYM_FAST(b_, K, n1_);                                                                            \
+        SYM(b_, K, n1_, EXTRA);                                                                          \
         b_ >>= n1_;                                                                                      \
-        SYM_FAST(b_, (K) + 4, n2_);                                                                      \
+        SYM(b_, (K) + 4, n2_, EXTRA);                                                                    \
         POS += n1_ + n2_;                                                                                \
     } while (0)
 
+/* Elements [k, stop) of a row segment, k % 4 == 0, (stop - k) % 8 == 0, when every stream can
+ * read (stop - k) / 4 * 3 + 16 bytes before the block ends (checked by the caller). */
 #define DEFINE_FAST_RUN(T, SUF, ATTR)                                                                    \
 static ATTR void fast_run_##SUF(void *zv, const uint8_t *cx, uint64_t kb, uint64_t k, uint64_t stop,          \
                                 hf_stream *st, const uint32_t (*ptab)[PSIZE],                            \

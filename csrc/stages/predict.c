@@ -51,8 +51,8 @@ static inline T zig_##SUF(T x, T pred)                                          
     T r = (T)(x - pred);                                                                                   \
     return (T)((T)(r << 1) ^ (T)(0u - (T)(r >> (BITS - 1))));                                              \
 }                                                                                                          \
-static inline T unzig_##SUF(T z, T pred) { return (T)(pred + (T)((T)(z >> 1) ^ (T)(0u - (T)(z & 1u)))); } \
 static inline uint64_t delta_##SUF(T z) { return (T)((T)(z >> 1) ^ (T)(0u - (T)(z & 1u))); }              \
+static inline T unzig_##SUF(T z, T pred) { return (T)(pred + delta_##SUF(z)); }                             \
                                                                                                            \
 static void row_scalar_##SUF(int mode, const T *cur, const T *up, const T *pp, T *out, size_t X, size_t j0, T flip)\
 {                                                                                                          \

@@ -34,18 +34,9 @@ static int rm_check(const sqz_stage_ctx *ctx)
     return 0;
 }
 
-static void minmax_scalar(const void *chunk, size_t es, size_t count, uint32_t *lo, uint32_t *hi)
-{
-    uint32_t a = UINT32_MAX, b = 0;
-    if (es == 1) for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint8_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
-    else for (size_t i = 0; i < count; i++) { uint32_t v = ((const uint16_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
-    *lo = a; *hi = b;
-}
-
-#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-/* the same loop, which the compiler vectorises with AVX2's unsigned min/max */
-__attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_t es, size_t count, uint32_t *lo,
-                                                        uint32_t *hi)
+/* Smallest and largest value; the AVX2 copy is the same loop, vectorised by the compiler. */
+static inline __attribute__((always_inline)) void minmax(const void *chunk, size_t es, size_t count, uint32_t *lo,
+                                                         uint32_t *hi)
 {
     if (es == 1) {
         uint8_t a = UINT8_MAX, b = 0;
@@ -56,6 +47,18 @@ __attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_
         for (size_t i = 0; i < count; i++) { uint16_t v = ((const uint16_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
         *lo = a; *hi = b;
     }
+}
+
+static void minmax_scalar(const void *chunk, size_t es, size_t count, uint32_t *lo, uint32_t *hi)
+{
+    minmax(chunk, es, count, lo, hi);
+}
+
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+__attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_t es, size_t count, uint32_t *lo,
+                                                        uint32_t *hi)
+{
+    minmax(chunk, es, count, lo, hi);
 }
 #endif
 
