@@ -45,6 +45,20 @@ static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, 
     return hw ? w : hn ? n : hp ? p : w;
 }
 
+/* Interior rows from element i (block offset k, an interior row start) that share the same
+ * neighbours: within the plane, within the block, and with the previous plane in the block for
+ * all or none of them. */
+static uint64_t rows_alike(const geo *g, uint64_t i, uint64_t k, uint64_t n, int need_p, int hp)
+{
+    uint64_t rows = g->Y - (i / g->X) % g->Y;
+    if ((n - k) / g->X < rows) rows = (n - k) / g->X;
+    if (need_p && !hp && g->plane) {  /* the previous plane enters the block at offset g->plane */
+        const uint64_t until = g->plane > k ? (g->plane - k + g->X - 1) / g->X : 0;
+        if (until < rows) rows = until;
+    }
+    return rows;
+}
+
 #define DEFINE_PREDICT(T, SUF, BITS)                                                                        \
 static inline T zig_##SUF(T x, T pred)                                                                     \
 {                                                                                                          \
@@ -132,7 +146,8 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                        int dec)                                                                            \
 {                                                                                                          \
     const T *val = dec ? out : in;                                                                         \
-    const int simd = !dec && sqz_simd_get() >= SQZ_SIMD_AVX2;                                              \
+    const int simd = !dec && sqz_simd_get() >= SQZ_SIMD_AVX2, simd_dec = dec && sqz_simd_get() >= SQZ_SIMD_AVX2; \
+    uint64_t rows16;                                                                                       \
     const uint64_t X = g->X;                                                                               \
     for (uint64_t k = 0; k < n;) {                                                                         \
         const uint64_t i = first + k, x0 = i % X;                                                          \
@@ -153,6 +168,11 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 size_t done = simd ? sqz_predict_row_avx2(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1; \
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
+            } else if (simd_dec && sizeof(T) <= 2 && (rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && \
+                       (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= 16 &&                             \
+                       (rows16 = sqz_predict_dec_rows_avx2(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip)) > 0) { \
+                k += rows16 * X;                                                                           \
+                continue;                                                                                  \
             } else if ((rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && X >= 3 &&   \
                        k + 2 * X <= n && ((i + X) / X) % g->Y > 0 &&                                       \
                        (!need_p || hp == (plane_p && k + X >= g->plane))) {                                \
@@ -244,6 +264,9 @@ void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, uint32_t flip)
 { (void)mode; (void)es; (void)cur; (void)up; (void)pp; (void)out; (void)X; (void)flip; return 0; }
+size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                 size_t X, size_t rows, uint32_t flip)
+{ (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; return 0; }
 size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
                              const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost)
 { (void)modes; (void)n_modes; (void)cur; (void)up; (void)pp; (void)X; (void)flip; (void)cost; return 1; }

@@ -37,6 +37,12 @@ void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, uint32_t flip);
 
+/* Decoder of whole interior rows for the averaging modes (AVG, AVGNE, AVG3D; 1- and 2-byte
+ * elements): z = residuals of `rows` rows, up = the row above the first, pp = the first row's
+ * previous plane (AVG3D). Decodes rows in groups of 16 and returns how many (0: not handled). */
+size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                 size_t X, size_t rows, uint32_t flip);
+
 /* Auto mode's cost model: cost[c] += sum of 4*log2(2|x - pred| + 1) (to a quarter, see
  * predict.c) over elements [1, returned) of an interior row of 2-byte elements, for modes[c]. */
 size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,

@@ -2,6 +2,8 @@
  * reference and finishes what this leaves. Built with -mavx2. */
 #include <immintrin.h>
 
+#include <stdlib.h>
+
 #include "predict.h"
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
@@ -130,4 +132,157 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
         return j;
     }
     return 1;
+}
+
+/* ---- Decoder: 16 rows at once ----
+ * The averaging predictors chain each value to its left neighbour, so one row decodes serially.
+ * Here lane k of a vector holds row k, LAG columns behind row k - 1: one step of the recurrence
+ * advances 16 rows, and every neighbour a lane reads (N, NE: row k - 1) was computed LAG - 1 or
+ * more steps before. Residuals are transposed in and values out in 16 x 16 tiles, through
+ * row buffers padded so that the skewed ends read and write inside them. */
+#define LAG 3
+#define PADL 48                        /* >= LAG * 15 + 7 */
+#define PADR (LAG * 15 + 16 + 24)      /* past X: the last tile, and up[s + 1 - 7 .. s + 9] */
+
+static inline void transpose16(const __m256i *r, __m256i *o)
+{
+    __m256i a[16], b[16];
+    for (int i = 0; i < 8; i++) {
+        a[2 * i] = _mm256_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+        a[2 * i + 1] = _mm256_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+    }
+    for (int m = 0; m < 4; m++) {  /* rows 4m..4m+3; b[4m + g]: columns 2g, 2g + 1 */
+        b[4 * m + 0] = _mm256_unpacklo_epi32(a[4 * m], a[4 * m + 2]);
+        b[4 * m + 1] = _mm256_unpackhi_epi32(a[4 * m], a[4 * m + 2]);
+        b[4 * m + 2] = _mm256_unpacklo_epi32(a[4 * m + 1], a[4 * m + 3]);
+        b[4 * m + 3] = _mm256_unpackhi_epi32(a[4 * m + 1], a[4 * m + 3]);
+    }
+    for (int u = 0; u < 2; u++)    /* rows 8u..8u+7; a[8u + c]: column c (and c + 8) */
+        for (int g = 0; g < 4; g++) {
+            a[8 * u + 2 * g] = _mm256_unpacklo_epi64(b[8 * u + g], b[8 * u + 4 + g]);
+            a[8 * u + 2 * g + 1] = _mm256_unpackhi_epi64(b[8 * u + g], b[8 * u + 4 + g]);
+        }
+    for (int c = 0; c < 8; c++) {
+        o[c] = _mm256_permute2x128_si256(a[c], a[8 + c], 0x20);
+        o[c + 8] = _mm256_permute2x128_si256(a[c], a[8 + c], 0x31);
+    }
+}
+
+/* v shifted up one lane, lane 0 from u16 element 7 of *lane0 (one load: lanes 0-6 unused). */
+static inline __m256i shift_in(__m256i v, const uint16_t *lane0)
+{
+    return _mm256_alignr_epi8(v, _mm256_permute2x128_si256(LD(lane0), v, 0x20), 14);
+}
+
+static inline __m256i floor_avg(__m256i a, __m256i b)
+{
+    return _mm256_sub_epi16(_mm256_avg_epu16(a, b), _mm256_and_si256(_mm256_xor_si256(a, b), _mm256_set1_epi16(1)));
+}
+
+/* One group: zp, pb = residuals (already mapped to deltas) and previous-plane rows, up = the row
+ * above, all padded; values into ob (padded). Columns are s - LAG * k for lane k at step s. */
+static inline __attribute__((always_inline)) void
+dec16(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob, size_t Xp,
+      size_t X)
+{
+    const size_t steps = X + LAG * 15, tiles = (steps + 15) / 16;
+    const __m256i lanes = _mm256_setr_epi16(0, -LAG, -2 * LAG, -3 * LAG, -4 * LAG, -5 * LAG, -6 * LAG, -7 * LAG,
+                                            -8 * LAG, -9 * LAG, -10 * LAG, -11 * LAG, -12 * LAG, -13 * LAG,
+                                            -14 * LAG, -15 * LAG);
+    const __m256i last = _mm256_set1_epi16((short)(X - 1)), byte = _mm256_set1_epi16(0xFF);
+    __m256i w1 = _mm256_setzero_si256(), w2 = w1;   /* W of steps s - 1, s - 2 */
+    __m256i sh = shift_in(w1, up + PADL - 7);       /* N of step 0 */
+    for (size_t t = 0; t < tiles; t++) {
+        const size_t s0 = 16 * t;
+        __m256i rows[16], D[16], P[16], W[16];
+        for (int k = 0; k < 16; k++) rows[k] = LD(zp + k * Xp + PADL + s0 - LAG * k);
+        transpose16(rows, D);
+        if (mode == SQZ_PRED_AVG3D) {
+            for (int k = 0; k < 16; k++) rows[k] = LD(pb + k * Xp + PADL + s0 - LAG * k);
+            transpose16(rows, P);
+        }
+        const int edges = s0 <= LAG * 15 || s0 + 15 >= X - 1;
+        __m256i col = _mm256_add_epi16(lanes, _mm256_set1_epi16((short)s0));
+        for (int j = 0; j < 16; j++) {
+            const size_t s = s0 + j;
+            const __m256i n = sh, ne = shift_in(w2, up + PADL + s + 1 - 7);  /* W of s + 1 - LAG */
+            __m256i w;
+            if (mode == SQZ_PRED_AVGNE) {
+                __m256i h = floor_avg(n, ne);
+                if (edges) h = _mm256_blendv_epi8(h, n, _mm256_cmpeq_epi16(col, last));  /* last column: NE = N */
+                w = _mm256_avg_epu16(w1, h);
+            } else if (mode == SQZ_PRED_AVG3D) {
+                w = _mm256_avg_epu16(floor_avg(w1, n), P[j]);
+            } else {
+                w = floor_avg(w1, n);
+            }
+            if (edges) w = _mm256_blendv_epi8(w, n, _mm256_cmpeq_epi16(col, _mm256_setzero_si256()));  /* column 0: N */
+            w = _mm256_add_epi16(w, D[j]);
+            if (narrow) w = _mm256_and_si256(w, byte);
+            W[j] = w;
+            w2 = w1; w1 = w;
+            sh = ne;
+            col = _mm256_add_epi16(col, _mm256_set1_epi16(1));
+        }
+        transpose16(W, rows);
+        for (int k = 0; k < 16; k++)
+            _mm256_storeu_si256((__m256i *)(void *)(ob + k * Xp + PADL + s0 - LAG * k), rows[k]);
+    }
+}
+
+static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
+                      size_t Xp, size_t X)
+{
+#define DEC16_CASE(M, NARROW) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, zp, pb, up, ob, Xp, X); return; }
+    DEC16_CASE(SQZ_PRED_AVG, 0) DEC16_CASE(SQZ_PRED_AVGNE, 0) DEC16_CASE(SQZ_PRED_AVG3D, 0)
+    DEC16_CASE(SQZ_PRED_AVG, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1) DEC16_CASE(SQZ_PRED_AVG3D, 1)
+#undef DEC16_CASE
+}
+
+size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                 size_t X, size_t rows, uint32_t flip)
+{
+    if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D) || (mode == SQZ_PRED_AVG3D && !pp) ||
+        es > 2 || rows < 16 || X < 2 || X > 30000)
+        return 0;
+    const size_t Xp = PADL + X + PADR;
+    uint16_t *zp = calloc(49 * Xp, sizeof *zp);
+    if (!zp) return 0;
+    uint16_t *ob = zp + 16 * Xp, *pb = ob + 16 * Xp, *ub = pb + 16 * Xp + PADL;
+    const uint16_t f = (uint16_t)flip;
+    const size_t groups = rows / 16;
+    for (size_t g = 0; g < groups; g++) {
+        const size_t r0 = 16 * g * X;
+        if (es == 1) {
+            const uint8_t *zg = (const uint8_t *)z + r0, *ug = g ? (const uint8_t *)out + r0 - X : up;
+            for (size_t c = 0; c < X; c++) ub[c] = (uint8_t)(ug[c] ^ f);
+            for (size_t k = 0; k < 16; k++)
+                for (size_t c = 0; c < X; c++) {
+                    const uint16_t v = zg[k * X + c];
+                    zp[k * Xp + PADL + c] = (uint16_t)((v >> 1) ^ (0u - (v & 1u)));
+                }
+            if (mode == SQZ_PRED_AVG3D)
+                for (size_t k = 0; k < 16; k++)
+                    for (size_t c = 0; c < X; c++) pb[k * Xp + PADL + c] = (uint8_t)(((const uint8_t *)pp)[r0 + k * X + c] ^ f);
+        } else {
+            const uint16_t *zg = (const uint16_t *)z + r0, *ug = g ? (const uint16_t *)out + r0 - X : up;
+            for (size_t c = 0; c < X; c++) ub[c] = (uint16_t)(ug[c] ^ f);
+            for (size_t k = 0; k < 16; k++)
+                for (size_t c = 0; c < X; c++) {
+                    const uint16_t v = zg[k * X + c];
+                    zp[k * Xp + PADL + c] = (uint16_t)((v >> 1) ^ (0u - (v & 1u)));
+                }
+            if (mode == SQZ_PRED_AVG3D)
+                for (size_t k = 0; k < 16; k++)
+                    for (size_t c = 0; c < X; c++) pb[k * Xp + PADL + c] = (uint16_t)(((const uint16_t *)pp)[r0 + k * X + c] ^ f);
+        }
+        dec16_any(mode, es == 1, zp, pb, ub - PADL, ob, Xp, X);
+        for (size_t k = 0; k < 16; k++) {
+            const uint16_t *o = ob + k * Xp + PADL;
+            if (es == 1) for (size_t c = 0; c < X; c++) ((uint8_t *)out)[r0 + k * X + c] = (uint8_t)(o[c] ^ f);
+            else for (size_t c = 0; c < X; c++) ((uint16_t *)out)[r0 + k * X + c] = (uint16_t)(o[c] ^ f);
+        }
+    }
+    free(zp);
+    return groups * 16;
 }
