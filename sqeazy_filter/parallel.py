@@ -1,15 +1,15 @@
 """Camera-rate HDF5 I/O: many chunks compressed (or decompressed) at once, outside HDF5's
 one-chunk-at-a-time filter loop, and stored with direct chunk writes.
 
-``write_chunks(dset, array, threads=N)`` encodes the chunks of ``array`` on N threads (the C
-library runs without the GIL; each chunk uses one thread inside, so N threads use N cores) and
-writes them in order from the calling thread with ``dset.id.write_direct_chunk``
-(``threads=1``: everything in the calling thread). The file is
-an ordinary sqeazy dataset: any reader with the filter reads it. ``read_chunks`` is the reverse.
+``write_chunks(dset, array, threads=N)`` encodes the chunks of ``array`` on N threads, the
+calling thread being one of them (the C library runs without the GIL; each chunk uses one thread
+inside, so N threads use N cores). Whichever thread finishes the next chunk in order stores it
+and any encoded ones after it with ``dset.id.write_direct_chunk``, so the file is the same for
+any N. It is an ordinary sqeazy dataset: any reader with the filter reads it. ``read_chunks`` is
+the reverse: each thread reads a stored chunk and decodes it into the output.
 """
 import itertools
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 
 import numpy as np
 
@@ -87,27 +87,25 @@ class _Encoder:
         return memoryview(out)[:n]
 
 
-class _InlinePool:
-    """threads=1: the work runs in the calling thread (one thread means one), as futures."""
+def _run_workers(threads, work):
+    """work() on threads - 1 new threads and in the calling thread (threads=1: only there);
+    the first exception is re-raised after all have stopped."""
+    errors = []
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    @staticmethod
-    def submit(fn, *args):
-        fut = Future()
+    def guarded():
         try:
-            fut.set_result(fn(*args))
-        except BaseException as e:  # re-raised by result(), as from a pool
-            fut.set_exception(e)
-        return fut
+            work()
+        except BaseException as e:  # noqa: B036 - handed to the caller below
+            errors.append(e)
 
-
-def _pool(threads):
-    return ThreadPoolExecutor(max_workers=threads) if threads > 1 else _InlinePool()
+    helpers = [threading.Thread(target=guarded, daemon=True) for _ in range(threads - 1)]
+    for t in helpers:
+        t.start()
+    guarded()
+    for t in helpers:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _check(dset, threads):
@@ -134,27 +132,61 @@ def write_chunks(dset, array, threads=2, offset=None):
                              f"{chunks} of a dataset of shape {dset.shape}")
     enc = _Encoder(array.dtype, chunks, pipeline, block)
     fill = dset.fillvalue
-    depth = 2 * threads                       # chunks in flight; their output buffers are reused
-    buffers = [bytearray(enc.bound) for _ in range(depth + 1)]
-    written = 0
-    in_flight = deque()
+    jobs = enumerate(_chunk_slices(array.shape, chunks))
+    lock = threading.Condition()
+    free = [bytearray(enc.bound) for _ in range(2 * threads)]  # output buffers of chunks in flight
+    done = {}                                                  # encoded, waiting for an earlier chunk
+    state = {"next": 0, "written": 0, "failed": False, "writing": False}
+
+    def work():
+        # Every thread takes the next chunk, encodes it without the GIL, and stores the chunks
+        # that are ready in order, so the file is the same for any number of threads.
+        while True:
+            with lock:
+                while not free and not state["failed"]:
+                    lock.wait()
+                job = None if state["failed"] else next(jobs, None)
+                if job is None:
+                    return
+                buf = free.pop()
+            i, (start, sl) = job
+            try:
+                data = enc(array[sl], fill, buf)
+            except BaseException:
+                with lock:
+                    state["failed"] = True
+                    lock.notify_all()
+                raise
+            with lock:
+                done[i] = (tuple(o + s for o, s in zip(offset, start)), data, buf)
+                if state["writing"]:            # the thread storing now takes this one too
+                    continue
+                state["writing"] = True
+            store()
 
     def store():
-        nonlocal written
-        pos, fut = in_flight.popleft()
-        data = fut.result()
-        dset.id.write_direct_chunk(pos, data)
-        written += len(data)
+        # One thread at a time stores, outside the lock, so the others keep encoding meanwhile.
+        while True:
+            with lock:
+                if state["failed"] or state["next"] not in done:
+                    state["writing"] = False
+                    return
+                pos, data, buf = done.pop(state["next"])
+            try:
+                dset.id.write_direct_chunk(pos, data)
+            except BaseException:
+                with lock:
+                    state["failed"], state["writing"] = True, False
+                    lock.notify_all()
+                raise
+            with lock:
+                state["written"] += len(data)
+                state["next"] += 1
+                free.append(buf)
+                lock.notify_all()
 
-    with _pool(threads) as pool:
-        for i, (start, sl) in enumerate(_chunk_slices(array.shape, chunks)):
-            if len(in_flight) >= depth:
-                store()
-            pos = tuple(o + s for o, s in zip(offset, start))
-            in_flight.append((pos, pool.submit(enc, array[sl], fill, buffers[i % (depth + 1)])))
-        while in_flight:
-            store()
-    return written
+    _run_workers(threads, work)
+    return state["written"]
 
 
 def read_chunks(dset, threads=2, out=None):
@@ -190,16 +222,17 @@ def read_chunks(dset, threads=2, out=None):
         stored[tuple(info.chunk_offset)] = info
     if len(stored) < np.prod([-(-s // c) for s, c in zip(dset.shape, chunks)]):
         out[...] = dset.fillvalue                      # chunks never written
-    in_flight = deque()
-    with _pool(threads) as pool:
-        for start in stored:
-            if any(o >= n for o, n in zip(start, dset.shape)):
-                continue                               # left behind by a shrinking resize
-            sl = tuple(slice(o, min(o + c, s)) for o, c, s in zip(start, chunks, dset.shape))
-            mask, data = dset.id.read_direct_chunk(start)
-            in_flight.append(pool.submit(work, data, mask, sl))
-            while len(in_flight) > 2 * threads:
-                in_flight.popleft().result()
-        while in_flight:
-            in_flight.popleft().result()
+    todo = iter([start for start in stored if all(o < n for o, n in zip(start, dset.shape))])  # not beyond a shrink
+    lock = threading.Lock()
+
+    def reader():
+        while True:
+            with lock:
+                start = next(todo, None)
+                if start is None:
+                    return
+                mask, data = dset.id.read_direct_chunk(start)
+            work(data, mask, tuple(slice(o, min(o + c, s)) for o, c, s in zip(start, chunks, dset.shape)))
+
+    _run_workers(threads, reader)
     return out

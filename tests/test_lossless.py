@@ -193,6 +193,43 @@ def test_write_chunks_reads_back_through_the_filter(tmp_path, rng, threads, pipe
         np.testing.assert_array_equal(sqeazy_filter.read_chunks(f["x"], threads=threads), a)
 
 
+def test_write_chunks_file_order_does_not_depend_on_threads(tmp_path, rng):
+    """Chunks are stored in order whichever thread finishes first: the same file for any N."""
+    a = (rng.poisson(30, (40, 40, 40)) + 100).astype(np.uint16)
+    a[::3] = rng.integers(0, 65535, (14, 40, 40))                   # slow and fast chunks mixed
+    layouts = []
+    for threads in (1, 2, 5):
+        with h5py.File(tmp_path / f"o{threads}.h5", "w") as f:
+            d = make_dataset(f, a.shape, (1, 40, 40))
+            sqeazy_filter.write_chunks(d, a, threads=threads)
+            layouts.append([(d.id.get_chunk_info(i).chunk_offset, d.id.get_chunk_info(i).byte_offset)
+                            for i in range(d.id.get_num_chunks())])
+    assert layouts[0] == layouts[1] == layouts[2]
+    assert [off for off, _ in layouts[0]] == [(z, 0, 0) for z in range(40)]
+    assert [pos for _, pos in layouts[0]] == sorted(pos for _, pos in layouts[0])
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_write_chunks_failure_stops_every_thread_and_keeps_earlier_chunks(tmp_path, rng, monkeypatch, threads):
+    from sqeazy_filter import parallel
+    a = rng.integers(0, 4000, (12, 16, 16)).astype(np.uint16)
+    real = parallel._Encoder.__call__
+
+    def failing(self, block, fill, out):
+        if block[0, 0, 0] == a[6, 0, 0] and np.array_equal(block, a[6:7]):
+            raise sqeazy_filter.SqeazyError("chunk 6 fails")
+        return real(self, block, fill, out)
+
+    monkeypatch.setattr(parallel._Encoder, "__call__", failing)
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        d = make_dataset(f, a.shape, (1, 16, 16))
+        with pytest.raises(sqeazy_filter.SqeazyError, match="chunk 6 fails"):
+            sqeazy_filter.write_chunks(d, a, threads=threads)
+        stored = sorted(d.id.get_chunk_info(i).chunk_offset for i in range(d.id.get_num_chunks()))
+        assert stored == [(z, 0, 0) for z in range(6)]               # in order, up to the failure
+        np.testing.assert_array_equal(d[:6], a[:6])
+
+
 def test_read_chunks_of_filter_written_file(tmp_path, rng):
     a = rng.integers(0, 255, (9, 33, 65)).astype(np.uint8)
     with h5py.File(tmp_path / "r.h5", "w") as f:
