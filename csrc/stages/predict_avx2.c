@@ -239,6 +239,37 @@ static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *
 #undef DEC16_CASE
 }
 
+#define AT(p, i) (es == 1 ? ((const uint8_t *)(p))[i] : ((const uint16_t *)(p))[i])
+
+/* A group's inputs into the padded 16-bit rows: the row above (ub), residuals as deltas (zp),
+ * previous-plane rows (pb, when pp). es is a constant at each call. */
+static inline __attribute__((always_inline)) void fill_group(size_t es, const void *z, const void *up, const void *pp,
+                                                             uint16_t *zp, uint16_t *pb, uint16_t *ub, size_t Xp,
+                                                             size_t X, uint32_t flip)
+{
+    for (size_t c = 0; c < X; c++) ub[c] = (uint16_t)(AT(up, c) ^ flip);
+    for (size_t k = 0; k < 16; k++)
+        for (size_t c = 0; c < X; c++) {
+            const uint16_t v = AT(z, k * X + c);
+            zp[k * Xp + PADL + c] = (uint16_t)((v >> 1) ^ (0u - (v & 1u)));
+        }
+    if (pp)
+        for (size_t k = 0; k < 16; k++)
+            for (size_t c = 0; c < X; c++) pb[k * Xp + PADL + c] = (uint16_t)(AT(pp, k * X + c) ^ flip);
+}
+
+static inline __attribute__((always_inline)) void store_group(size_t es, const uint16_t *ob, void *out, size_t Xp,
+                                                              size_t X, uint32_t flip)
+{
+    for (size_t k = 0; k < 16; k++)
+        for (size_t c = 0; c < X; c++) {
+            const uint16_t v = (uint16_t)(ob[k * Xp + PADL + c] ^ flip);
+            if (es == 1) ((uint8_t *)out)[k * X + c] = (uint8_t)v;
+            else ((uint16_t *)out)[k * X + c] = v;
+        }
+}
+#undef AT
+
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip)
 {
@@ -249,39 +280,15 @@ size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, 
     uint16_t *zp = calloc(49 * Xp, sizeof *zp);
     if (!zp) return 0;
     uint16_t *ob = zp + 16 * Xp, *pb = ob + 16 * Xp, *ub = pb + 16 * Xp + PADL;
-    const uint16_t f = (uint16_t)flip;
     const size_t groups = rows / 16;
     for (size_t g = 0; g < groups; g++) {
         const size_t r0 = 16 * g * X;
-        if (es == 1) {
-            const uint8_t *zg = (const uint8_t *)z + r0, *ug = g ? (const uint8_t *)out + r0 - X : up;
-            for (size_t c = 0; c < X; c++) ub[c] = (uint8_t)(ug[c] ^ f);
-            for (size_t k = 0; k < 16; k++)
-                for (size_t c = 0; c < X; c++) {
-                    const uint16_t v = zg[k * X + c];
-                    zp[k * Xp + PADL + c] = (uint16_t)((v >> 1) ^ (0u - (v & 1u)));
-                }
-            if (mode == SQZ_PRED_AVG3D)
-                for (size_t k = 0; k < 16; k++)
-                    for (size_t c = 0; c < X; c++) pb[k * Xp + PADL + c] = (uint8_t)(((const uint8_t *)pp)[r0 + k * X + c] ^ f);
-        } else {
-            const uint16_t *zg = (const uint16_t *)z + r0, *ug = g ? (const uint16_t *)out + r0 - X : up;
-            for (size_t c = 0; c < X; c++) ub[c] = (uint16_t)(ug[c] ^ f);
-            for (size_t k = 0; k < 16; k++)
-                for (size_t c = 0; c < X; c++) {
-                    const uint16_t v = zg[k * X + c];
-                    zp[k * Xp + PADL + c] = (uint16_t)((v >> 1) ^ (0u - (v & 1u)));
-                }
-            if (mode == SQZ_PRED_AVG3D)
-                for (size_t k = 0; k < 16; k++)
-                    for (size_t c = 0; c < X; c++) pb[k * Xp + PADL + c] = (uint16_t)(((const uint16_t *)pp)[r0 + k * X + c] ^ f);
-        }
+        const void *ug = g ? (const uint8_t *)out + (r0 - X) * es : up;
+        if (es == 1) fill_group(1, (const uint8_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint8_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, flip);
+        else fill_group(2, (const uint16_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint16_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, flip);
         dec16_any(mode, es == 1, zp, pb, ub - PADL, ob, Xp, X);
-        for (size_t k = 0; k < 16; k++) {
-            const uint16_t *o = ob + k * Xp + PADL;
-            if (es == 1) for (size_t c = 0; c < X; c++) ((uint8_t *)out)[r0 + k * X + c] = (uint8_t)(o[c] ^ f);
-            else for (size_t c = 0; c < X; c++) ((uint16_t *)out)[r0 + k * X + c] = (uint16_t)(o[c] ^ f);
-        }
+        if (es == 1) store_group(1, ob, (uint8_t *)out + r0, Xp, X, flip);
+        else store_group(2, ob, (uint16_t *)out + r0, Xp, X, flip);
     }
     free(zp);
     return groups * 16;
