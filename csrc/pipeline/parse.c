@@ -104,7 +104,7 @@ int sqz_pipeline_parse(const char *text, sqz_pipeline *pl)
     for (int i = 0; i < pl->n; i++)
         for (int k = i + 1; k < pl->n && pl->st[i].stage->emits_codes; k++)
             SQZ_RETURN_IF(pl->st[k].stage->lossy, SQZ_ERR_PIPELINE_SYNTAX,
-                          "lossy stage '%s' cannot follow '%s', whose output is level indices, not values",
+                          "lossy stage '%s' cannot follow '%s', whose output is codes (level indices or ranks), not values",
                           pl->st[k].stage->name, pl->st[i].stage->name);
     if (pl->st[pl->n - 1].stage->kind != SQZ_STAGE_CODEC) {
         SQZ_RETURN_IF(pl->n >= SQZ_MAX_STAGES, SQZ_ERR_PIPELINE_SYNTAX, "more than %d stages", SQZ_MAX_STAGES);

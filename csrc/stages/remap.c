@@ -176,7 +176,7 @@ static void rm_release(void *p)
 }
 
 const sqz_stage sqz_stage_remap = {
-    .id = 24, .name = "remap", .kind = SQZ_STAGE_FILTER,
+    .id = 24, .name = "remap", .kind = SQZ_STAGE_FILTER, .emits_codes = 1,
     .doc = "values -> ranks in the chunk's sorted value table (metadata), when the values are sparse",
     .check = rm_check, .prepare = rm_prepare, .out_size = rm_out_size,
     .encode = rm_encode, .decode = rm_decode, .release = rm_release, .identity = rm_identity, .decode_in_place = 1,

@@ -65,7 +65,7 @@ typedef struct sqz_stage {
     void (*release)(void *state);
     /* 1: decode(encode(x)) may differ from x; blocks then carry the hash of the reconstruction */
     int lossy;
-    /* 1: the output is level indices, not values (wnl, quantiser): no lossy stage may follow */
+    /* 1: the output is codes, not values (wnl and quantiser levels, remap ranks): no lossy stage may follow */
     int emits_codes;
     /* optional: element type of the output (default: the input's), e.g. 16 -> 8 bit */
     int (*out_dtype)(const sqz_stage_ctx *ctx);
