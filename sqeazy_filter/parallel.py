@@ -168,7 +168,7 @@ def write_chunks(dset, array, threads=2, offset=None):
         # One thread at a time stores, outside the lock, so the others keep encoding meanwhile.
         while True:
             with lock:
-                if state["failed"] or state["next"] not in done:
+                if state["next"] not in done:          # earlier chunks are stored even after a failure
                     state["writing"] = False
                     return
                 pos, data, buf = done.pop(state["next"])
