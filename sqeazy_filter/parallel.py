@@ -6,10 +6,13 @@ calling thread being one of them (the C library runs without the GIL; each chunk
 inside, so N threads use N cores). Whichever thread finishes the next chunk in order stores it
 and any encoded ones after it with ``dset.id.write_direct_chunk``, so the file is the same for
 any N. It is an ordinary sqeazy dataset: any reader with the filter reads it. ``read_chunks`` is
-the reverse: each thread reads a stored chunk and decodes it into the output.
+the reverse: each thread reads a stored chunk and decodes it into the output. Helper threads
+stay alive between calls (their C buffers and tables with them).
 """
 import itertools
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -87,9 +90,44 @@ class _Encoder:
         return memoryview(out)[:n]
 
 
+class _Pool:
+    """Helper threads kept between calls: a thread's C-side scratch buffers and decoder tables
+    live as long as the thread, so fresh threads would page-fault them in again on every call
+    (about 1700 faults per 53-chunk write, measured; 1.78x instead of 1.98x on 2 cores)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._executor, self._size, self._pid, self._busy = None, 0, None, 0
+
+    def submit(self, n, fn):
+        """n futures of fn(); the pool grows so that concurrent callers never wait for each other."""
+        with self._lock:
+            if self._pid != os.getpid():                   # a forked child has none of the threads
+                self._executor, self._size, self._busy = None, 0, 0
+            if self._size < self._busy + n:
+                if self._executor is not None:
+                    self._executor.shutdown(wait=False)    # its running tasks finish first
+                self._size = self._busy + n
+                self._executor = ThreadPoolExecutor(max_workers=self._size, thread_name_prefix="sqeazy")
+                self._pid = os.getpid()
+            self._busy += n
+            return [self._executor.submit(self._run, fn) for _ in range(n)]
+
+    def _run(self, fn):
+        try:
+            fn()
+        finally:                                           # before the caller sees the result
+            with self._lock:
+                self._busy -= 1
+
+
+_POOL = _Pool()
+
+
 def _run_workers(threads, work):
-    """work() on threads - 1 new threads and in the calling thread (threads=1: only there);
-    the first exception is re-raised after all have stopped."""
+    """work() on threads - 1 pooled helper threads and in the calling thread (threads=1: only
+    there); the first exception is re-raised after all have stopped. Correct even if a helper
+    starts late: it finds no work left, and the calling thread finishes the job alone."""
     errors = []
 
     def guarded():
@@ -98,12 +136,10 @@ def _run_workers(threads, work):
         except BaseException as e:  # noqa: B036 - handed to the caller below
             errors.append(e)
 
-    helpers = [threading.Thread(target=guarded, daemon=True) for _ in range(threads - 1)]
-    for t in helpers:
-        t.start()
+    helpers = _POOL.submit(threads - 1, guarded) if threads > 1 else []
     guarded()
-    for t in helpers:
-        t.join()
+    for f in helpers:
+        f.result()
     if errors:
         raise errors[0]
 

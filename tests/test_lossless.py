@@ -230,6 +230,72 @@ def test_write_chunks_failure_stops_every_thread_and_keeps_earlier_chunks(tmp_pa
         np.testing.assert_array_equal(d[:6], a[:6])
 
 
+def _pool_threads():
+    import threading
+    return {t for t in threading.enumerate() if t.name.startswith("sqeazy")}
+
+
+def test_parallel_helpers_are_kept_between_calls(tmp_path, rng):
+    # fresh threads would page-fault their C scratch buffers and tables in again on every call
+    a = rng.integers(0, 4000, (24, 16, 16)).astype(np.uint16)
+    with h5py.File(tmp_path / "p.h5", "w") as f:
+        d = make_dataset(f, a.shape, (1, 16, 16))
+        for _ in range(4):
+            sqeazy_filter.write_chunks(d, a, threads=3)
+            np.testing.assert_array_equal(sqeazy_filter.read_chunks(d, threads=3), a)
+        helpers = _pool_threads()
+        assert helpers
+        for _ in range(4):
+            sqeazy_filter.write_chunks(d, a, threads=3)
+            np.testing.assert_array_equal(sqeazy_filter.read_chunks(d, threads=2), a)
+        assert _pool_threads() == helpers
+
+
+def test_write_chunks_from_concurrent_callers(tmp_path, rng):
+    import threading
+    arrays = [rng.integers(0, 4000, (16, 16, 16)).astype(np.uint16) for _ in range(3)]
+    errors = []
+
+    def one(i):
+        try:
+            with h5py.File(tmp_path / f"c{i}.h5", "w") as f:
+                sqeazy_filter.write_chunks(make_dataset(f, arrays[i].shape, (2, 16, 16)), arrays[i], threads=2)
+        except BaseException as e:  # noqa: B036 - checked below
+            errors.append(e)
+
+    callers = [threading.Thread(target=one, args=(i,)) for i in range(3)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert not errors
+    for i, a in enumerate(arrays):
+        with h5py.File(tmp_path / f"c{i}.h5", "r") as f:
+            np.testing.assert_array_equal(f["x"][...], a)
+
+
+def _write_in_child(path, a):
+    with h5py.File(path, "w") as f:
+        sqeazy_filter.write_chunks(make_dataset(f, a.shape, (2, 16, 16)), a, threads=2)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_write_chunks_in_a_forked_child(tmp_path, rng):
+    import multiprocessing
+    a = rng.integers(0, 4000, (8, 16, 16)).astype(np.uint16)
+    with h5py.File(tmp_path / "parent.h5", "w") as f:
+        sqeazy_filter.write_chunks(make_dataset(f, a.shape, (2, 16, 16)), a, threads=2)  # the parent's pool
+    child = multiprocessing.get_context("fork").Process(target=_write_in_child, args=(tmp_path / "child.h5", a))
+    child.start()
+    child.join(120)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("write_chunks hung in a forked child")
+    assert child.exitcode == 0
+    with h5py.File(tmp_path / "child.h5", "r") as f:
+        np.testing.assert_array_equal(f["x"][...], a)
+
+
 def test_read_chunks_of_filter_written_file(tmp_path, rng):
     a = rng.integers(0, 255, (9, 33, 65)).astype(np.uint8)
     with h5py.File(tmp_path / "r.h5", "w") as f:
