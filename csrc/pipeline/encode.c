@@ -32,12 +32,23 @@ static size_t block_len(const enc_job *j, uint64_t i, uint64_t *first)
 }
 
 /* What the decoder will produce for a block of a lossy pipeline: run the stages up to the
- * last lossy one forwards and back. */
-static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8_t *raw, size_t len, uint8_t *rec)
+ * last lossy one forwards and back. *fwd: stage 0's output when it is the only one run
+ * (in scratch 0, still valid for the encoder to go on from), else NULL. */
+static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8_t *raw, size_t len, uint8_t *rec,
+                       const uint8_t **fwd)
 {
     sqz_pipeline *pl = j->pl;
     size_t sizes[SQZ_MAX_STAGES + 1];
     sizes[0] = len;
+    *fwd = NULL;
+    const sqz_stage_ctx *first = &pl->st[0];
+    if (j->last_lossy == 0 && first->stage->encode_reconstruct && !sqz_stage_skipped(first)) {
+        uint8_t *out = sqz_workers_scratch(&j->w, worker, 0);
+        SQZ_FORWARD_IF_ERROR(first->stage->encode_reconstruct(first, blk, raw, len, out, rec,
+                                                              sqz_workers_state(&j->w, worker, 0)));
+        *fwd = out;
+        return 0;
+    }
     const uint8_t *cur = raw;
     for (int s = 0; s <= j->last_lossy; s++) {
         sqz_stage_ctx *c = &pl->st[s];
@@ -52,6 +63,7 @@ static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8
         SQZ_FORWARD_IF_ERROR(c->stage->decode(c, blk, cur, sizes[s + 1], to, sizes[s], sqz_workers_state(&j->w, worker, s)));
         cur = to;
     }
+    if (j->last_lossy == 0 && !sqz_stage_skipped(first)) *fwd = cur == rec ? sqz_workers_scratch(&j->w, worker, 0) : NULL;
     return 0;
 }
 
@@ -63,15 +75,22 @@ static int encode_block(void *ctx, int worker, uint64_t i)
     const sqz_block blk = {first, len / j->esize};
     const uint8_t *raw = j->src + first * j->esize;
     const uint8_t *decoded = raw;  /* what decoding gives back: hashed, and stored if nothing shrinks */
+    const uint8_t *fwd = NULL;     /* stage 0's output, when reconstructing left it */
     if (j->last_lossy >= 0 && len) {
         uint8_t *rec = sqz_workers_scratch(&j->w, worker, 2);
-        SQZ_FORWARD_IF_ERROR(reconstruct(j, worker, &blk, raw, len, rec));
+        SQZ_FORWARD_IF_ERROR(reconstruct(j, worker, &blk, raw, len, rec, &fwd));
         decoded = rec;
     }
     const uint8_t *cur = raw;
     size_t cur_n = len;
     sqz_pipeline *pl = j->pl;
-    for (int s = 0, b = 0; s + 1 < pl->n; s++) {
+    int s0 = 0, b = 0;
+    if (fwd) {  /* stage 0 already ran (into scratch 0) */
+        cur = fwd;
+        cur_n = pl->st[0].stage->out_size(&pl->st[0], len);
+        s0 = b = 1;
+    }
+    for (int s = s0; s + 1 < pl->n; s++) {
         sqz_stage_ctx *c = &pl->st[s];
         if (sqz_stage_skipped(c)) continue;
         uint8_t *out = sqz_workers_scratch(&j->w, worker, b);

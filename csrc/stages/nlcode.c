@@ -234,7 +234,8 @@ static inline void rans_put(const enc_sym *es, const uint16_t *idx, uint64_t k, 
 {
     const enc_sym *e = &es[idx[k]];
     uint32_t x = *xp;
-    /* the word is always stored (in the lane's free space); kept when renormalising */
+    /* the word is always stored (in the lane's free space); kept when renormalising. Shifts,
+     * not a branch: renormalising is unpredictable */
     const uint32_t out = x > e->xm1;
     sqz_wr16(*pp - 2, (uint16_t)x);
     *pp -= out << 1;

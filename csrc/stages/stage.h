@@ -63,6 +63,10 @@ typedef struct sqz_stage {
     int64_t (*decode)(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                       void *dst, size_t dst_size, void **state);
     void (*release)(void *state);
+    /* optional, lossy filters: encode() into dst (out_size bytes) and the reconstruction
+     * decode(encode(x)) into rec (n bytes) in one pass; returns n or -sqz_error */
+    int64_t (*encode_reconstruct)(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                                  void *dst, void *rec, void **state);
     /* 1: decode(encode(x)) may differ from x; blocks then carry the hash of the reconstruction */
     int lossy;
     /* 1: the output is codes, not values (wnl and quantiser levels, remap ranks): no lossy stage may follow */

@@ -121,6 +121,32 @@ static int64_t wnl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     return (int64_t)n;
 }
 
+static int64_t wnl_encode_reconstruct(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                                      void *dst, void *rec, void **state)
+{
+    (void)blk;
+    const tables *t = get_tables(ctx, state);
+    SQZ_RETURN_IF(!t, SQZ_ERR_OUT_OF_MEMORY, "wnl tables");
+    if (t->max_value == 255) {
+        const uint8_t *in = src;
+        uint8_t *out = dst, *re = rec;
+        for (size_t i = 0; i < n; i++) {
+            const uint16_t j = t->to_index[in[i]];
+            out[i] = (uint8_t)j;
+            re[i] = (uint8_t)t->level[j];
+        }
+    } else {
+        const uint16_t *in = src;
+        uint16_t *out = dst, *re = rec;
+        for (size_t i = 0; i < n / 2; i++) {
+            const uint16_t j = t->to_index[in[i]];
+            out[i] = j;
+            re[i] = t->level[j];
+        }
+    }
+    return (int64_t)n;
+}
+
 static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                           void *dst, size_t dst_size, void **state)
 {
@@ -154,4 +180,5 @@ const sqz_stage sqz_stage_wnl = {
     .n_params = 4, .params = k_params,
     .doc = "within-noise-level quantisation: |error| <= q/2 * sigma(value) under the camera model",
     .check = wnl_check, .out_size = wnl_out_size, .encode = wnl_encode, .decode = wnl_decode, .release = wnl_release,
+    .encode_reconstruct = wnl_encode_reconstruct,
 };
