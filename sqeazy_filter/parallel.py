@@ -225,6 +225,13 @@ def write_chunks(dset, array, threads=2, offset=None):
     return state["written"]
 
 
+def _read_raw(dset, start, buf):
+    try:
+        return dset.id.read_direct_chunk(start, out=buf)
+    except TypeError:                                  # h5py < 3.8: no out=
+        return dset.id.read_direct_chunk(start)
+
+
 def read_chunks(dset, threads=2, out=None):
     """Read the whole dataset, decompressing its chunks on ``threads`` threads. Returns ``out``
     (a new array if None). Chunks never written read as the fill value."""
@@ -260,14 +267,18 @@ def read_chunks(dset, threads=2, out=None):
         out[...] = dset.fillvalue                      # chunks never written
     todo = iter([start for start in stored if all(o < n for o, n in zip(start, dset.shape))])  # not beyond a shrink
     lock = threading.Lock()
+    biggest = max((info.size for info in stored.values()), default=0)
 
     def reader():
+        # one buffer per thread: a fresh bytes object per chunk costs the allocator's mmap/munmap
+        # churn, whose TLB shootdowns stall the other threads
+        buf = bytearray(biggest)
         while True:
             with lock:
                 start = next(todo, None)
                 if start is None:
                     return
-                mask, data = dset.id.read_direct_chunk(start)
+                mask, data = _read_raw(dset, start, buf)
             work(data, mask, tuple(slice(o, min(o + c, s)) for o, c, s in zip(start, chunks, dset.shape)))
 
     _run_workers(threads, reader)
