@@ -63,7 +63,7 @@ static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8
         SQZ_FORWARD_IF_ERROR(c->stage->decode(c, blk, cur, sizes[s + 1], to, sizes[s], sqz_workers_state(&j->w, worker, s)));
         cur = to;
     }
-    if (j->last_lossy == 0 && !sqz_stage_skipped(first)) *fwd = cur == rec ? sqz_workers_scratch(&j->w, worker, 0) : NULL;
+    if (j->last_lossy == 0 && !sqz_stage_skipped(first)) *fwd = sqz_workers_scratch(&j->w, worker, 0);  /* the way back wrote rec only */
     return 0;
 }
 
