@@ -42,7 +42,8 @@ static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8
     sizes[0] = len;
     *fwd = NULL;
     const sqz_stage_ctx *first = &pl->st[0];
-    if (j->last_lossy == 0 && first->stage->encode_reconstruct && !sqz_stage_skipped(first)) {
+    const int reuse = j->last_lossy == 0 && !sqz_stage_skipped(first);  /* stage 0's output serves the encoder */
+    if (reuse && first->stage->encode_reconstruct) {
         uint8_t *out = sqz_workers_scratch(&j->w, worker, 0);
         SQZ_FORWARD_IF_ERROR(first->stage->encode_reconstruct(first, blk, raw, len, out, rec,
                                                               sqz_workers_state(&j->w, worker, 0)));
@@ -63,7 +64,7 @@ static int reconstruct(enc_job *j, int worker, const sqz_block *blk, const uint8
         SQZ_FORWARD_IF_ERROR(c->stage->decode(c, blk, cur, sizes[s + 1], to, sizes[s], sqz_workers_state(&j->w, worker, s)));
         cur = to;
     }
-    if (j->last_lossy == 0 && !sqz_stage_skipped(first)) *fwd = sqz_workers_scratch(&j->w, worker, 0);  /* the way back wrote rec only */
+    if (reuse) *fwd = sqz_workers_scratch(&j->w, worker, 0);  /* the way back wrote rec only */
     return 0;
 }
 
