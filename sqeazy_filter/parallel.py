@@ -228,7 +228,7 @@ def write_chunks(dset, array, threads=2, offset=None):
 def _read_raw(dset, start, buf):
     try:
         return dset.id.read_direct_chunk(start, out=buf)
-    except TypeError:                                  # h5py < 3.8: no out=
+    except TypeError:                                  # an h5py without out=
         return dset.id.read_direct_chunk(start)
 
 
@@ -270,8 +270,7 @@ def read_chunks(dset, threads=2, out=None):
     biggest = max((info.size for info in stored.values()), default=0)
 
     def reader():
-        # one buffer per thread: a fresh bytes object per chunk costs the allocator's mmap/munmap
-        # churn, whose TLB shootdowns stall the other threads
+        # one buffer per thread instead of a bytes object per chunk
         buf = bytearray(biggest)
         while True:
             with lock:
