@@ -57,7 +57,7 @@ def cd_values(pipeline=DEFAULT_PIPELINE, threads=0, block_size=0):
 class Sqeazy(_Base):
     """h5py compression options: ``f.create_dataset(..., **Sqeazy(pipeline="bitshuffle->lz4"))``.
 
-    pipeline: stages joined by '->' (see ``sqeazy_filter.stages()``); None: "lossless", or with q= "nlcode".
+    pipeline: stages joined by '->' (see ``sqeazy_filter.stages()``); None: "lossless", or with q= "nlcode16".
     threads: threads per chunk (0: SQEAZY_NUM_THREADS or the number of cores, at most 8).
     block_size: bytes per independently coded block (0: the pipeline's default).
     q: lossy within-noise-level coding, error <= q/2 of each pixel's photon noise; needs the

@@ -40,7 +40,7 @@ def wnl_stage(q, offset, gain, read_noise):
     return f"wnl(q={q:.17g},offset={offset:.17g},gain={gain:.17g},read_noise={read_noise:.17g})"
 
 
-LOSSY_BACKEND = "nlcode"  # codec for wnl level indices (docs/FORMAT.md, "nlcode")
+LOSSY_BACKEND = "nlcode16"  # codec for wnl level indices (docs/FORMAT.md, "nlcode")
 
 
 def lossy_pipeline(q, camera, then=None):

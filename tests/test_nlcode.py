@@ -1,4 +1,4 @@
-"""nlcode (stage 41): exact round trips on wnl level indices and adversarial data, deterministic
+"""nlcode (stage 41) and nlcode16 (stage 42, the same model in 16 lanes): exact round trips on wnl level indices and adversarial data, deterministic
 bytes, and a decoder that refuses damaged blocks."""
 import numpy as np
 import pytest
@@ -10,6 +10,7 @@ from sqeazy_filter.lossy import estimate_camera, lossy_pipeline
 
 CAM = {"offset": 100, "gain": 2.5, "read_noise": 1.6}
 STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.exists() else ["(no data)"]
+CODECS = ["nlcode", "nlcode16"]
 
 
 def indices(a, q, cam):
@@ -33,19 +34,21 @@ def test_real_stack_round_trip(name, q):
     lossy = sqeazy_filter.encode(a, lossy_pipeline(q, cam), threads=2)
     ref = sqeazy_filter.decode(sqeazy_filter.encode(a, lossy_pipeline(q, cam, then="zstd"), threads=2))
     np.testing.assert_array_equal(sqeazy_filter.decode(lossy), ref)
-    check_encode_decode(a, "nlcode")                     # the camera values themselves
-    check_encode_decode(indices(a, q, cam), "nlcode", block_size=65536)
+    for codec in CODECS:
+        check_encode_decode(a, codec)                     # the camera values themselves
+        check_encode_decode(indices(a, q, cam), codec, block_size=65536)
 
 
 def test_lossy_default_backend():
-    assert lossy_pipeline(1, CAM).endswith("->nlcode")
+    assert lossy_pipeline(1, CAM).endswith("->nlcode16")
     assert lossy_pipeline(1, CAM, then="zstd").endswith("->zstd")
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
 @pytest.mark.parametrize("shape", [(1,), (2,), (7,), (1, 1), (3, 1), (1, 5), (5, 3, 2), (4, 17, 33), (2, 3, 4, 5), (3000,)])
 @pytest.mark.parametrize("kind", ["full", "constant", "small"])
-def test_adversarial_round_trip(dtype, shape, kind, rng):
+@pytest.mark.parametrize("codec", CODECS)
+def test_adversarial_round_trip(codec, dtype, shape, kind, rng):
     info = np.iinfo(dtype)
     if kind == "full":
         a = rng.integers(info.min, info.max, size=shape, endpoint=True).astype(dtype)
@@ -54,37 +57,40 @@ def test_adversarial_round_trip(dtype, shape, kind, rng):
     else:
         a = rng.integers(0, 4, size=shape).astype(dtype)
     for block_size in (0, 1024, 3072):
-        check_encode_decode(a, "nlcode", block_size=block_size)
+        check_encode_decode(a, codec, block_size=block_size)
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
-def test_escapes_and_edges(dtype, rng):
+@pytest.mark.parametrize("codec", CODECS)
+def test_escapes_and_edges(codec, dtype, rng):
     info = np.iinfo(dtype)
     a = np.full((6, 40, 37), info.min, dtype)
     a[:, ::3, ::5] = info.max                      # the largest residuals, both signs
     a[2] = rng.integers(info.min, info.max, size=a.shape[1:], endpoint=True)
     a[3, :, 10:] = np.arange(27, dtype=np.int64).astype(dtype)[None, :] * 97
     for block_size in (0, 1024, 2048, 5120):
-        check_encode_decode(a, "nlcode", block_size=block_size)
+        check_encode_decode(a, codec, block_size=block_size)
 
 
-def test_smooth_and_noisy_levels(rng):
+@pytest.mark.parametrize("codec", CODECS)
+def test_smooth_and_noisy_levels(codec, rng):
     y, x = np.mgrid[0:120, 0:130]
     base = 40 + 30 * np.sin(x / 9.0) * np.cos(y / 13.0)
     a = (base[None] + rng.normal(0, 1.5, (5, 120, 130))).clip(0).astype(np.uint16)
-    chunk = check_encode_decode(a, "nlcode")
+    chunk = check_encode_decode(a, codec)
     assert len(chunk) < a.nbytes / 3
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint32", "int32", "float32"])
-def test_refuses_other_dtypes(dtype):
+@pytest.mark.parametrize("codec", CODECS)
+def test_refuses_other_dtypes(codec, dtype):
     with pytest.raises((ValueError, sqeazy_filter.SqeazyError)):
-        sqeazy_filter.encode(np.zeros((4, 4), dtype), "nlcode")
+        sqeazy_filter.encode(np.zeros((4, 4), dtype), codec)
 
 
 def test_deterministic_bytes(rng):
     a = (100 + 2.5 * rng.poisson(30, (8, 96, 100))).astype(np.uint16)
-    for pipeline, block in (("nlcode", 4096), ("nlcode", 0), (lossy_pipeline(2, CAM), 8192)):
+    for pipeline, block in (("nlcode", 4096), ("nlcode16", 4096), ("nlcode16", 0), (lossy_pipeline(2, CAM), 8192)):
         c1 = sqeazy_filter.encode(a, pipeline, threads=1, block_size=block)
         assert sqeazy_filter.encode(a, pipeline, threads=2, block_size=block) == c1
         assert sqeazy_filter.encode(a, pipeline, threads=1, block_size=block) == c1
@@ -129,13 +135,14 @@ def rehash(chunk, meta=None):
     return bytes(b)
 
 
-def test_stage_validation_without_checksums(rng):
+@pytest.mark.parametrize("codec", CODECS)
+def test_stage_validation_without_checksums(codec, rng):
     """Damage inside nlcode blocks, with the stored-bytes hashes fixed up so that the stage's own
     validation answers: every damaged block fails with an error (from nlcode, or from the
     decoded-bytes hash when the damage still decodes to some array); never a crash."""
     a = (100 + 2.5 * rng.poisson(20, (4, 64, 64))).astype(np.uint16)
     for block in (4096, 16384):
-        chunk = sqeazy_filter.encode(a, "nlcode", block_size=block)
+        chunk = sqeazy_filter.encode(a, codec, block_size=block)
         assert rehash(chunk) == chunk
         by_stage = 0
         meta = sqeazy_filter.info(chunk)
@@ -147,7 +154,7 @@ def test_stage_validation_without_checksums(rng):
                 bad[off + pos] ^= 0x5A
                 with pytest.raises(sqeazy_filter.SqeazyError) as e:
                     sqeazy_filter.decode(rehash(bytes(bad), meta))
-                by_stage += "nlcode" in str(e.value)
+                by_stage += codec in str(e.value) or "nlcode" in str(e.value)
             with pytest.raises(sqeazy_filter.SqeazyError, match="nlcode"):
                 short = bytearray(chunk[:off + size - 3] + chunk[off + size:])
                 short[table + 12 * i:table + 12 * i + 4] = (size - 3).to_bytes(4, "little")

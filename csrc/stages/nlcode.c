@@ -24,6 +24,7 @@
 #define RANS_L (1u << 16)       /* state lower bound; 16-bit renormalisation */
 #define DEFAULT_BYTES (4u << 20)
 #define LUT_SHIFT 3             /* decoder: slots per bucket of the token table: 8 */
+#define MAX_LANES 16            /* nlcode: 2 lanes (rows alternate), nlcode16: 16 (row mod 16) */
 
 typedef struct {
     uint64_t rcp;                /* ceil(2^44 / freq), for exact division */
@@ -35,17 +36,23 @@ typedef struct {
     uint8_t *ctx;                /* encoder: per element */
     uint16_t *idx;               /* encoder: per element, context * NTOK + token (z while pass 1 runs) */
     uint16_t *wide;              /* uint8 data widened to uint16 */
-    uint8_t *bits[2];            /* encoder: extra-bit streams per lane */
+    uint8_t *bits;               /* encoder: extra-bit streams, one region per lane */
     uint8_t *rans;               /* encoder: rANS words, written downwards */
     size_t cap;
     uint32_t count[2][NCTX][NTOK];  /* encoder: even and odd elements (merged into [0]) */
     uint16_t freq[NCTX][NTOK];
     enc_sym esym[NCTX * NTOK];
     uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
+    uint32_t fc[NCTX][64];       /* decoder (nlcode16): dF | dC << 16 */
+    /* decoder (nlcode16): per bucket with one token, dF | dC << 13 | residual << 25 (4 bits; bit 29: an
+     * escape token); bit 31: more than one token */
+    uint32_t lut32[NCTX][SCALE >> LUT_SHIFT];
     /* decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
     uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
     int32_t *pre;                /* decoder: P, G, N of a row (3 * pre_cap) */
     uint64_t pre_cap;
+    void *wave;                  /* decoder (nlcode16): nl_wave scratch */
+    uint64_t wave_cap;
     uint8_t unused[NCTX];        /* decoder: 2 for a context absent from the block */
     uint16_t ctab[16 << 6];      /* decoder: context << 6 of (fraction, activity sum) */
     int32_t rtab[16 << 4];       /* decoder: residual of (fraction, token) */
@@ -55,7 +62,7 @@ static void free_state(void *p)
 {
     nl_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans); free(s->pre); free(s);
+    free(s->ctx); free(s->idx); free(s->wide); free(s->bits); free(s->rans); free(s->pre); free(s->wave); free(s);
 }
 
 /* One state per thread outlives the chunk (a released state waits in a thread-local slot), so
@@ -87,15 +94,14 @@ static nl_state *get_state(void **state, size_t n_elems)
         *state = s;
     }
     if (s->cap < n_elems) {
-        free(s->ctx); free(s->idx); free(s->wide); free(s->bits[0]); free(s->bits[1]); free(s->rans);
+        free(s->ctx); free(s->idx); free(s->wide); free(s->bits); free(s->rans);
         s->ctx = malloc(n_elems);
         s->idx = malloc(2 * n_elems);
         s->wide = malloc(2 * n_elems);
-        s->bits[0] = malloc(2 * n_elems + 16);
-        s->bits[1] = malloc(2 * n_elems + 16);
-        s->rans = malloc(2 * n_elems + 32);
+        s->bits = malloc(2 * n_elems + 16 * MAX_LANES);
+        s->rans = malloc(2 * n_elems + 16 * MAX_LANES);
         s->cap = n_elems;
-        if (!s->ctx || !s->idx || !s->wide || !s->bits[0] || !s->bits[1] || !s->rans) {
+        if (!s->ctx || !s->idx || !s->wide || !s->bits || !s->rans) {
             s->cap = 0;
             return NULL;
         }
@@ -213,21 +219,11 @@ static void normalise(const uint32_t *count, unsigned ntok, uint16_t *freq)
     freq[big] = (uint16_t)(freq[big] + (int32_t)(SCALE - sum));
 }
 
-/* A lane's elements in reverse: [stop, k) is the rest of the current row segment. */
-typedef struct {
-    uint64_t k, stop;
-} rcur;
-
-/* Moves to the lane's previous row segment when the current one is done; 0 when none is left. */
-static inline int rcur_next(rcur *c, int lane, uint64_t first, uint64_t X)
+/* Block elements [*lo, *hi) of chunk row r. */
+static inline void row_span(uint64_t r, uint64_t first, uint64_t ne, uint64_t X, uint64_t *lo, uint64_t *hi)
 {
-    while (c->k == c->stop) {
-        if (!c->k) return 0;
-        const uint64_t i = first + c->k - 1, x = i % X, len = x + 1 < c->k ? x + 1 : c->k;
-        if ((int)((i / X) & 1) == lane) c->stop = c->k - len;
-        else c->k = c->stop = c->k - len;
-    }
-    return 1;
+    *lo = (r * X > first ? r * X : first) - first;
+    *hi = ((r + 1) * X < first + ne ? (r + 1) * X : first + ne) - first;
 }
 
 static inline void rans_put(const enc_sym *es, const uint16_t *idx, uint64_t k, uint32_t *xp, uint8_t **pp)
@@ -258,8 +254,19 @@ static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, u
     else nl_model_row(v, X, t0, t1, 0xFFFF, cx, zo);
 }
 
+/* Elements of each lane (lane of a row: row mod nl, rows counted from the chunk's start). */
+static void count_lanes(const sqz_block *blk, uint64_t ne, uint64_t X, unsigned nl, uint64_t *lane_n)
+{
+    memset(lane_n, 0, nl * sizeof *lane_n);
+    for (uint64_t k = 0; k < ne;) {
+        const uint64_t i = blk->first_elem + k, len = X - i % X < ne - k ? X - i % X : ne - k;
+        lane_n[(i / X) % nl] += len;
+        k += len;
+    }
+}
+
 static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                         void *dst, size_t cap, void **state)
+                         void *dst, size_t cap, void **state, const unsigned nl)
 {
     const size_t es = sqz_dtype_size(ctx->dtype);
     const uint64_t ne = n / es;
@@ -274,8 +281,15 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const uint32_t mask = es == 1 ? 0xFF : 0xFFFF;
     const geo g = geometry(ctx);
     memset(s->count, 0, sizeof s->count);
-    bitw bw[2] = {{s->bits[0], 0, 0}, {s->bits[1], 0, 0}};
-    uint64_t lane_n[2] = {0, 0};
+    uint64_t lane_n[MAX_LANES];
+    count_lanes(blk, ne, g.X, nl, lane_n);
+    /* lane l's extra bits and rANS words in regions of 2 * lane_n[l] + 16 bytes */
+    bitw bw[MAX_LANES];
+    uint8_t *top[MAX_LANES];
+    for (size_t l = 0, off = 0; l < nl; off += 2 * lane_n[l] + 16, l++) {
+        bw[l] = (bitw){s->bits + off, 0, 0};
+        top[l] = s->rans + off + 2 * lane_n[l] + 16;
+    }
     uint8_t *const cx = s->ctx;
     uint16_t *const idx = s->idx;
     uint32_t *const cnt0 = &s->count[0][0][0], *const cnt1 = &s->count[1][0][0];
@@ -284,8 +298,7 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     for (uint64_t k = 0; k < ne;) {
         const uint64_t i = blk->first_elem + k, x0 = i % g.X, row = i / g.X;
         const uint64_t len = g.X - x0 < ne - k ? g.X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
-        bitw *w = &bw[row & 1];
-        lane_n[row & 1] += len;
+        bitw *w = &bw[row % nl];
         const int inner = x0 == 0 && len == g.X && g.Y && y >= 2 && k >= 2 * g.X && g.X >= 5;
         if (inner && k >= bulk_end) {
             /* the inner rows from here to the plane's or the block's end in one pass; the row ends it
@@ -331,10 +344,10 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     uint32_t (*const count)[NCTX][NTOK] = s->count;
     for (unsigned c = 0; c < NCTX; c++)
         for (unsigned t = 0; t < NTOK; t++) count[0][c][t] += count[1][c][t];
-    size_t bits_size[2];
-    for (int l = 0; l < 2; l++) {
+    size_t bits_size[MAX_LANES];
+    for (size_t l = 0, off = 0; l < nl; off += 2 * lane_n[l] + 16, l++) {
         if (bw[l].nb) { *bw[l].p++ = (uint8_t)bw[l].acc; bw[l].nb = 0; }
-        bits_size[l] = (size_t)(bw[l].p - s->bits[l]);
+        bits_size[l] = (size_t)(bw[l].p - (s->bits + off));
     }
     /* tables */
     uint8_t *out = dst, *const end = out + cap;
@@ -360,38 +373,70 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             else { *o++ = (uint8_t)(0x80 | (f >> 8)); *o++ = (uint8_t)f; }
         }
     }
-    SQZ_RETURN_IF((size_t)(end - o) < 12, SQZ_ERR_DST_TOO_SMALL, "nlcode");
+    const size_t sizes_bytes = 4 * (2 * (size_t)nl - 1);
+    SQZ_RETURN_IF((size_t)(end - o) < sizes_bytes, SQZ_ERR_DST_TOO_SMALL, "nlcode");
     uint8_t *sizes = o;
-    o += 12;
-    /* pass 2: rANS, both lanes at once, symbols in reverse order, words written downwards
-     * (lane 0 below 2*lane_n[0]+16 bytes of the scratch buffer, lane 1 above) */
-    uint8_t *top[2] = {s->rans + 2 * lane_n[0] + 16, s->rans + 2 * ne + 32};
-    uint8_t *pw[2] = {top[0], top[1]};
-    uint32_t xs[2] = {RANS_L, RANS_L};
-    rcur cur[2] = {{ne, ne}, {ne, ne}};
+    o += sizes_bytes;
+    /* pass 2: rANS, rows from the last, two at a time (in two lanes), symbols in reverse order,
+     * words written downwards */
+    uint8_t *pw[MAX_LANES];
+    uint32_t xs[MAX_LANES];
     const enc_sym *const esym = s->esym;
-    for (;;) {
-        const int more0 = rcur_next(&cur[0], 0, blk->first_elem, g.X), more1 = rcur_next(&cur[1], 1, blk->first_elem, g.X);
-        if (!more0 && !more1) break;
-        if (more0 && more1) {
-            const uint64_t n0 = cur[0].k - cur[0].stop, n1 = cur[1].k - cur[1].stop, m = n0 < n1 ? n0 : n1;
-            uint64_t k0 = cur[0].k, k1 = cur[1].k;
-            uint32_t x0 = xs[0], x1 = xs[1];
-            uint8_t *p0 = pw[0], *p1 = pw[1];
-            for (uint64_t j = 0; j < m; j++) {
+    for (unsigned l = 0; l < nl; l++) {
+        pw[l] = top[l];
+        xs[l] = RANS_L;
+    }
+    /* rows from the last, 2 (nlcode) or 4 (nlcode16) at a time: that many lanes, whose dependency
+     * chains (a multiply each) overlap */
+    const uint64_t first = blk->first_elem, r0 = first / g.X;
+    const unsigned rows_at_once = nl >= 4 ? 4 : 2;
+    for (uint64_t r = ne ? (first + ne - 1) / g.X + 1 : r0; r > r0;) {
+        uint64_t lo[4] = {0, 0, 0, 0}, kk[4] = {0, 0, 0, 0};
+        unsigned ln[4];
+        uint32_t x[4];
+        uint8_t *pp[4];
+        for (unsigned j = 0; j < rows_at_once; j++) {
+            ln[j] = (unsigned)((r - 1) % nl);
+            if (r > r0) row_span(--r, first, ne, g.X, &lo[j], &kk[j]);
+            x[j] = xs[ln[j]];
+            pp[j] = pw[ln[j]];
+        }
+        if (rows_at_once == 4) {
+            /* locals, not the arrays: the states stay in registers */
+            uint64_t m = kk[0] - lo[0];
+            for (unsigned j = 1; j < 4; j++) m = kk[j] - lo[j] < m ? kk[j] - lo[j] : m;
+            uint64_t k0 = kk[0], k1 = kk[1], k2 = kk[2], k3 = kk[3];
+            uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+            uint8_t *p0 = pp[0], *p1 = pp[1], *p2 = pp[2], *p3 = pp[3];
+            for (uint64_t i = 0; i < m; i++) {
+                rans_put(esym, idx, --k0, &x0, &p0);
+                rans_put(esym, idx, --k1, &x1, &p1);
+                rans_put(esym, idx, --k2, &x2, &p2);
+                rans_put(esym, idx, --k3, &x3, &p3);
+            }
+            kk[0] = k0; kk[1] = k1; kk[2] = k2; kk[3] = k3;
+            x[0] = x0; x[1] = x1; x[2] = x2; x[3] = x3;
+            pp[0] = p0; pp[1] = p1; pp[2] = p2; pp[3] = p3;
+        } else {
+            const uint64_t m = kk[0] - lo[0] < kk[1] - lo[1] ? kk[0] - lo[0] : kk[1] - lo[1];
+            uint64_t k0 = kk[0], k1 = kk[1];
+            uint32_t x0 = x[0], x1 = x[1];
+            uint8_t *p0 = pp[0], *p1 = pp[1];
+            for (uint64_t i = 0; i < m; i++) {
                 rans_put(esym, idx, --k0, &x0, &p0);
                 rans_put(esym, idx, --k1, &x1, &p1);
             }
-            cur[0].k = k0; cur[1].k = k1;
-            xs[0] = x0; xs[1] = x1;
-            pw[0] = p0; pw[1] = p1;
-        } else {
-            rcur *cu = &cur[more0 ? 0 : 1];
-            const int l = more0 ? 0 : 1;
-            while (cu->k > cu->stop) rans_put(esym, idx, --cu->k, &xs[l], &pw[l]);
+            kk[0] = k0; kk[1] = k1;
+            x[0] = x0; x[1] = x1;
+            pp[0] = p0; pp[1] = p1;
+        }
+        for (unsigned j = 0; j < rows_at_once; j++) {
+            while (kk[j] > lo[j]) rans_put(esym, idx, --kk[j], &x[j], &pp[j]);
+            xs[ln[j]] = x[j];
+            pw[ln[j]] = pp[j];
         }
     }
-    for (int l = 0; l < 2; l++) {
+    for (unsigned l = 0; l < nl; l++) {
         size_t rsize = 0;
         if (lane_n[l]) {
             pw[l] -= 4;
@@ -403,10 +448,10 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         }
         sqz_wr32(sizes + 4 * l, (uint32_t)rsize);
     }
-    sqz_wr32(sizes + 8, (uint32_t)bits_size[0]);
-    for (int l = 0; l < 2; l++) {
+    for (size_t l = 0, off = 0; l < nl; off += 2 * lane_n[l] + 16, l++) {
+        if (l + 1 < nl) sqz_wr32(sizes + 4 * (nl + l), (uint32_t)bits_size[l]);
         SQZ_RETURN_IF((size_t)(end - o) < bits_size[l], SQZ_ERR_DST_TOO_SMALL, "nlcode");
-        memcpy(o, s->bits[l], bits_size[l]);
+        memcpy(o, s->bits + off, bits_size[l]);
         o += bits_size[l];
     }
     return (int64_t)(o - out);
@@ -499,19 +544,14 @@ static void make_small_tables(nl_state *s)
         }
 }
 
-/* One inner element from P, G, N (see nl_prep_row) and the two previous values w and ww.
+/* One element from its clamped prediction sp (1/16 units) and activity sum gg (<= 63).
  * checked = 0: the caller made sure that the lane has 2 bytes for every element it decodes. */
 static inline __attribute__((always_inline)) int32_t
-dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t N, int32_t w, int32_t ww, int32_t pmax, uint32_t mask,
-         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked)
+dec_core(const nl_state *s, int32_t sp, uint32_t gg, uint32_t mask, uint32_t *xs, const uint8_t **ps, const uint8_t *end,
+         bitr *b, uint32_t *bad, const int checked)
 {
     static const uint8_t k_zero[2] = {0, 0};
-    int32_t sp = 6 * w + 3 * ww + P;
-    /* clamping is rare: a predicted branch keeps it off the dependency chain */
-    if (__builtin_expect((uint32_t)sp > (uint32_t)pmax, 0)) sp = sp < 0 ? 0 : pmax;
     const uint32_t f = (uint32_t)sp & 15, fp = (uint32_t)sp >> 4;
-    uint32_t gg = (uint32_t)(G + abs(w - N) + abs(w - ww));
-    gg = gg > 63 ? 63 : gg;
     const unsigned c6 = s->ctab[f << 6 | gg];
     uint32_t x = *xs;
     const uint32_t slot = x & (SCALE - 1);
@@ -544,6 +584,19 @@ dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t N, int32_t w, int32_t 
     const uint32_t z = ((2u + ((tk - 16) & 1)) << ex) | br_get(b, ex, &bb);
     *bad |= (uint32_t)bb;
     return (int32_t)value_of(z, fp, f > 8, mask);
+}
+
+/* One inner element from P, G, N (see nl_prep_row) and the two previous values w and ww. */
+static inline __attribute__((always_inline)) int32_t
+dec_fast(const nl_state *s, int32_t P, int32_t G, int32_t N, int32_t w, int32_t ww, int32_t pmax, uint32_t mask,
+         uint32_t *xs, const uint8_t **ps, const uint8_t *end, bitr *b, uint32_t *bad, const int checked)
+{
+    int32_t sp = 6 * w + 3 * ww + P;
+    /* clamping is rare: a predicted branch keeps it off the dependency chain */
+    if (__builtin_expect((uint32_t)sp > (uint32_t)pmax, 0)) sp = sp < 0 ? 0 : pmax;
+    uint32_t gg = (uint32_t)(G + abs(w - N) + abs(w - ww));
+    gg = gg > 63 ? 63 : gg;
+    return dec_core(s, sp, gg, mask, xs, ps, end, b, bad, checked);
 }
 
 /* A lane's decoder inside a row pair. */
@@ -690,8 +743,65 @@ static __attribute__((noinline)) void dec_pair8(nl_state *s, const uint8_t *used
     dec_pair(s, used, v, k, y, g, 0xFF, ra, ba, rb, bb, bad);
 }
 
+/* ---- nlcode16: 16 rows at once (nlcode_avx2.c) ---- */
+
+static int wave_available(void)
+{
+#ifdef SQZ_HAVE_AVX2
+    return sqz_simd_get() >= SQZ_SIMD_AVX2;
+#else
+    return 0;
+#endif
+}
+
+typedef struct {
+    const nl_state *s;
+    bitr *br[16];
+    uint32_t mask;
+} wave_arg;
+
+static int32_t wave_slow(nl_wave *w, unsigned j, int32_t sp, uint32_t gg)
+{
+    const wave_arg *a = w->arg;
+    uint32_t x = w->x[j], bad = 0;
+    const uint8_t *p = w->base + w->p[j];
+    const int32_t d = dec_core(a->s, sp, gg, a->mask, &x, &p, w->base + w->end[j], a->br[j], &bad, 1);
+    w->x[j] = x;
+    w->p[j] = (int32_t)(p - w->base);
+    w->bad |= bad;
+    return d;
+}
+
+/* Rows y0 .. y0+15 of a plane (v: row y0; its first row in lane `lane0`). */
+static void wave_group(nl_state *s, const uint8_t *in, uint16_t *v, uint64_t X, unsigned lane0, uint32_t mask,
+                       ransr *rr, bitr *br, int *bad)
+{
+#ifdef SQZ_HAVE_AVX2
+    nl_wave w = {&s->lut[0][0], &s->lut32[0][0], &s->fc[0][0], in, {0}, {0}, {0}, 0, wave_slow, NULL, s->wave};
+    wave_arg a = {s, {0}, mask};
+    w.arg = &a;
+    for (unsigned j = 0; j < 16; j++) {
+        const unsigned l = (lane0 + j) % 16;
+        w.x[j] = rr[l].x;
+        w.p[j] = (int32_t)(rr[l].p - in);
+        w.end[j] = (int32_t)(rr[l].end - in);
+        a.br[j] = &br[l];
+    }
+    sqz_nlcode_wave16_avx2(&w, v, X, mask);
+    for (unsigned j = 0; j < 16; j++) {
+        const unsigned l = (lane0 + j) % 16;
+        rr[l].x = w.x[j];
+        rr[l].p = in + w.p[j];
+    }
+    *bad |= (int)w.bad;
+#else
+    (void)s; (void)in; (void)v; (void)X; (void)lane0; (void)mask; (void)rr; (void)br;
+    *bad |= 4;
+#endif
+}
+
 static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                         void *dst, size_t dst_size, void **state)
+                         void *dst, size_t dst_size, void **state, const unsigned nl)
 {
     const size_t es = sqz_dtype_size(ctx->dtype);
     SQZ_RETURN_IF(dst_size % es, SQZ_ERR_CORRUPT_DATA, "nlcode: block of %zu bytes", dst_size);
@@ -709,6 +819,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->unused[c] = ntok ? 0 : 2;
         if (!ntok) {
             memset(s->lut[c], 31, sizeof s->lut[c]);
+            for (unsigned bk = 0; bk < (SCALE >> LUT_SHIFT); bk++) s->lut32[c][bk] = 0x80000000u;
             continue;
         }
         SQZ_RETURN_IF(ntok > ntok_max, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u has %u tokens", c, ntok);
@@ -730,6 +841,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         SQZ_RETURN_IF(cum != SCALE, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u frequencies sum to %u", c, cum);
         const uint16_t *cm = s->dC[c];
         s->dC[c][ntok] = SCALE;
+        for (unsigned t = 0; t < ntok; t++) s->fc[c][t] = s->dF[c][t] | (uint32_t)s->dC[c][t] << 16;
         for (unsigned bk = 0, t = 0; bk < (SCALE >> LUT_SHIFT); bk++) {
             const uint32_t lo = bk << LUT_SHIFT, hi = lo + (1u << LUT_SHIFT) - 1;
             while (cm[t + 1] <= lo) t++;
@@ -737,35 +849,45 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             while (cm[t2 + 1] <= hi) t2++;
             /* t2 == t + 1: token t + 1 starts at slot cm[t + 1] of the bucket */
             s->lut[c][bk] = (uint8_t)(t >= 31 || t2 > t + 1 ? 31 : t2 == t ? t : t | ((8 - (cm[t2] - lo)) << 5));
+            if (nl == 16) {
+                /* residual of tokens < 16 (zigzag, 4 bits), or the escape flag */
+                const uint32_t rz = t < 16 ? (uint32_t)((t & 1) ? -(int32_t)(t + 1) / 2 : (int32_t)t / 2) & 15 : 16;
+                s->lut32[c][bk] = t2 != t ? 0x80000000u : s->dF[c][t] | (uint32_t)cm[t] << 13 | rz << 25;
+            }
         }
     }
-    SQZ_RETURN_IF((size_t)(end - p) < 12, SQZ_ERR_CORRUPT_DATA, "nlcode: sizes truncated");
-    const uint32_t rs0 = sqz_rd32(p), rs1 = sqz_rd32(p + 4), bs0 = sqz_rd32(p + 8);
-    p += 12;
-    const size_t left = (size_t)(end - p);
-    SQZ_RETURN_IF(rs0 > left || rs1 > left - rs0 || bs0 > left - rs0 - rs1, SQZ_ERR_CORRUPT_DATA,
-                  "nlcode: stream sizes %u+%u+%u exceed the block's %zu bytes", rs0, rs1, bs0, left);
-    uint64_t lane_n[2] = {0, 0};
-    for (uint64_t k = 0; k < ne;) {
-        const uint64_t i = blk->first_elem + k, x0 = i % g.X, len = g.X - x0 < ne - k ? g.X - x0 : ne - k;
-        lane_n[(i / g.X) & 1] += len;
-        k += len;
+    const size_t sizes_bytes = 4 * (2 * (size_t)nl - 1);
+    SQZ_RETURN_IF((size_t)(end - p) < sizes_bytes, SQZ_ERR_CORRUPT_DATA, "nlcode: sizes truncated");
+    const size_t left = (size_t)(end - p) - sizes_bytes;
+    uint32_t rsz[MAX_LANES], bsz[MAX_LANES];
+    size_t used = 0;
+    for (unsigned l = 0; l < 2 * nl - 1; l++) {
+        const uint32_t z = sqz_rd32(p + 4 * l);
+        SQZ_RETURN_IF(z > left - used, SQZ_ERR_CORRUPT_DATA, "nlcode: stream sizes exceed the block's %zu bytes", left);
+        used += z;
+        if (l < nl) rsz[l] = z;
+        else bsz[l - nl] = z;
     }
-    ransr rr[2];
-    bitr br[2];
-    const uint32_t rsz[2] = {rs0, rs1};
+    bsz[nl - 1] = (uint32_t)(left - used);
+    p += sizes_bytes;
+    uint64_t lane_n[MAX_LANES];
+    count_lanes(blk, ne, g.X, nl, lane_n);
+    ransr rr[MAX_LANES];
+    bitr br[MAX_LANES];
     const uint8_t *q = p;
-    for (int l = 0; l < 2; l++) {
+    for (unsigned l = 0; l < nl; l++) {
         SQZ_RETURN_IF(lane_n[l] ? rsz[l] < 4 || (rsz[l] - 4) % 2 : rsz[l] != 0, SQZ_ERR_CORRUPT_DATA,
-                      "nlcode: lane %d rANS stream of %u bytes", l, rsz[l]);
+                      "nlcode: lane %u rANS stream of %u bytes", l, rsz[l]);
         rr[l].x = lane_n[l] ? sqz_rd32(q) : RANS_L;
         rr[l].p = lane_n[l] ? q + 4 : q;
         rr[l].end = q + rsz[l];
-        SQZ_RETURN_IF(rr[l].x < RANS_L, SQZ_ERR_CORRUPT_DATA, "nlcode: lane %d rANS state", l);
+        SQZ_RETURN_IF(rr[l].x < RANS_L, SQZ_ERR_CORRUPT_DATA, "nlcode: lane %u rANS state", l);
         q += rsz[l];
     }
-    br[0] = (bitr){q, q + bs0, 0, 0};
-    br[1] = (bitr){q + bs0, end, 0, 0};
+    for (unsigned l = 0; l < nl; l++) {
+        br[l] = (bitr){q, q + bsz[l], 0, 0};
+        q += bsz[l];
+    }
     uint16_t *v = es == 1 ? s->wide : dst;
     make_small_tables(s);
     if (g.Y && g.X >= 32 && s->pre_cap < g.X) {
@@ -774,23 +896,35 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->pre_cap = s->pre ? g.X : 0;
         SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
     }
+    const int wave = nl == 16 && g.Y >= 18 && g.X >= 8 && wave_available();
+    if (wave && s->wave_cap < g.X) {
+        free(s->wave);
+        s->wave = malloc(nl_wave_scratch_bytes(g.X));
+        s->wave_cap = s->wave ? g.X : 0;
+        SQZ_RETURN_IF(!s->wave, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
+    }
     int bad = 0;
     const uint64_t X = g.X;
     for (uint64_t k = 0; k < ne && !bad;) {
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
-        ransr *r = &rr[row & 1];
-        bitr *b = &br[row & 1];
+        if (wave && x0 == 0 && y >= 2 && y + 16 <= g.Y && k >= 2 * X && ne - k >= 16 * X) {
+            wave_group(s, in, v + k, X, (unsigned)(row % 16), mask, rr, br, &bad);
+            k += 16 * X;
+            continue;
+        }
+        ransr *r = &rr[row % nl];
+        bitr *b = &br[row % nl];
+        ransr *r1 = &rr[(row + 1) % nl];
+        bitr *b1 = &br[(row + 1) % nl];
         if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32 && s->pre) {
-            (es == 1 ? dec_pair8 : dec_pair16)(s, in, v, k, y, &g, r, b, &rr[(row + 1) & 1], &br[(row + 1) & 1], &bad);
+            (es == 1 ? dec_pair8 : dec_pair16)(s, in, v, k, y, &g, r, b, r1, b1, &bad);
             k += 2 * X;
             continue;
         }
         if (x0 == 0 && g.Y && (y >= 2 ? k >= 2 * X : y == 0) && y + 1 < g.Y && ne - k >= 2 * X && X >= 5) {
-            /* two rows at once (rows alternate lanes), the second three elements behind; the first two
+            /* two rows at once (in two lanes), the second three elements behind; the first two
              * rows of a plane with all neighbours substituted */
-            ransr *r1 = &rr[(row + 1) & 1];
-            bitr *b1 = &br[(row + 1) & 1];
             const uint64_t k1 = k + X;
             const int deep = y >= 2;
             for (uint64_t x = 0; x < 3; x++) {
@@ -818,11 +952,11 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     }
     SQZ_RETURN_IF(bad & 2, SQZ_ERR_CORRUPT_DATA, "nlcode: element in an unused context");
     SQZ_RETURN_IF(bad, SQZ_ERR_CORRUPT_DATA, "nlcode: a stream ends early");
-    for (int l = 0; l < 2; l++) {
+    for (unsigned l = 0; l < nl; l++) {
         SQZ_RETURN_IF(rr[l].x != RANS_L || rr[l].p != rr[l].end, SQZ_ERR_CORRUPT_DATA,
-                      "nlcode: lane %d rANS stream does not end where the block does", l);
+                      "nlcode: lane %u rANS stream does not end where the block does", l);
         SQZ_RETURN_IF(br[l].p != br[l].end || br[l].nb >= 8 || br[l].acc, SQZ_ERR_CORRUPT_DATA,
-                      "nlcode: lane %d extra bits left over or padding not zero", l);
+                      "nlcode: lane %u extra bits left over or padding not zero", l);
     }
     if (es == 1)
         for (uint64_t k = 0; k < ne; k++) ((uint8_t *)dst)[k] = (uint8_t)s->wide[k];
@@ -848,9 +982,40 @@ static uint64_t nl_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint3
     return (rows ? rows : 1) * X;
 }
 
+static int64_t nl_encode2(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
+                          size_t cap, void **state)
+{
+    return nl_encode(ctx, blk, src, n, dst, cap, state, 2);
+}
+
+static int64_t nl_decode2(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
+                          size_t dst_size, void **state)
+{
+    return nl_decode(ctx, blk, src, n, dst, dst_size, state, 2);
+}
+
+static int64_t nl_encode16(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
+                           size_t cap, void **state)
+{
+    return nl_encode(ctx, blk, src, n, dst, cap, state, 16);
+}
+
+static int64_t nl_decode16(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
+                           size_t dst_size, void **state)
+{
+    return nl_decode(ctx, blk, src, n, dst, dst_size, state, 16);
+}
+
 const sqz_stage sqz_stage_nlcode = {
     .id = 41, .name = "nlcode", .kind = SQZ_STAGE_CODEC,
-    .doc = "8-tap predictor in 1/16 units + 108 contexts (fraction, activity) + rANS, for wnl level indices",
-    .check = nl_check, .encode = nl_encode, .decode = nl_decode, .release = nl_release,
+    .doc = "8-tap predictor in 1/16 units + 108 contexts (fraction, activity) + rANS in 2 lanes, for wnl level indices",
+    .check = nl_check, .encode = nl_encode2, .decode = nl_decode2, .release = nl_release,
+    .block_elems = nl_block_elems,
+};
+
+const sqz_stage sqz_stage_nlcode16 = {
+    .id = 42, .name = "nlcode16", .kind = SQZ_STAGE_CODEC,
+    .doc = "nlcode with 16 rANS lanes (row mod 16), decoded 16 rows at once with AVX2",
+    .check = nl_check, .encode = nl_encode16, .decode = nl_decode16, .release = nl_release,
     .block_elems = nl_block_elems,
 };

@@ -1,5 +1,6 @@
 /* nlcode_model.h built with -mavx2 (chosen at run time by nlcode.c). */
 #include <immintrin.h>
+#include <string.h>
 
 #include "nlcode_model.h"
 
@@ -62,3 +63,208 @@ void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint6
     if (mask == 0xFF) nl_model_row(v, X, t0, t1, 0xFF, cx, zo);
     else model_row16(v, X, t0, t1, cx, zo);
 }
+
+/* ---- nlcode16: the 16-row wavefront decoder ----
+ * Step t decodes column t - 3j of row j (lane j), so row j-1 is three columns ahead, as far as
+ * row j's neighbours reach (NEE). S_t is D_t (the values of step t) moved up one lane, with row
+ * y0-1 in lane 0; row j's N, NE, NEE, NW, NWW are S of steps t-3, t-2, t-1, t-4, t-5, and NN is
+ * S of step t-6 moved up one more lane (row y0-2 in lane 0). While some lane is near a row end
+ * (the first and last 47 steps), blends give columns outside the row the substitutes of
+ * docs/FORMAT.md and lanes outside their row keep their state; their values are never used. */
+
+#define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define ST(p, x) _mm256_storeu_si256((__m256i *)(void *)(p), (x))
+
+static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
+
+static inline __m256i absdiff(__m256i a, __m256i b) { return _mm256_abs_epi32(_mm256_sub_epi32(a, b)); }
+
+/* zigzag token -> residual */
+static inline __m256i unzig(__m256i tk)
+{
+    const __m256i one = set1(1), half = _mm256_srli_epi32(_mm256_add_epi32(tk, one), 1), odd = _mm256_and_si256(tk, one);
+    return _mm256_add_epi32(_mm256_xor_si256(half, _mm256_sub_epi32(_mm256_setzero_si256(), odd)), odd);
+}
+
+typedef struct {
+    __m256i x, p, end, D1, D2, S1;   /* rANS states, word offsets, stream ends; D of t-1, t-2; S of t-1 */
+} wave_half;
+
+typedef struct {
+    const int *lut32, *lut, *fc, *base;
+    int32_t mask;
+    int32_t X;
+    nl_wave *w;
+} wave_tabs;
+
+/* Values of step t in lanes 8h .. 8h+7 (N .. NN: their neighbours from the rows above). */
+static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *k, wave_half *hs, const unsigned h, uint64_t t,
+                                                               __m256i N, __m256i NE, __m256i NW, __m256i NWW, __m256i NN,
+                                                               __m256i *badv, const int edges)
+{
+    const __m256i zero = _mm256_setzero_si256(), one = set1(1), two = set1(2);
+    __m256i NEE = hs->S1, W = hs->D1, WW = hs->D2, live = set1(-1);
+    if (edges) {
+        const __m256i x = _mm256_sub_epi32(set1((int32_t)t), h ? _mm256_setr_epi32(24, 27, 30, 33, 36, 39, 42, 45)
+                                                                 : _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21));
+        live = _mm256_and_si256(_mm256_cmpgt_epi32(x, set1(-1)), _mm256_cmpgt_epi32(set1(k->X), x));
+        const __m256i e0 = _mm256_cmpeq_epi32(x, zero), e1 = _mm256_cmpeq_epi32(x, one);
+        const __m256i r1 = _mm256_cmpeq_epi32(x, set1(k->X - 1)), r2 = _mm256_cmpeq_epi32(x, set1(k->X - 2));
+        W = _mm256_blendv_epi8(W, N, e0);
+        WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
+        NW = _mm256_blendv_epi8(NW, N, e0);
+        NWW = _mm256_blendv_epi8(NWW, NW, _mm256_or_si256(e0, e1));
+        NE = _mm256_blendv_epi8(NE, N, r1);
+        NEE = _mm256_blendv_epi8(NEE, NE, _mm256_or_si256(r1, r2));
+    }
+    /* the lane's next word, loaded before it is known to be needed */
+    const __m256i okact = _mm256_and_si256(live, _mm256_cmpgt_epi32(hs->end, _mm256_add_epi32(hs->p, one)));
+    const __m256i word =
+        _mm256_srli_epi32(_mm256_mask_i32gather_epi32(zero, k->base, _mm256_sub_epi32(hs->p, two), okact, 1), 16);
+    /* prediction, fraction class, activity class, context */
+    const __m256i t3 = _mm256_add_epi32(_mm256_add_epi32(N, NE), _mm256_add_epi32(NEE, WW));
+    const __m256i w6 = _mm256_slli_epi32(_mm256_add_epi32(W, _mm256_slli_epi32(W, 1)), 1);
+    __m256i sp = _mm256_add_epi32(_mm256_add_epi32(w6, _mm256_add_epi32(t3, _mm256_slli_epi32(t3, 1))), NW);
+    sp = _mm256_sub_epi32(sp, _mm256_add_epi32(_mm256_add_epi32(NN, NN), NWW));
+    sp = _mm256_min_epi32(_mm256_max_epi32(sp, zero), set1(16 * k->mask));
+    const __m256i f = _mm256_and_si256(sp, set1(15)), fp = _mm256_srli_epi32(sp, 4);
+    const __m256i mir = _mm256_cmpgt_epi32(f, set1(8));
+    const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi32(set1(16), f), mir);
+    __m256i g = _mm256_add_epi32(_mm256_add_epi32(absdiff(W, NW), absdiff(N, NW)), _mm256_add_epi32(absdiff(N, NE), absdiff(W, WW)));
+    g = _mm256_min_epi32(_mm256_add_epi32(g, absdiff(N, NN)), set1(63));
+    /* activity class: g < 16 (thresholds 1, 2, 3, 4, 6, 8, 11) from a table, 16, 22, 32, 45 by comparisons */
+    const __m256i act_tab = _mm256_setr_epi8(0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6,
+                                             7, 7, 7, 7, 7);
+    __m256i act = _mm256_shuffle_epi8(act_tab, _mm256_min_epi32(g, set1(15)));
+    act = _mm256_sub_epi32(_mm256_sub_epi32(act, _mm256_cmpgt_epi32(g, set1(15))), _mm256_cmpgt_epi32(g, set1(21)));
+    act = _mm256_sub_epi32(_mm256_sub_epi32(act, _mm256_cmpgt_epi32(g, set1(31))), _mm256_cmpgt_epi32(g, set1(44)));
+    const __m256i ctx = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(fm, 3), _mm256_slli_epi32(fm, 2)), act);
+    /* rANS */
+    const __m256i slot = _mm256_and_si256(hs->x, set1(4095));
+    const __m256i bucket = _mm256_add_epi32(_mm256_slli_epi32(ctx, 9), _mm256_srli_epi32(slot, 3));
+    const __m256i ent = _mm256_i32gather_epi32(k->lut32, bucket, 4);
+    __m256i F = _mm256_and_si256(ent, set1(0x1FFF)), C = _mm256_and_si256(_mm256_srli_epi32(ent, 13), set1(4095));
+    __m256i r = _mm256_srai_epi32(_mm256_slli_epi32(ent, 3), 28);
+    __m256i rare = zero;
+    const __m256i spec = _mm256_and_si256(ent, set1((int32_t)0xA0000000u));
+    if (__builtin_expect(!_mm256_testz_si256(spec, live), 0)) {
+        /* a bucket with two tokens: the byte table says where the second starts; escapes and
+         * buckets the byte table does not resolve go to the scalar code */
+        const __m256i multi = _mm256_and_si256(live, _mm256_cmpgt_epi32(zero, ent));
+        rare = _mm256_andnot_si256(multi, _mm256_and_si256(live, _mm256_cmpgt_epi32(spec, zero)));
+        if (!_mm256_testz_si256(multi, multi)) {
+            const __m256i e = _mm256_and_si256(_mm256_mask_i32gather_epi32(zero, k->lut, bucket, multi, 1), set1(0xFF));
+            const __m256i t2 = _mm256_add_epi32(
+                _mm256_and_si256(e, set1(31)),
+                _mm256_srli_epi32(_mm256_add_epi32(_mm256_and_si256(slot, set1(7)), _mm256_srli_epi32(e, 5)), 3));
+            const __m256i mrare = _mm256_and_si256(multi, _mm256_or_si256(_mm256_cmpeq_epi32(e, set1(31)),
+                                                                          _mm256_cmpgt_epi32(t2, set1(15))));
+            const __m256i fcv = _mm256_mask_i32gather_epi32(zero, k->fc, _mm256_add_epi32(_mm256_slli_epi32(ctx, 6), t2),
+                                                            _mm256_andnot_si256(mrare, multi), 4);
+            F = _mm256_blendv_epi8(F, _mm256_and_si256(fcv, set1(0xFFFF)), multi);
+            C = _mm256_blendv_epi8(C, _mm256_srli_epi32(fcv, 16), multi);
+            r = _mm256_blendv_epi8(r, unzig(t2), multi);
+            rare = _mm256_or_si256(rare, mrare);
+        }
+    }
+    const __m256i xn = _mm256_sub_epi32(_mm256_add_epi32(_mm256_mullo_epi32(F, _mm256_srli_epi32(hs->x, 12)), slot), C);
+    const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(xn, 16), zero);
+    const __m256i ld = _mm256_and_si256(need, okact);
+    __m256i xnew = _mm256_blendv_epi8(xn, _mm256_or_si256(_mm256_slli_epi32(xn, 16), word), need);
+    if (edges) xnew = _mm256_blendv_epi8(hs->x, xnew, live);
+    __m256i pnew = _mm256_add_epi32(hs->p, _mm256_and_si256(ld, two));
+    r = _mm256_blendv_epi8(r, _mm256_sub_epi32(one, r), mir);
+    __m256i val = _mm256_and_si256(_mm256_add_epi32(fp, r), set1(k->mask));
+    *badv = _mm256_or_si256(*badv, _mm256_andnot_si256(_mm256_or_si256(rare, okact), _mm256_and_si256(need, live)));
+    if (__builtin_expect(!_mm256_testz_si256(rare, rare), 0)) {
+        int32_t a_sp[8], a_g[8], a_x[8], a_p[8], a_xn[8], a_pn[8], a_v[8];
+        ST(a_sp, sp); ST(a_g, g); ST(a_x, hs->x); ST(a_p, hs->p);
+        ST(a_xn, xnew); ST(a_pn, pnew); ST(a_v, val);
+        const unsigned rm = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(rare));
+        nl_wave *const w = k->w;
+        for (unsigned i = 0; i < 8; i++) {
+            if (!(rm >> i & 1)) continue;
+            const unsigned j = 8 * h + i;
+            w->x[j] = (uint32_t)a_x[i];
+            w->p[j] = a_p[i];
+            a_v[i] = w->slow(w, j, a_sp[i], (uint32_t)a_g[i]);
+            a_xn[i] = (int32_t)w->x[j];
+            a_pn[i] = w->p[j];
+        }
+        xnew = LD(a_xn); pnew = LD(a_pn); val = LD(a_v);
+    }
+    hs->x = xnew;
+    hs->p = pnew;
+    return val;
+}
+
+/* Steps [t0, t1): both halves, then S_t into the ring and D_t into the value buffer. */
+static inline __attribute__((always_inline)) void wave_steps(const wave_tabs *k, wave_half *hs, int32_t (*R)[24],
+                                                             const int32_t *f1, const int32_t *f2, uint16_t *dbuf,
+                                                             uint64_t t0, uint64_t t1, __m256i *badv, const int edges)
+{
+    const __m256i rot = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    for (uint64_t t = t0; t < t1; t++) {
+        const int32_t *const r3 = R[(t - 3) & 7], *const r2 = R[(t - 2) & 7], *const r4 = R[(t - 4) & 7];
+        const int32_t *const r5 = R[(t - 5) & 7], *const r6 = R[(t - 6) & 7];
+        const __m256i D0 = wave_step(k, &hs[0], 0, t, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, edges);
+        const __m256i D1 = wave_step(k, &hs[1], 1, t, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, edges);
+        const __m256i pl = _mm256_permutevar8x32_epi32(D0, rot), ph = _mm256_permutevar8x32_epi32(D1, rot);
+        const __m256i S0 = _mm256_blend_epi32(pl, set1(f1[t + 3]), 0x01), S1 = _mm256_blend_epi32(ph, pl, 0x01);
+        int32_t *const rt = R[t & 7];
+        rt[0] = f2[t + 6];
+        ST(rt + 1, S0);
+        ST(rt + 9, S1);
+        hs[0].S1 = S0; hs[1].S1 = S1;
+        hs[0].D2 = hs[0].D1; hs[1].D2 = hs[1].D1;
+        hs[0].D1 = D0; hs[1].D1 = D1;
+        ST(dbuf + 16 * t, _mm256_permute4x64_epi64(_mm256_packus_epi32(D0, D1), 0xD8));
+    }
+}
+
+void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask)
+{
+    const uint16_t *u = v - X, *uu = v - 2 * X;
+    const uint64_t T = X + 45;
+    int32_t *const f1 = (int32_t *)w->scratch + 8, *const f2 = f1 + X + 72;
+    uint16_t *const dbuf = (uint16_t *)(void *)(((uintptr_t)(f2 + X + 64) + 31) & ~(uintptr_t)31);
+    for (int64_t j = -8; j < (int64_t)X + 64; j++) {
+        const uint64_t c = j < 0 ? 0 : (uint64_t)j >= X ? X - 1 : (uint64_t)j;
+        f1[j] = u[c];
+        f2[j] = uu[c];
+    }
+    int32_t R[8][24] __attribute__((aligned(32)));
+    memset(R, 0, sizeof R);
+    for (int s = -6; s <= -1; s++) {
+        R[s & 7][0] = f2[s + 6];
+        R[s & 7][1] = f1[s + 3];
+    }
+    const wave_tabs k = {(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
+                         (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, (int32_t)X, w};
+    wave_half hs[2];
+    for (int h = 0; h < 2; h++) {
+        hs[h].x = LD(w->x + 8 * h);
+        hs[h].p = LD(w->p + 8 * h);
+        hs[h].end = LD(w->end + 8 * h);
+        hs[h].D1 = hs[h].D2 = _mm256_setzero_si256();
+        hs[h].S1 = LD(&R[7][1 + 8 * h]);
+    }
+    __m256i badv = _mm256_setzero_si256();
+    /* every lane inside its row, two columns from either end: steps [47, X - 2) */
+    const uint64_t m0 = T < 47 ? T : 47, m1 = X > 49 ? X - 2 : m0;
+    wave_steps(&k, hs, R, f1, f2, dbuf, 0, m0, &badv, 1);
+    wave_steps(&k, hs, R, f1, f2, dbuf, m0, m1, &badv, 0);
+    wave_steps(&k, hs, R, f1, f2, dbuf, m1, T, &badv, 1);
+    for (int h = 0; h < 2; h++) {
+        ST(w->x + 8 * h, hs[h].x);
+        ST(w->p + 8 * h, hs[h].p);
+    }
+    if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
+    for (uint64_t j = 0; j < 16; j++) {
+        uint16_t *const row = v + j * X;
+        const uint16_t *src = dbuf + 3 * j * 16 + j;
+        for (uint64_t x = 0; x < X; x++) row[x] = src[16 * x];
+    }
+}
+#undef LD
+#undef ST

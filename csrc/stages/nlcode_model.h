@@ -43,7 +43,27 @@ static inline __attribute__((always_inline)) void nl_prep_row(const uint16_t *v,
     }
 }
 
+/* nlcode16's wavefront decoder: rows y0 .. y0+15 of a plane (y0 >= 2, rows y0-2 and y0-1 decoded, all
+ * in the block, X >= 8), row j in lane j of two AVX2 vectors, three columns behind row j-1. */
+typedef struct nl_wave {
+    const uint8_t *lut;          /* [108][512] token buckets (nlcode.c) */
+    const uint32_t *lut32;       /* [108][512] frequency | cumulative << 13 | residual << 25, flags (nlcode.c) */
+    const uint32_t *fc;          /* [108 * 64]: frequency | cumulative frequency << 16 */
+    const uint8_t *base;         /* stream offsets count from here */
+    uint32_t x[16];              /* rANS state of row j's lane */
+    int32_t p[16], end[16];      /* offsets of its next word and of its stream's end */
+    uint32_t bad;                /* as nlcode.c's: 1 a stream ends early, 2 an unused context */
+    /* an element the vectors leave to scalar code (escape, rare token, unused context): its value from
+     * the clamped prediction sp and activity sum gg; updates x[j], p[j], bad */
+    int32_t (*slow)(struct nl_wave *w, unsigned j, int32_t sp, uint32_t gg);
+    void *arg;
+    void *scratch;               /* nl_wave_scratch_bytes(X) */
+} nl_wave;
+
+static inline size_t nl_wave_scratch_bytes(uint64_t X) { return (size_t)(2 * (X + 72) * 4 + (X + 48) * 32 + 64); }
+
 #ifdef SQZ_HAVE_AVX2
+void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask);
 void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N);
 void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
                                uint16_t *zo);
