@@ -44,8 +44,8 @@ typedef struct {
     enc_sym esym[NCTX * NTOK];
     uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
     uint32_t fc[NCTX][64];       /* decoder (nlcode16): dF | dC << 16 */
-    /* decoder (nlcode16): per bucket with one token, dF | dC << 13 | residual << 25 (4 bits; bit 29: an
-     * escape token); bit 31: more than one token */
+    /* decoder (nlcode16): per bucket with one token t, dF | dC << 13 | code << 25 with code = the
+     * residual (4 bits) for t < 16, 32 | t - 16 for an escape; 0x80000000: more than one token */
     uint32_t lut32[NCTX][SCALE >> LUT_SHIFT];
     /* decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
     uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
@@ -756,46 +756,60 @@ static int wave_available(void)
 
 typedef struct {
     const nl_state *s;
-    bitr *br[16];
     uint32_t mask;
 } wave_arg;
+
+/* Bit reader of a stream at `start` after `used` bits (br_get keeps fewer than 8 bits buffered). */
+static bitr bits_at(const uint8_t *start, const uint8_t *end, int64_t used)
+{
+    bitr b = {start + (used + 7) / 8, end, 0, (unsigned)((8 - used % 8) % 8)};
+    if (b.nb) b.acc = b.p[-1] >> (8 - b.nb);
+    return b;
+}
 
 static int32_t wave_slow(nl_wave *w, unsigned j, int32_t sp, uint32_t gg)
 {
     const wave_arg *a = w->arg;
     uint32_t x = w->x[j], bad = 0;
-    const uint8_t *p = w->base + w->p[j];
-    const int32_t d = dec_core(a->s, sp, gg, a->mask, &x, &p, w->base + w->end[j], a->br[j], &bad, 1);
+    const uint8_t *p = w->base + w->p[j], *const bstart = w->base + w->bs[j];
+    bitr b = bits_at(bstart, bstart + w->bl[j] / 8, w->bc[j]);
+    const int32_t d = dec_core(a->s, sp, gg, a->mask, &x, &p, w->base + w->end[j], &b, &bad, 1);
     w->x[j] = x;
     w->p[j] = (int32_t)(p - w->base);
+    w->bc[j] = (int32_t)((b.p - bstart) * 8 - b.nb);
     w->bad |= bad;
     return d;
 }
 
-/* Rows y0 .. y0+15 of a plane (v: row y0; its first row in lane `lane0`). */
-static void wave_group(nl_state *s, const uint8_t *in, uint16_t *v, uint64_t X, unsigned lane0, uint32_t mask,
-                       ransr *rr, bitr *br, int *bad)
+/* Rows y0 .. y0+15 of a plane (v: row y0; its first row in lane `lane0`); bstart: where each lane's
+ * extra-bit stream starts. */
+static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, uint64_t X, unsigned lane0, uint32_t mask,
+                       ransr *rr, bitr *br, const uint8_t *const *bstart, int *bad)
 {
 #ifdef SQZ_HAVE_AVX2
-    nl_wave w = {&s->lut[0][0], &s->lut32[0][0], &s->fc[0][0], in, {0}, {0}, {0}, 0, wave_slow, NULL, s->wave};
-    wave_arg a = {s, {0}, mask};
+    nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
+                 .slow = wave_slow, .scratch = s->wave};
+    wave_arg a = {s, mask};
     w.arg = &a;
     for (unsigned j = 0; j < 16; j++) {
         const unsigned l = (lane0 + j) % 16;
         w.x[j] = rr[l].x;
         w.p[j] = (int32_t)(rr[l].p - in);
         w.end[j] = (int32_t)(rr[l].end - in);
-        a.br[j] = &br[l];
+        w.bs[j] = (int32_t)(bstart[l] - in);
+        w.bl[j] = (int32_t)(8 * (br[l].end - bstart[l]));
+        w.bc[j] = (int32_t)(8 * (br[l].p - bstart[l]) - br[l].nb);
     }
     sqz_nlcode_wave16_avx2(&w, v, X, mask);
     for (unsigned j = 0; j < 16; j++) {
         const unsigned l = (lane0 + j) % 16;
         rr[l].x = w.x[j];
         rr[l].p = in + w.p[j];
+        br[l] = bits_at(bstart[l], br[l].end, w.bc[j]);
     }
     *bad |= (int)w.bad;
 #else
-    (void)s; (void)in; (void)v; (void)X; (void)lane0; (void)mask; (void)rr; (void)br;
+    (void)s; (void)in; (void)n; (void)v; (void)X; (void)lane0; (void)mask; (void)rr; (void)br; (void)bstart;
     *bad |= 4;
 #endif
 }
@@ -851,8 +865,9 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             s->lut[c][bk] = (uint8_t)(t >= 31 || t2 > t + 1 ? 31 : t2 == t ? t : t | ((8 - (cm[t2] - lo)) << 5));
             if (nl == 16) {
                 /* residual of tokens < 16 (zigzag, 4 bits), or the escape flag */
-                const uint32_t rz = t < 16 ? (uint32_t)((t & 1) ? -(int32_t)(t + 1) / 2 : (int32_t)t / 2) & 15 : 16;
-                s->lut32[c][bk] = t2 != t ? 0x80000000u : s->dF[c][t] | (uint32_t)cm[t] << 13 | rz << 25;
+                const uint32_t code = t < 16 ? (uint32_t)((t & 1) ? -(int32_t)(t + 1) / 2 : (int32_t)t / 2) & 15
+                                             : 1u << 5 | (t - 16);
+                s->lut32[c][bk] = t2 != t ? 0x80000000u : s->dF[c][t] | (uint32_t)cm[t] << 13 | code << 25;
             }
         }
     }
@@ -884,8 +899,10 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         SQZ_RETURN_IF(rr[l].x < RANS_L, SQZ_ERR_CORRUPT_DATA, "nlcode: lane %u rANS state", l);
         q += rsz[l];
     }
+    const uint8_t *bstart[MAX_LANES];
     for (unsigned l = 0; l < nl; l++) {
         br[l] = (bitr){q, q + bsz[l], 0, 0};
+        bstart[l] = q;
         q += bsz[l];
     }
     uint16_t *v = es == 1 ? s->wide : dst;
@@ -896,7 +913,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->pre_cap = s->pre ? g.X : 0;
         SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
     }
-    const int wave = nl == 16 && g.Y >= 18 && g.X >= 8 && wave_available();
+    const int wave = nl == 16 && g.Y >= 18 && g.X >= 8 && n < ((size_t)1 << 28) && wave_available();
     if (wave && s->wave_cap < g.X) {
         free(s->wave);
         s->wave = malloc(nl_wave_scratch_bytes(g.X));
@@ -909,7 +926,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
         if (wave && x0 == 0 && y >= 2 && y + 16 <= g.Y && k >= 2 * X && ne - k >= 16 * X) {
-            wave_group(s, in, v + k, X, (unsigned)(row % 16), mask, rr, br, &bad);
+            wave_group(s, in, n, v + k, X, (unsigned)(row % 16), mask, rr, br, bstart, &bad);
             k += 16 * X;
             continue;
         }

@@ -88,11 +88,12 @@ static inline __m256i unzig(__m256i tk)
 
 typedef struct {
     __m256i x, p, end, D1, D2, S1;   /* rANS states, word offsets, stream ends; D of t-1, t-2; S of t-1 */
+    __m256i bs, bl, bc;              /* extra bits: stream offsets, lengths in bits, bits read */
 } wave_half;
 
 typedef struct {
     const int *lut32, *lut, *fc, *base;
-    int32_t mask;
+    int32_t mask, n;
     int32_t X;
     nl_wave *w;
 } wave_tabs;
@@ -146,25 +147,46 @@ static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *
     __m256i F = _mm256_and_si256(ent, set1(0x1FFF)), C = _mm256_and_si256(_mm256_srli_epi32(ent, 13), set1(4095));
     __m256i r = _mm256_srai_epi32(_mm256_slli_epi32(ent, 3), 28);
     __m256i rare = zero;
-    const __m256i spec = _mm256_and_si256(ent, set1((int32_t)0xA0000000u));
+    const __m256i spec = _mm256_and_si256(ent, set1((int32_t)0xC0000000u));
     if (__builtin_expect(!_mm256_testz_si256(spec, live), 0)) {
-        /* a bucket with two tokens: the byte table says where the second starts; escapes and
-         * buckets the byte table does not resolve go to the scalar code */
+        /* a bucket with two tokens: the byte table says where the second starts (a bucket it does
+         * not resolve, or an unused context, goes to the scalar code); an escape token: its extra
+         * bits from the lane's stream */
         const __m256i multi = _mm256_and_si256(live, _mm256_cmpgt_epi32(zero, ent));
-        rare = _mm256_andnot_si256(multi, _mm256_and_si256(live, _mm256_cmpgt_epi32(spec, zero)));
+        __m256i esc = _mm256_andnot_si256(multi, _mm256_and_si256(live, _mm256_cmpgt_epi32(spec, zero)));
+        __m256i tk = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(ent, 25), set1(31)), set1(16));
         if (!_mm256_testz_si256(multi, multi)) {
             const __m256i e = _mm256_and_si256(_mm256_mask_i32gather_epi32(zero, k->lut, bucket, multi, 1), set1(0xFF));
             const __m256i t2 = _mm256_add_epi32(
                 _mm256_and_si256(e, set1(31)),
                 _mm256_srli_epi32(_mm256_add_epi32(_mm256_and_si256(slot, set1(7)), _mm256_srli_epi32(e, 5)), 3));
-            const __m256i mrare = _mm256_and_si256(multi, _mm256_or_si256(_mm256_cmpeq_epi32(e, set1(31)),
-                                                                          _mm256_cmpgt_epi32(t2, set1(15))));
+            rare = _mm256_and_si256(multi, _mm256_cmpeq_epi32(e, set1(31)));
             const __m256i fcv = _mm256_mask_i32gather_epi32(zero, k->fc, _mm256_add_epi32(_mm256_slli_epi32(ctx, 6), t2),
-                                                            _mm256_andnot_si256(mrare, multi), 4);
+                                                            _mm256_andnot_si256(rare, multi), 4);
             F = _mm256_blendv_epi8(F, _mm256_and_si256(fcv, set1(0xFFFF)), multi);
             C = _mm256_blendv_epi8(C, _mm256_srli_epi32(fcv, 16), multi);
             r = _mm256_blendv_epi8(r, unzig(t2), multi);
-            rare = _mm256_or_si256(rare, mrare);
+            tk = _mm256_blendv_epi8(tk, t2, multi);
+            esc = _mm256_or_si256(esc, _mm256_andnot_si256(rare, _mm256_and_si256(multi, _mm256_cmpgt_epi32(t2, set1(15)))));
+        }
+        if (!_mm256_testz_si256(esc, esc)) {
+            /* token 16 + 2m + b: z = (2 + b) << ex | ex extra bits, ex = m + 3 */
+            const __m256i te = _mm256_sub_epi32(tk, set1(16)), ex = _mm256_add_epi32(_mm256_srli_epi32(te, 1), set1(3));
+            const __m256i hi = _mm256_sllv_epi32(_mm256_add_epi32(_mm256_and_si256(te, one), two), ex);
+            const __m256i at = _mm256_add_epi32(hs->bs, _mm256_srli_epi32(hs->bc, 3));
+            const __m256i ok = _mm256_cmpgt_epi32(_mm256_add_epi32(hs->bl, one), _mm256_add_epi32(hs->bc, ex));
+            /* a 4-byte load that would leave the block: the scalar code */
+            const __m256i far = _mm256_and_si256(esc, _mm256_cmpgt_epi32(at, set1(k->n - 4)));
+            rare = _mm256_or_si256(rare, far);
+            esc = _mm256_andnot_si256(far, esc);
+            const __m256i ld = _mm256_and_si256(esc, ok);
+            const __m256i w32 = _mm256_mask_i32gather_epi32(zero, k->base, at, ld, 1);
+            const __m256i bits = _mm256_and_si256(_mm256_srlv_epi32(w32, _mm256_and_si256(hs->bc, set1(7))),
+                                                  _mm256_sub_epi32(_mm256_sllv_epi32(one, ex), one));
+            const __m256i z = _mm256_or_si256(hi, bits);
+            r = _mm256_blendv_epi8(r, _mm256_xor_si256(_mm256_srli_epi32(z, 1), _mm256_sub_epi32(zero, _mm256_and_si256(z, one))), esc);
+            hs->bc = _mm256_add_epi32(hs->bc, _mm256_and_si256(ld, ex));
+            *badv = _mm256_or_si256(*badv, _mm256_andnot_si256(ok, esc));
         }
     }
     const __m256i xn = _mm256_sub_epi32(_mm256_add_epi32(_mm256_mullo_epi32(F, _mm256_srli_epi32(hs->x, 12)), slot), C);
@@ -182,6 +204,7 @@ static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *
         ST(a_xn, xnew); ST(a_pn, pnew); ST(a_v, val);
         const unsigned rm = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(rare));
         nl_wave *const w = k->w;
+        ST(w->bc + 8 * h, hs->bc);
         for (unsigned i = 0; i < 8; i++) {
             if (!(rm >> i & 1)) continue;
             const unsigned j = 8 * h + i;
@@ -192,6 +215,7 @@ static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *
             a_pn[i] = w->p[j];
         }
         xnew = LD(a_xn); pnew = LD(a_pn); val = LD(a_v);
+        hs->bc = LD(w->bc + 8 * h);
     }
     hs->x = xnew;
     hs->p = pnew;
@@ -240,12 +264,15 @@ void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask)
         R[s & 7][1] = f1[s + 3];
     }
     const wave_tabs k = {(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
-                         (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, (int32_t)X, w};
+                         (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, w->n, (int32_t)X, w};
     wave_half hs[2];
     for (int h = 0; h < 2; h++) {
         hs[h].x = LD(w->x + 8 * h);
         hs[h].p = LD(w->p + 8 * h);
         hs[h].end = LD(w->end + 8 * h);
+        hs[h].bs = LD(w->bs + 8 * h);
+        hs[h].bl = LD(w->bl + 8 * h);
+        hs[h].bc = LD(w->bc + 8 * h);
         hs[h].D1 = hs[h].D2 = _mm256_setzero_si256();
         hs[h].S1 = LD(&R[7][1 + 8 * h]);
     }
@@ -258,6 +285,7 @@ void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask)
     for (int h = 0; h < 2; h++) {
         ST(w->x + 8 * h, hs[h].x);
         ST(w->p + 8 * h, hs[h].p);
+        ST(w->bc + 8 * h, hs[h].bc);
     }
     if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
     for (uint64_t j = 0; j < 16; j++) {

@@ -47,14 +47,17 @@ static inline __attribute__((always_inline)) void nl_prep_row(const uint16_t *v,
  * in the block, X >= 8), row j in lane j of two AVX2 vectors, three columns behind row j-1. */
 typedef struct nl_wave {
     const uint8_t *lut;          /* [108][512] token buckets (nlcode.c) */
-    const uint32_t *lut32;       /* [108][512] frequency | cumulative << 13 | residual << 25, flags (nlcode.c) */
+    const uint32_t *lut32;       /* [108][512] frequency | cumulative << 13 | residual or escape << 25, flags */
     const uint32_t *fc;          /* [108 * 64]: frequency | cumulative frequency << 16 */
-    const uint8_t *base;         /* stream offsets count from here */
+    const uint8_t *base;         /* the block: stream offsets count from here */
+    int32_t n;                   /* its bytes */
     uint32_t x[16];              /* rANS state of row j's lane */
     int32_t p[16], end[16];      /* offsets of its next word and of its stream's end */
+    int32_t bs[16], bl[16], bc[16]; /* its extra-bit stream: offset, length in bits, bits read */
     uint32_t bad;                /* as nlcode.c's: 1 a stream ends early, 2 an unused context */
-    /* an element the vectors leave to scalar code (escape, rare token, unused context): its value from
-     * the clamped prediction sp and activity sum gg; updates x[j], p[j], bad */
+    /* an element the vectors leave to scalar code (a bucket the tables do not resolve, an unused
+     * context): its value from the clamped prediction sp and activity sum gg; updates x[j], p[j],
+     * bc[j], bad */
     int32_t (*slow)(struct nl_wave *w, unsigned j, int32_t sp, uint32_t gg);
     void *arg;
     void *scratch;               /* nl_wave_scratch_bytes(X) */
