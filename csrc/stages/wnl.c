@@ -51,6 +51,7 @@ static void build(tables *t)
         v = u;
     }
     t->n_levels = n;
+    for (uint32_t u = n; u < 65536; u++) t->level[u] = (uint16_t)max;  /* indices no encoder writes */
 }
 
 /* Tables are shared between threads and chunks: a few parameter sets stay cached. */
@@ -154,20 +155,27 @@ static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     const tables *t = get_tables(ctx, state);
     SQZ_RETURN_IF(!t, SQZ_ERR_OUT_OF_MEMORY, "wnl tables");
     SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "wnl block size");
+    /* one pass, in place or not: level[] has an entry for every index (those beyond n_levels
+     * unused), so the largest index is checked after the look-ups */
     uint32_t worst = 0;
-    /* the largest index first (a vectorised pass), then the table look-ups without a dependency chain */
     if (t->max_value == 255) {
         const uint8_t *in = src;
         uint8_t *out = dst, m = 0;
-        for (size_t i = 0; i < n; i++) m = in[i] > m ? in[i] : m;
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t v = in[i];
+            m = v > m ? v : m;
+            out[i] = (uint8_t)t->level[v];
+        }
         worst = m;
-        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)t->level[in[i]];
     } else {
         const uint16_t *in = src;
         uint16_t *out = dst, m = 0;
-        for (size_t i = 0; i < n / 2; i++) m = in[i] > m ? in[i] : m;
+        for (size_t i = 0; i < n / 2; i++) {
+            const uint16_t v = in[i];
+            m = v > m ? v : m;
+            out[i] = t->level[v];
+        }
         worst = m;
-        for (size_t i = 0; i < n / 2; i++) out[i] = t->level[in[i]];
     }
     SQZ_RETURN_IF(n && worst >= t->n_levels, SQZ_ERR_CORRUPT_DATA, "wnl index %u beyond %u levels", worst, t->n_levels);
     return (int64_t)n;
@@ -180,5 +188,5 @@ const sqz_stage sqz_stage_wnl = {
     .n_params = 4, .params = k_params,
     .doc = "within-noise-level quantisation: |error| <= q/2 * sigma(value) under the camera model",
     .check = wnl_check, .out_size = wnl_out_size, .encode = wnl_encode, .decode = wnl_decode, .release = wnl_release,
-    .encode_reconstruct = wnl_encode_reconstruct,
+    .encode_reconstruct = wnl_encode_reconstruct, .decode_in_place = 1,
 };
