@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "nlcode_model.h"
+#include "transpose16_avx2.h"
 
 void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N)
 {
@@ -328,10 +329,20 @@ void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask)
         ST(w->bc + 8 * h, hs[h].bc);
     }
     if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
-    for (uint64_t j = 0; j < 16; j++) {
-        uint16_t *const row = v + j * X;
-        const uint16_t *src = dbuf + 3 * j * 16 + j;
-        for (uint64_t x = 0; x < X; x++) row[x] = src[16 * x];
+    /* values out: 16 steps at a time transposed, so that row j gets columns t0-3j .. t0-3j+15 */
+    for (uint64_t t0 = 0; t0 < T; t0 += 16) {
+        __m256i in[16], out[16];
+        for (int i = 0; i < 16; i++) in[i] = LD(dbuf + 16 * (t0 + (uint64_t)i));
+        transpose16(in, out);
+        for (uint64_t j = 0; j < 16; j++) {
+            const int64_t c0 = (int64_t)t0 - 3 * (int64_t)j;
+            if (c0 >= 0 && c0 + 16 <= (int64_t)X) {
+                ST(v + j * X + (uint64_t)c0, out[j]);
+                continue;
+            }
+            for (int64_t i = 0; i < 16; i++)
+                if (c0 + i >= 0 && c0 + i < (int64_t)X) v[j * X + (uint64_t)(c0 + i)] = dbuf[16 * (t0 + (uint64_t)i) + j];
+        }
     }
 }
 #undef LD

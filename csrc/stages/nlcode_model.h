@@ -63,7 +63,7 @@ typedef struct nl_wave {
     void *scratch;               /* nl_wave_scratch_bytes(X) */
 } nl_wave;
 
-static inline size_t nl_wave_scratch_bytes(uint64_t X) { return (size_t)(2 * (X + 72) * 4 + (X + 48) * 32 + 64); }
+static inline size_t nl_wave_scratch_bytes(uint64_t X) { return (size_t)(2 * (X + 72) * 4 + (X + 64) * 32 + 64); }
 
 #ifdef SQZ_HAVE_AVX2
 void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask);
