@@ -8,6 +8,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "../common/error.h"
 #include "stage.h"
@@ -170,7 +173,20 @@ static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     } else {
         const uint16_t *in = src;
         uint16_t *out = dst, m = 0;
-        for (size_t i = 0; i < n / 2; i++) {
+        size_t i = 0;
+#ifdef __SSE2__
+        /* the maximum 8 at a time (max(a, b) = b + (a -sat b)), the look-ups without a chain */
+        __m128i m8 = _mm_setzero_si128();
+        for (; i + 8 <= n / 2; i += 8) {
+            const __m128i v8 = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+            m8 = _mm_add_epi16(m8, _mm_subs_epu16(v8, m8));
+            for (int l = 0; l < 8; l++) out[i + l] = t->level[in[i + l]];
+        }
+        uint16_t lanes[8];
+        _mm_storeu_si128((__m128i *)(void *)lanes, m8);
+        for (int l = 0; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+#endif
+        for (; i < n / 2; i++) {
             const uint16_t v = in[i];
             m = v > m ? v : m;
             out[i] = t->level[v];
