@@ -48,10 +48,12 @@ def test_real_stacks(name):
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])
 @pytest.mark.parametrize("shape", [(1, 18, 8), (2, 19, 9), (1, 34, 47), (1, 20, 48), (2, 21, 49), (1, 40, 50),
-                                   (1, 35, 51), (2, 50, 209), (1, 33, 600)])
+                                   (1, 35, 51), (2, 50, 209), (1, 33, 600), (1, 60, 30), (1, 45, 100), (3, 70, 64),
+                                   (1, 12, 40)])
 def test_nlcode16_wavefront_matches_scalar(dtype, shape, rng):
-    """nlcode16's AVX2 decoder (16 rows at once, with their row ends, escapes, two-token buckets and
-    blocks that start or end inside a group) decodes what the scalar decoder decodes."""
+    """nlcode16's AVX2 decoder (16 rows at once, each lane going on 16 rows down; row ends, rows
+    narrower than a round, a last round with few rows, escapes, two-token buckets, blocks that
+    start or end inside a plane) decodes what the scalar decoder decodes."""
     info = np.iinfo(dtype)
     smooth = rng.normal(30, 3, size=shape).clip(0, 60).astype(dtype)
     spiky = smooth.copy()

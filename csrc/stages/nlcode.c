@@ -781,10 +781,10 @@ static int32_t wave_slow(nl_wave *w, unsigned j, int32_t sp, uint32_t gg)
     return d;
 }
 
-/* Rows y0 .. y0+15 of a plane (v: row y0; its first row in lane `lane0`); bstart: where each lane's
- * extra-bit stream starts. */
-static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, uint64_t X, unsigned lane0, uint32_t mask,
-                       ransr *rr, bitr *br, const uint8_t *const *bstart, int *bad)
+/* `rows` rows of a plane from row y0 >= 2 (v: row y0; its first row in lane `lane0`); bstart: where
+ * each lane's extra-bit stream starts. */
+static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, uint64_t X, uint64_t rows, unsigned lane0,
+                       uint32_t mask, ransr *rr, bitr *br, const uint8_t *const *bstart, int *bad)
 {
 #ifdef SQZ_HAVE_AVX2
     nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
@@ -800,7 +800,7 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
         w.bl[j] = (int32_t)(8 * (br[l].end - bstart[l]));
         w.bc[j] = (int32_t)(8 * (br[l].p - bstart[l]) - br[l].nb);
     }
-    sqz_nlcode_wave16_avx2(&w, v, X, mask);
+    sqz_nlcode_wave16_avx2(&w, v, X, rows, mask);
     for (unsigned j = 0; j < 16; j++) {
         const unsigned l = (lane0 + j) % 16;
         rr[l].x = w.x[j];
@@ -809,7 +809,7 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
     }
     *bad |= (int)w.bad;
 #else
-    (void)s; (void)in; (void)n; (void)v; (void)X; (void)lane0; (void)mask; (void)rr; (void)br; (void)bstart;
+    (void)s; (void)in; (void)n; (void)v; (void)X; (void)rows; (void)lane0; (void)mask; (void)rr; (void)br; (void)bstart;
     *bad |= 4;
 #endif
 }
@@ -913,7 +913,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->pre_cap = s->pre ? g.X : 0;
         SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
     }
-    const int wave = nl == 16 && g.Y >= 18 && g.X >= 8 && n < ((size_t)1 << 28) && wave_available();
+    const int wave = nl == 16 && g.Y >= 10 && g.X >= 8 && n < ((size_t)1 << 28) && wave_available();
     if (wave && s->wave_cap < g.X) {
         free(s->wave);
         s->wave = malloc(nl_wave_scratch_bytes(g.X));
@@ -925,9 +925,13 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     for (uint64_t k = 0; k < ne && !bad;) {
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
-        if (wave && x0 == 0 && y >= 2 && y + 16 <= g.Y && k >= 2 * X && ne - k >= 16 * X) {
-            wave_group(s, in, n, v + k, X, (unsigned)(row % 16), mask, rr, br, bstart, &bad);
-            k += 16 * X;
+        /* the rows left in the plane and block; a last round of fewer than 7 rows (most lanes idle)
+         * costs more in the wavefront than in the scalar code */
+        uint64_t run = g.Y - y < (ne - k) / X ? g.Y - y : (ne - k) / X;
+        if (run > 16 && run % 16 < 7) run -= run % 16;
+        if (wave && x0 == 0 && y >= 2 && k >= 2 * X && run >= 8) {
+            wave_group(s, in, n, v + k, X, run, (unsigned)(row % 16), mask, rr, br, bstart, &bad);
+            k += run * X;
             continue;
         }
         ransr *r = &rr[row % nl];

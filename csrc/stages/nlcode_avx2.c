@@ -129,26 +129,27 @@ static inline __m256i unzig(__m256i tk)
 typedef struct {
     __m256i x, p, end, D1, D2, S1;   /* rANS states, word offsets, stream ends; D of t-1, t-2; S of t-1 */
     __m256i bs, bl, bc;              /* extra bits: stream offsets, lengths in bits, bits read */
+    __m256i col, rows;               /* each lane's column in its round (< 0: not started), rounds left */
 } wave_half;
 
 typedef struct {
     const int *lut32, *lut, *fc, *base;
     int32_t mask, n;
-    int32_t X;
+    int32_t X, period;
     nl_wave *w;
 } wave_tabs;
 
 /* Values of step t in lanes 8h .. 8h+7 (N .. NN: their neighbours from the rows above). */
-static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *k, wave_half *hs, const unsigned h, uint64_t t,
+static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *k, wave_half *hs, const unsigned h,
                                                                __m256i N, __m256i NE, __m256i NW, __m256i NWW, __m256i NN,
                                                                __m256i *badv, const int edges)
 {
     const __m256i zero = _mm256_setzero_si256(), one = set1(1), two = set1(2);
     __m256i NEE = hs->S1, W = hs->D1, WW = hs->D2, live = set1(-1);
     if (edges) {
-        const __m256i x = _mm256_sub_epi32(set1((int32_t)t), h ? _mm256_setr_epi32(24, 27, 30, 33, 36, 39, 42, 45)
-                                                                 : _mm256_setr_epi32(0, 3, 6, 9, 12, 15, 18, 21));
-        live = _mm256_and_si256(_mm256_cmpgt_epi32(x, set1(-1)), _mm256_cmpgt_epi32(set1(k->X), x));
+        const __m256i x = hs->col;
+        live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi32(x, set1(-1)), _mm256_cmpgt_epi32(set1(k->X), x)),
+                                _mm256_cmpgt_epi32(hs->rows, zero));
         const __m256i e0 = _mm256_cmpeq_epi32(x, zero), e1 = _mm256_cmpeq_epi32(x, one);
         const __m256i r1 = _mm256_cmpeq_epi32(x, set1(k->X - 1)), r2 = _mm256_cmpeq_epi32(x, set1(k->X - 2));
         W = _mm256_blendv_epi8(W, N, e0);
@@ -260,40 +261,89 @@ static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *
     }
     hs->x = xnew;
     hs->p = pnew;
+    hs->col = _mm256_add_epi32(hs->col, one);
+    if (edges) {
+        /* a lane that ends its round goes on to its next row, 16 rows down */
+        const __m256i wrap = _mm256_cmpeq_epi32(hs->col, set1(k->period));
+        hs->col = _mm256_andnot_si256(wrap, hs->col);
+        hs->rows = _mm256_add_epi32(hs->rows, wrap);
+    }
     return val;
 }
 
-/* Steps [t0, t1): both halves, then S_t into the ring and D_t into the value buffer. */
+/* The value of lane j at step s, from the ring. */
+static inline int32_t ring_at(const uint16_t *dbuf, uint64_t ring, uint64_t s, unsigned j)
+{
+    return dbuf[16 * (s & (ring - 1)) + j];
+}
+
+/* Steps [t0, t1): both halves, then S_t into the ring of 8 and D_t into the value ring. Lane -1 is
+ * row y0-1 in round 0, then lane 15's previous row (P - 48 steps back); lane -2 likewise row y0-2,
+ * then lane 14's. */
 static inline __attribute__((always_inline)) void wave_steps(const wave_tabs *k, wave_half *hs, int32_t (*R)[24],
                                                              const int32_t *f1, const int32_t *f2, uint16_t *dbuf,
-                                                             uint64_t t0, uint64_t t1, __m256i *badv, const int edges)
+                                                             uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv,
+                                                             const int edges)
 {
     const __m256i rot = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
+    const uint64_t P = (uint64_t)k->period;
     for (uint64_t t = t0; t < t1; t++) {
         const int32_t *const r3 = R[(t - 3) & 7], *const r2 = R[(t - 2) & 7], *const r4 = R[(t - 4) & 7];
         const int32_t *const r5 = R[(t - 5) & 7], *const r6 = R[(t - 6) & 7];
-        const __m256i D0 = wave_step(k, &hs[0], 0, t, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, edges);
-        const __m256i D1 = wave_step(k, &hs[1], 1, t, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, edges);
+        const __m256i D0 = wave_step(k, &hs[0], 0, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, edges);
+        const __m256i D1 = wave_step(k, &hs[1], 1, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, edges);
+        ST(dbuf + 16 * (t & (ring - 1)), _mm256_permute4x64_epi64(_mm256_packus_epi32(D0, D1), 0xD8));
+        const int32_t up1 = t + 3 < P ? f1[t + 3] : ring_at(dbuf, ring, t + 48 - P, 15);
+        const int32_t up2 = t + 6 < P ? f2[t + 6] : ring_at(dbuf, ring, t + 48 - P, 14);
         const __m256i pl = _mm256_permutevar8x32_epi32(D0, rot), ph = _mm256_permutevar8x32_epi32(D1, rot);
-        const __m256i S0 = _mm256_blend_epi32(pl, set1(f1[t + 3]), 0x01), S1 = _mm256_blend_epi32(ph, pl, 0x01);
+        const __m256i S0 = _mm256_blend_epi32(pl, set1(up1), 0x01), S1 = _mm256_blend_epi32(ph, pl, 0x01);
         int32_t *const rt = R[t & 7];
-        rt[0] = f2[t + 6];
+        rt[0] = up2;
         ST(rt + 1, S0);
         ST(rt + 9, S1);
         hs[0].S1 = S0; hs[1].S1 = S1;
         hs[0].D2 = hs[0].D1; hs[1].D2 = hs[1].D1;
         hs[0].D1 = D0; hs[1].D1 = D1;
-        ST(dbuf + 16 * t, _mm256_permute4x64_epi64(_mm256_packus_epi32(D0, D1), 0xD8));
     }
 }
 
-void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask)
+/* Values out of the ring for steps [t0, t0 + 16), transposed: lane j's 16 steps are 16 columns of
+ * one of its rows unless they cross a round's end (tm, tc: round and column of the first one). */
+static void copy_out(uint16_t *v, uint64_t X, uint64_t P, const uint16_t *dbuf, uint64_t ring, uint64_t t0,
+                     int64_t *tm, int64_t *tc, const int64_t *rows)
+{
+    __m256i in[16], out[16];
+    for (uint64_t i = 0; i < 16; i++) in[i] = LD(dbuf + 16 * ((t0 + i) & (ring - 1)));
+    transpose16(in, out);
+    for (unsigned j = 0; j < 16; j++) {
+        const int64_t m = tm[j], c = tc[j];
+        if (c >= 0 && c + 16 <= (int64_t)X && m < rows[j]) {
+            ST(v + ((uint64_t)j + 16 * (uint64_t)m) * X + (uint64_t)c, out[j]);
+        } else {
+            /* the end of round m's row and the start of round m + 1's */
+            uint16_t val[16];
+            ST(val, out[j]);
+            if (m < rows[j]) {
+                uint16_t *const row = v + ((uint64_t)j + 16 * (uint64_t)m) * X;
+                for (int64_t i = c < 0 ? -c : 0; i < 16 && c + i < (int64_t)X; i++) row[c + i] = val[i];
+            }
+            if (c + 16 > (int64_t)P && m + 1 < rows[j]) {
+                uint16_t *const row = v + ((uint64_t)j + 16 * (uint64_t)(m + 1)) * X - P;
+                for (int64_t i = (int64_t)P - c; i < 16 && c + i - (int64_t)P < (int64_t)X; i++) row[c + i] = val[i];
+            }
+        }
+        tc[j] = c + 16;
+        if (tc[j] >= (int64_t)P) { tc[j] -= (int64_t)P; tm[j]++; }
+    }
+}
+
+void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask)
 {
     const uint16_t *u = v - X, *uu = v - 2 * X;
-    const uint64_t T = X + 45;
-    int32_t *const f1 = (int32_t *)w->scratch + 8, *const f2 = f1 + X + 72;
-    uint16_t *const dbuf = (uint16_t *)(void *)(((uintptr_t)(f2 + X + 64) + 31) & ~(uintptr_t)31);
-    for (int64_t j = -8; j < (int64_t)X + 64; j++) {
+    const uint64_t P = nl_wave_period(X), ring = nl_wave_ring(X);
+    int32_t *const f1 = (int32_t *)w->scratch + 8, *const f2 = f1 + P + 72;
+    uint16_t *const dbuf = (uint16_t *)(void *)(((uintptr_t)(f2 + P + 64) + 31) & ~(uintptr_t)31);
+    for (int64_t j = -8; j < (int64_t)P + 64; j++) {
         const uint64_t c = j < 0 ? 0 : (uint64_t)j >= X ? X - 1 : (uint64_t)j;
         f1[j] = u[c];
         f2[j] = uu[c];
@@ -305,45 +355,62 @@ void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask)
         R[s & 7][1] = f1[s + 3];
     }
     const wave_tabs k = {(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
-                         (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, w->n, (int32_t)X, w};
+                         (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, w->n,
+                         (int32_t)X, (int32_t)P, w};
+    /* lane j: rows j, j + 16, ... (rows[j] of them); its last element at step 3j + P (rows[j] - 1) + X - 1 */
+    int64_t rows[16], tm[16], tc[16];
+    uint64_t T = 0;
+    const uint64_t full = n_rows / 16;
+    for (unsigned j = 0; j < 16; j++) {
+        rows[j] = (int64_t)((n_rows + 15 - j) / 16);
+        const uint64_t last = rows[j] ? 3 * j + P * (uint64_t)(rows[j] - 1) + X : 0;
+        T = T > last ? T : last;
+        tm[j] = 0;
+        tc[j] = -3 * (int64_t)j;
+    }
     wave_half hs[2];
     for (int h = 0; h < 2; h++) {
+        int32_t col[8], rl[8];
+        for (int i = 0; i < 8; i++) {
+            col[i] = -3 * (8 * h + i);
+            rl[i] = (int32_t)rows[8 * h + i];
+        }
         hs[h].x = LD(w->x + 8 * h);
         hs[h].p = LD(w->p + 8 * h);
         hs[h].end = LD(w->end + 8 * h);
         hs[h].bs = LD(w->bs + 8 * h);
         hs[h].bl = LD(w->bl + 8 * h);
         hs[h].bc = LD(w->bc + 8 * h);
+        hs[h].col = LD(col);
+        hs[h].rows = LD(rl);
         hs[h].D1 = hs[h].D2 = _mm256_setzero_si256();
         hs[h].S1 = LD(&R[7][1 + 8 * h]);
     }
     __m256i badv = _mm256_setzero_si256();
-    /* every lane inside its row, two columns from either end: steps [47, X - 2) */
-    const uint64_t m0 = T < 47 ? T : 47, m1 = X > 49 ? X - 2 : m0;
-    wave_steps(&k, hs, R, f1, f2, dbuf, 0, m0, &badv, 1);
-    wave_steps(&k, hs, R, f1, f2, dbuf, m0, m1, &badv, 0);
-    wave_steps(&k, hs, R, f1, f2, dbuf, m1, T, &badv, 1);
+    /* steps [t, END) in one variant, values out every 16 steps */
+    uint64_t t = 0, out = 0;
+#define RUN(END, EDGES)                                                                                        \
+    while (t < (END)) {                                                                                        \
+        const uint64_t e = (t | 15) + 1 < (END) ? (t | 15) + 1 : (END);                                        \
+        wave_steps(&k, hs, R, f1, f2, dbuf, ring, t, e, &badv, EDGES);                                         \
+        t = e;                                                                                                 \
+        for (; out + 16 <= t; out += 16) copy_out(v, X, P, dbuf, ring, out, tm, tc, rows);                     \
+    }
+    /* in the rounds where every lane has a row, the steps with every lane two columns from its row's
+     * ends skip the edge handling: [r P + 47, r P + X - 2) */
+    for (uint64_t r = 0; r < full && X > 49; r++) {
+        RUN(r * P + 47, 1)
+        RUN(r * P + X - 2, 0)
+    }
+    RUN(T, 1)
+#undef RUN
+    for (; out < T; out += 16) copy_out(v, X, P, dbuf, ring, out, tm, tc, rows);
     for (int h = 0; h < 2; h++) {
         ST(w->x + 8 * h, hs[h].x);
         ST(w->p + 8 * h, hs[h].p);
         ST(w->bc + 8 * h, hs[h].bc);
     }
     if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
-    /* values out: 16 steps at a time transposed, so that row j gets columns t0-3j .. t0-3j+15 */
-    for (uint64_t t0 = 0; t0 < T; t0 += 16) {
-        __m256i in[16], out[16];
-        for (int i = 0; i < 16; i++) in[i] = LD(dbuf + 16 * (t0 + (uint64_t)i));
-        transpose16(in, out);
-        for (uint64_t j = 0; j < 16; j++) {
-            const int64_t c0 = (int64_t)t0 - 3 * (int64_t)j;
-            if (c0 >= 0 && c0 + 16 <= (int64_t)X) {
-                ST(v + j * X + (uint64_t)c0, out[j]);
-                continue;
-            }
-            for (int64_t i = 0; i < 16; i++)
-                if (c0 + i >= 0 && c0 + i < (int64_t)X) v[j * X + (uint64_t)(c0 + i)] = dbuf[16 * (t0 + (uint64_t)i) + j];
-        }
-    }
 }
 #undef LD
 #undef ST

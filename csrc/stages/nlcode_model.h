@@ -43,8 +43,9 @@ static inline __attribute__((always_inline)) void nl_prep_row(const uint16_t *v,
     }
 }
 
-/* nlcode16's wavefront decoder: rows y0 .. y0+15 of a plane (y0 >= 2, rows y0-2 and y0-1 decoded, all
- * in the block, X >= 8), row j in lane j of two AVX2 vectors, three columns behind row j-1. */
+/* nlcode16's wavefront decoder: rows y0 .. y0+R-1 of a plane (y0 >= 2, rows y0-2 and y0-1 decoded, all
+ * in the block, X >= 8); lane j of two AVX2 vectors decodes rows j, j+16, ..., three columns behind
+ * lane j-1 (and lane 0 behind lane 15's previous row). */
 typedef struct nl_wave {
     const uint8_t *lut;          /* [108][512] token buckets (nlcode.c) */
     const uint32_t *lut32;       /* [108][512] frequency | cumulative << 13 | residual or escape << 25, flags */
@@ -63,10 +64,21 @@ typedef struct nl_wave {
     void *scratch;               /* nl_wave_scratch_bytes(X) */
 } nl_wave;
 
-static inline size_t nl_wave_scratch_bytes(uint64_t X) { return (size_t)(2 * (X + 72) * 4 + (X + 64) * 32 + 64); }
+/* Steps per round (a lane's row and the wait for the next one) and the step ring of the values. */
+static inline uint64_t nl_wave_period(uint64_t X) { return X > 48 ? X : 48; }
+static inline uint64_t nl_wave_ring(uint64_t X)
+{
+    uint64_t r = 64;
+    while (r < nl_wave_period(X) + 48) r *= 2;
+    return r;
+}
+static inline size_t nl_wave_scratch_bytes(uint64_t X)
+{
+    return (size_t)(2 * (nl_wave_period(X) + 72) * 4 + nl_wave_ring(X) * 32 + 64);
+}
 
 #ifdef SQZ_HAVE_AVX2
-void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint32_t mask);
+void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t R, uint32_t mask);
 void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N);
 void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
                                uint16_t *zo);
