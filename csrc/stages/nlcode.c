@@ -3,8 +3,10 @@
  * neighbours; the residual from the prediction's floor (mirrored when the fraction is above
  * 1/2) is coded with one of 108 per-block frequency tables chosen by the
  * prediction's fraction and the local activity. Large residuals are coded as a magnitude class
- * plus raw extra bits (the escape). Two lanes (even and odd rows), each with its own rANS
- * state and extra-bit stream. Integer arithmetic only. Bytes: docs/FORMAT.md, "nlcode". */
+ * plus raw extra bits (the escape). Rows take turns in lanes (nlcode: 2, even and odd rows;
+ * nlcode16: 16, row mod 16), each with its own rANS state and extra-bit stream; nlcode16's AVX2
+ * decoder runs 16 rows at once (nlcode_avx2.c). Integer arithmetic only. Bytes: docs/FORMAT.md,
+ * "nlcode". */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
