@@ -149,7 +149,8 @@ def test_stage_validation_without_checksums(codec, rng):
         table = meta["header_size"] - 12 * meta["n_blocks"]
         for i, (off, size, raw) in enumerate(_blocks(chunk)):
             assert not raw
-            for pos in list(range(0, min(size, 120))) + list(range(size - 8, size)):
+            inside = rng.integers(0, size, 40).tolist()  # inside the streams too
+            for pos in list(range(0, min(size, 120))) + list(range(size - 8, size)) + inside:
                 bad = bytearray(chunk)
                 bad[off + pos] ^= 0x5A
                 with pytest.raises(sqeazy_filter.SqeazyError) as e:
