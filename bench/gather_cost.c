@@ -1,7 +1,7 @@
 /* What an AVX2 gather (vpgatherdd, 8 x 32 bits) costs on this machine, against the same gather made
  * of 8 scalar loads and inserts, and a scalar load: the numbers behind nlcode16's decoder
  * (docs/DESIGN.md, "Speed (session 5)").
- *   cc -O2 -mavx2 bench/gather_cost.c -o /tmp/gather_cost && /tmp/gather_cost
+ *   cc -O2 -mavx2 bench/gather_cost.c -o /tmp/gather_cost && /tmp/gather_cost   (from the repository root)
  * latency: each gather's indices come from the previous gather (a chain); throughput: independent
  * gathers; scalar: a chain of dependent 4-byte loads from the same table. */
 #include <immintrin.h>
@@ -10,26 +10,13 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "../csrc/stages/gather_avx2.h"
+
 static double now(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static inline __m256i scalar_gather(const int *tab, __m256i idx)
-{
-    const __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
-    const uint64_t a = (uint64_t)_mm_cvtsi128_si64(lo), b = (uint64_t)_mm_extract_epi64(lo, 1);
-    const uint64_t c = (uint64_t)_mm_cvtsi128_si64(hi), d = (uint64_t)_mm_extract_epi64(hi, 1);
-    __m128i rl = _mm_cvtsi32_si128(tab[(uint32_t)a]), rh = _mm_cvtsi32_si128(tab[(uint32_t)c]);
-    rl = _mm_insert_epi32(rl, tab[a >> 32], 1);
-    rh = _mm_insert_epi32(rh, tab[c >> 32], 1);
-    rl = _mm_insert_epi32(rl, tab[(uint32_t)b], 2);
-    rh = _mm_insert_epi32(rh, tab[(uint32_t)d], 2);
-    rl = _mm_insert_epi32(rl, tab[b >> 32], 3);
-    rh = _mm_insert_epi32(rh, tab[d >> 32], 3);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(rl), rh, 1);
 }
 
 static double median(double *v, int n)
@@ -69,12 +56,12 @@ int main(void)
             tput[r] = (now() - t) / N * 1e9;
             __m256i eidx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), eacc = _mm256_setzero_si256();
             t = now();
-            for (long i = 0; i < N; i++) eidx = scalar_gather(tab, eidx);
+            for (long i = 0; i < N; i++) eidx = gather32(tab, eidx);
             elat[r] = (now() - t) / N * 1e9;
             id2 = _mm256_setr_epi32(0, 97, 194, 291, 388, 485, 582, 679);
             t = now();
             for (long i = 0; i < N; i++) {
-                eacc = _mm256_add_epi32(eacc, scalar_gather(tab, id2));
+                eacc = _mm256_add_epi32(eacc, gather32(tab, id2));
                 id2 = _mm256_and_si256(_mm256_add_epi32(id2, step), wrap);
             }
             etput[r] = (now() - t) / N * 1e9;

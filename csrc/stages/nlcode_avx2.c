@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "nlcode_model.h"
+#include "gather_avx2.h"
 #include "transpose16_avx2.h"
 
 void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N)
@@ -79,45 +80,6 @@ void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint6
 static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
 
 static inline __m256i absdiff(__m256i a, __m256i b) { return _mm256_abs_epi32(_mm256_sub_epi32(a, b)); }
-
-/* Gathers by scalar loads: on the AMD EPYC this was measured on, twice the throughput of
- * vpgatherdd and less latency (bench/gather_cost.c). tab[idx] and the 4 bytes at base + off. */
-static inline __m256i gather32(const int *tab, __m256i idx)
-{
-    const __m128i lo = _mm256_castsi256_si128(idx), hi = _mm256_extracti128_si256(idx, 1);
-    const uint64_t a = (uint64_t)_mm_cvtsi128_si64(lo), b = (uint64_t)_mm_extract_epi64(lo, 1);
-    const uint64_t c = (uint64_t)_mm_cvtsi128_si64(hi), d = (uint64_t)_mm_extract_epi64(hi, 1);
-    __m128i rl = _mm_cvtsi32_si128(tab[(uint32_t)a]), rh = _mm_cvtsi32_si128(tab[(uint32_t)c]);
-    rl = _mm_insert_epi32(rl, tab[a >> 32], 1);
-    rh = _mm_insert_epi32(rh, tab[c >> 32], 1);
-    rl = _mm_insert_epi32(rl, tab[(uint32_t)b], 2);
-    rh = _mm_insert_epi32(rh, tab[(uint32_t)d], 2);
-    rl = _mm_insert_epi32(rl, tab[b >> 32], 3);
-    rh = _mm_insert_epi32(rh, tab[d >> 32], 3);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(rl), rh, 1);
-}
-
-static inline int rd32(const uint8_t *p)
-{
-    int v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static inline __m256i gather_bytes(const uint8_t *base, __m256i off)
-{
-    const __m128i lo = _mm256_castsi256_si128(off), hi = _mm256_extracti128_si256(off, 1);
-    const uint64_t a = (uint64_t)_mm_cvtsi128_si64(lo), b = (uint64_t)_mm_extract_epi64(lo, 1);
-    const uint64_t c = (uint64_t)_mm_cvtsi128_si64(hi), d = (uint64_t)_mm_extract_epi64(hi, 1);
-    __m128i rl = _mm_cvtsi32_si128(rd32(base + (uint32_t)a)), rh = _mm_cvtsi32_si128(rd32(base + (uint32_t)c));
-    rl = _mm_insert_epi32(rl, rd32(base + (a >> 32)), 1);
-    rh = _mm_insert_epi32(rh, rd32(base + (c >> 32)), 1);
-    rl = _mm_insert_epi32(rl, rd32(base + (uint32_t)b), 2);
-    rh = _mm_insert_epi32(rh, rd32(base + (uint32_t)d), 2);
-    rl = _mm_insert_epi32(rl, rd32(base + (b >> 32)), 3);
-    rh = _mm_insert_epi32(rh, rd32(base + (d >> 32)), 3);
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(rl), rh, 1);
-}
 
 /* zigzag token -> residual */
 static inline __m256i unzig(__m256i tk)
