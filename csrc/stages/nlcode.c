@@ -379,8 +379,7 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     SQZ_RETURN_IF((size_t)(end - o) < sizes_bytes, SQZ_ERR_DST_TOO_SMALL, "nlcode");
     uint8_t *sizes = o;
     o += sizes_bytes;
-    /* pass 2: rANS, rows from the last, two at a time (in two lanes), symbols in reverse order,
-     * words written downwards */
+    /* pass 2: rANS, symbols in reverse order, each lane's words written downwards */
     uint8_t *pw[MAX_LANES];
     uint32_t xs[MAX_LANES];
     const enc_sym *const esym = s->esym;
