@@ -672,6 +672,35 @@ static __attribute__((noinline)) void run_rows8(const nl_state *s, uint16_t *va,
     }
 }
 
+/* Rows 0 and 1 of a plane (row 0 at block element k, rows in lanes ra and rb): row 0 has no row
+ * above, so each of its neighbours but WW is W (s = 13W + 3WW, g = |W - WW|); row 1's NN is its N.
+ * Row 1 runs three elements behind row 0. Same values as dec_one with neighbours(). */
+static __attribute__((noinline)) void dec_rows01(const nl_state *s, uint16_t *v, uint64_t k, uint64_t X,
+                                                 const uint32_t mask, ransr *ra, bitr *ba, ransr *rb, bitr *bb, int *bad)
+{
+    uint16_t *const a = v + k, *const b = a + X;
+    const int32_t pmax = (int32_t)(16 * mask), w0 = k ? v[k - 1] : 0;
+    uint32_t flags = 0;
+    for (uint64_t t = 0; t < X + 3; t++) {
+        if (t < X) {
+            const int32_t W = t ? a[t - 1] : w0, WW = t >= 2 ? a[t - 2] : W;
+            const int32_t sp = 13 * W + 3 * WW;
+            const uint32_t gg = (uint32_t)abs(W - WW);
+            a[t] = (uint16_t)dec_core(s, sp > pmax ? pmax : sp, gg > 63 ? 63 : gg, mask, &ra->x, &ra->p, ra->end, ba,
+                                      &flags, 1);
+        }
+        if (t >= 3) {
+            const uint64_t x = t - 3;
+            const int32_t N = a[x], NW = x ? a[x - 1] : N, NE = x + 1 < X ? a[x + 1] : N;
+            const int32_t NWW = x >= 2 ? a[x - 2] : NW, NEE = x + 2 < X ? a[x + 2] : NE;
+            const int32_t W = x ? b[x - 1] : N, WW = x >= 2 ? b[x - 2] : W;
+            b[x] = (uint16_t)dec_fast(s, N + NW + 3 * NE + 3 * NEE - NWW, abs(N - NW) + abs(N - NE), NW, W, WW, pmax, mask,
+                                      &rb->x, &rb->p, rb->end, bb, &flags, 1);
+        }
+    }
+    *bad |= (int)flags;
+}
+
 /* One element of a lane through dec_one (edges). */
 static inline __attribute__((always_inline)) void lane_one(const nl_state *s, const uint8_t *used, uint16_t *v, uint64_t k,
                                                            uint64_t x, uint64_t y, const geo *g, uint32_t mask, lane *l, int *bad)
@@ -941,6 +970,11 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         bitr *b1 = &br[(row + 1) % nl];
         if (x0 == 0 && g.Y && y >= 2 && y + 1 < g.Y && k >= 2 * X && ne - k >= 2 * X && X >= 32 && s->pre) {
             (es == 1 ? dec_pair8 : dec_pair16)(s, in, v, k, y, &g, r, b, r1, b1, &bad);
+            k += 2 * X;
+            continue;
+        }
+        if (x0 == 0 && g.Y && y == 0 && g.Y >= 2 && ne - k >= 2 * X) {
+            dec_rows01(s, v, k, X, mask, r, b, r1, b1, &bad);
             k += 2 * X;
             continue;
         }
