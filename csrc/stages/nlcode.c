@@ -256,6 +256,11 @@ static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, u
     else nl_model_row(v, X, t0, t1, 0xFFFF, cx, zo);
 }
 
+extern const sqz_stage sqz_stage_nlcode16;
+
+/* Lanes of the stage: nlcode 2, nlcode16 16 (the only difference between the two). */
+static unsigned lanes(const sqz_stage_ctx *ctx) { return ctx->stage == &sqz_stage_nlcode16 ? 16 : 2; }
+
 /* Elements of each lane (lane of a row: row mod nl, rows counted from the chunk's start). */
 static void count_lanes(const sqz_block *blk, uint64_t ne, uint64_t X, unsigned nl, uint64_t *lane_n)
 {
@@ -268,8 +273,9 @@ static void count_lanes(const sqz_block *blk, uint64_t ne, uint64_t X, unsigned 
 }
 
 static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                         void *dst, size_t cap, void **state, const unsigned nl)
+                         void *dst, size_t cap, void **state)
 {
+    const unsigned nl = lanes(ctx);
     const size_t es = sqz_dtype_size(ctx->dtype);
     const uint64_t ne = n / es;
     nl_state *s = get_state(state, ne ? ne : 1);
@@ -845,8 +851,9 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
 }
 
 static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                         void *dst, size_t dst_size, void **state, const unsigned nl)
+                         void *dst, size_t dst_size, void **state)
 {
+    const unsigned nl = lanes(ctx);
     const size_t es = sqz_dtype_size(ctx->dtype);
     SQZ_RETURN_IF(dst_size % es, SQZ_ERR_CORRUPT_DATA, "nlcode: block of %zu bytes", dst_size);
     const uint64_t ne = dst_size / es;
@@ -885,7 +892,8 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         SQZ_RETURN_IF(cum != SCALE, SQZ_ERR_CORRUPT_DATA, "nlcode: context %u frequencies sum to %u", c, cum);
         const uint16_t *cm = s->dC[c];
         s->dC[c][ntok] = SCALE;
-        for (unsigned t = 0; t < ntok; t++) s->fc[c][t] = s->dF[c][t] | (uint32_t)s->dC[c][t] << 16;
+        if (nl == 16)
+            for (unsigned t = 0; t < ntok; t++) s->fc[c][t] = s->dF[c][t] | (uint32_t)s->dC[c][t] << 16;
         for (unsigned bk = 0, t = 0; bk < (SCALE >> LUT_SHIFT); bk++) {
             const uint32_t lo = bk << LUT_SHIFT, hi = lo + (1u << LUT_SHIFT) - 1;
             while (cm[t + 1] <= lo) t++;
@@ -1038,40 +1046,16 @@ static uint64_t nl_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint3
     return (rows ? rows : 1) * X;
 }
 
-static int64_t nl_encode2(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
-                          size_t cap, void **state)
-{
-    return nl_encode(ctx, blk, src, n, dst, cap, state, 2);
-}
-
-static int64_t nl_decode2(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
-                          size_t dst_size, void **state)
-{
-    return nl_decode(ctx, blk, src, n, dst, dst_size, state, 2);
-}
-
-static int64_t nl_encode16(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
-                           size_t cap, void **state)
-{
-    return nl_encode(ctx, blk, src, n, dst, cap, state, 16);
-}
-
-static int64_t nl_decode16(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
-                           size_t dst_size, void **state)
-{
-    return nl_decode(ctx, blk, src, n, dst, dst_size, state, 16);
-}
-
 const sqz_stage sqz_stage_nlcode = {
     .id = 41, .name = "nlcode", .kind = SQZ_STAGE_CODEC,
     .doc = "8-tap predictor in 1/16 units + 108 contexts (fraction, activity) + rANS in 2 lanes, for wnl level indices",
-    .check = nl_check, .encode = nl_encode2, .decode = nl_decode2, .release = nl_release,
+    .check = nl_check, .encode = nl_encode, .decode = nl_decode, .release = nl_release,
     .block_elems = nl_block_elems,
 };
 
 const sqz_stage sqz_stage_nlcode16 = {
     .id = 42, .name = "nlcode16", .kind = SQZ_STAGE_CODEC,
     .doc = "nlcode with 16 rANS lanes (row mod 16), decoded 16 rows at once with AVX2",
-    .check = nl_check, .encode = nl_encode16, .decode = nl_decode16, .release = nl_release,
+    .check = nl_check, .encode = nl_encode, .decode = nl_decode, .release = nl_release,
     .block_elems = nl_block_elems,
 };
