@@ -62,3 +62,16 @@ def test_nlcode16_wavefront_matches_scalar(dtype, shape, rng):
     for a in (smooth, spiky, full):
         for block_size in (0, 1024, 5120):
             np.testing.assert_array_equal(same_bytes(a, "nlcode16", block_size), a)
+
+
+@pytest.mark.parametrize("late", [None, 0.3, 0.9])
+def test_nlcode16_wavefront_value_width(late, rng):
+    """The wavefront keeps values in 16-bit lanes up to 3449 and decodes a plane again in 32-bit
+    lanes when a larger value shows up (early, late, or not at all)."""
+    a = rng.integers(3300, 3449, size=(3, 60, 70), endpoint=True).astype("uint16")
+    a[:, ::7, ::5] = 0
+    a[1, 30:, 40:] = 3449
+    if late is not None:
+        a[1].flat[int(late * a[1].size)] = 3450
+    for block_size in (0, 8192):
+        np.testing.assert_array_equal(same_bytes(a, "nlcode16", block_size), a)

@@ -820,11 +820,11 @@ static int32_t wave_slow(nl_wave *w, unsigned j, int32_t sp, uint32_t gg)
 /* `rows` rows of a plane from row y0 >= 2 (v: row y0; its first row in lane `lane0`); bstart: where
  * each lane's extra-bit stream starts. */
 static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, uint64_t X, uint64_t rows, unsigned lane0,
-                       uint32_t mask, ransr *rr, bitr *br, const uint8_t *const *bstart, int *bad)
+                       uint32_t mask, ransr *rr, bitr *br, const uint8_t *const *bstart, int *narrow, int *bad)
 {
 #ifdef SQZ_HAVE_AVX2
     nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
-                 .slow = wave_slow, .scratch = s->wave};
+                 .slow = wave_slow, .scratch = s->wave, .narrow = *narrow};
     wave_arg a = {s, mask};
     w.arg = &a;
     for (unsigned j = 0; j < 16; j++) {
@@ -844,8 +844,10 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
         br[l] = bits_at(bstart[l], br[l].end, w.bc[j]);
     }
     *bad |= (int)w.bad;
+    *narrow = w.narrow;
 #else
     (void)s; (void)in; (void)n; (void)v; (void)X; (void)rows; (void)lane0; (void)mask; (void)rr; (void)br; (void)bstart;
+    (void)narrow;
     *bad |= 4;
 #endif
 }
@@ -958,7 +960,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->wave_cap = s->wave ? g.X : 0;
         SQZ_RETURN_IF(!s->wave, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
     }
-    int bad = 0;
+    int bad = 0, narrow = 1;
     const uint64_t X = g.X;
     for (uint64_t k = 0; k < ne && !bad;) {
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
@@ -968,7 +970,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         uint64_t run = g.Y - y < (ne - k) / X ? g.Y - y : (ne - k) / X;
         if (run > 16 && run % 16 < 7) run -= run % 16;
         if (wave && x0 == 0 && y >= 2 && k >= 2 * X && run >= 8) {
-            wave_group(s, in, n, v + k, X, run, (unsigned)(row % 16), mask, rr, br, bstart, &bad);
+            wave_group(s, in, n, v + k, X, run, (unsigned)(row % 16), mask, rr, br, bstart, &narrow, &bad);
             k += run * X;
             continue;
         }

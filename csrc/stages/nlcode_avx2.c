@@ -72,14 +72,26 @@ void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint6
  * y0-1 in lane 0; row j's N, NE, NEE, NW, NWW are S of steps t-3, t-2, t-1, t-4, t-5, and NN is
  * S of step t-6 moved up one more lane (row y0-2 in lane 0). While some lane is near a row end
  * (the first and last 47 steps), blends give columns outside the row the substitutes of
- * docs/FORMAT.md and lanes outside their row keep their state; their values are never used. */
+ * docs/FORMAT.md and lanes outside their row keep their state; their values are never used.
+ * The rANS states are in two vectors of 8 x 32 bits. The values are in one vector of 16 x 16 bits
+ * while every value is at most NARROW_MAX (the prediction's sum, 19 times a value, fits in 16
+ * bits), else in two vectors of 8 x 32 bits: a plane that shows a larger value is decoded again
+ * that way. */
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 #define ST(p, x) _mm256_storeu_si256((__m256i *)(void *)(p), (x))
+#define INLINE static inline __attribute__((always_inline))
+#define NARROW_MAX 3449
 
 static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
+static inline __m256i set16(int32_t v) { return _mm256_set1_epi16((int16_t)v); }
 
 static inline __m256i absdiff(__m256i a, __m256i b) { return _mm256_abs_epi32(_mm256_sub_epi32(a, b)); }
+static inline __m256i absdiff16(__m256i a, __m256i b) { return _mm256_abs_epi16(_mm256_sub_epi16(a, b)); }
+
+/* activity class of g < 16 (thresholds 1, 2, 3, 4, 6, 8, 11); 16, 22, 32, 45 by comparisons */
+#define ACT_TAB                                                                                                    \
+    _mm256_setr_epi8(0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7)
 
 /* zigzag token -> residual */
 static inline __m256i unzig(__m256i tk)
@@ -89,10 +101,9 @@ static inline __m256i unzig(__m256i tk)
 }
 
 typedef struct {
-    __m256i x, p, end, D1, D2, S1;   /* rANS states, word offsets, stream ends; D of t-1, t-2; S of t-1 */
+    __m256i x, p, end;               /* rANS states, word offsets, stream ends */
     __m256i bs, bl, bc;              /* extra bits: stream offsets, lengths in bits, bits read */
-    __m256i col, rows;               /* each lane's column in its round (< 0: not started), rounds left */
-} wave_half;
+} rans8;
 
 typedef struct {
     const int *lut32, *lut, *fc, *base;
@@ -101,51 +112,18 @@ typedef struct {
     nl_wave *w;
 } wave_tabs;
 
-/* Values of step t in lanes 8h .. 8h+7 (N .. NN: their neighbours from the rows above). */
-static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *k, wave_half *hs, const unsigned h,
-                                                               __m256i N, __m256i NE, __m256i NW, __m256i NWW, __m256i NN,
-                                                               __m256i *badv, const int edges)
+/* The rANS part of a step for lanes 8h .. 8h+7 with contexts ctx: their residuals (before the
+ * mirror). *rare: lanes left to wave_slow, whose states before the step are then in w->x, w->p. */
+INLINE __m256i rans_half(const wave_tabs *k, rans8 *hs, const unsigned h, const __m256i ctx, const __m256i live,
+                         __m256i *rare_out, __m256i *badv, const int edges)
 {
     const __m256i zero = _mm256_setzero_si256(), one = set1(1), two = set1(2);
-    __m256i NEE = hs->S1, W = hs->D1, WW = hs->D2, live = set1(-1);
-    if (edges) {
-        const __m256i x = hs->col;
-        live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi32(x, set1(-1)), _mm256_cmpgt_epi32(set1(k->X), x)),
-                                _mm256_cmpgt_epi32(hs->rows, zero));
-        const __m256i e0 = _mm256_cmpeq_epi32(x, zero), e1 = _mm256_cmpeq_epi32(x, one);
-        const __m256i r1 = _mm256_cmpeq_epi32(x, set1(k->X - 1)), r2 = _mm256_cmpeq_epi32(x, set1(k->X - 2));
-        W = _mm256_blendv_epi8(W, N, e0);
-        WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
-        NW = _mm256_blendv_epi8(NW, N, e0);
-        NWW = _mm256_blendv_epi8(NWW, NW, _mm256_or_si256(e0, e1));
-        NE = _mm256_blendv_epi8(NE, N, r1);
-        NEE = _mm256_blendv_epi8(NEE, NE, _mm256_or_si256(r1, r2));
-    }
     /* the lane's next word, loaded before it is known to be needed */
     const __m256i okact = _mm256_and_si256(live, _mm256_cmpgt_epi32(hs->end, _mm256_add_epi32(hs->p, one)));
     /* lanes without a word read the block's first bytes */
     const __m256i word = _mm256_and_si256(
         _mm256_srli_epi32(gather_bytes((const uint8_t *)k->base, _mm256_and_si256(_mm256_sub_epi32(hs->p, two), okact)), 16),
         okact);
-    /* prediction, fraction class, activity class, context */
-    const __m256i t3 = _mm256_add_epi32(_mm256_add_epi32(N, NE), _mm256_add_epi32(NEE, WW));
-    const __m256i w6 = _mm256_slli_epi32(_mm256_add_epi32(W, _mm256_slli_epi32(W, 1)), 1);
-    __m256i sp = _mm256_add_epi32(_mm256_add_epi32(w6, _mm256_add_epi32(t3, _mm256_slli_epi32(t3, 1))), NW);
-    sp = _mm256_sub_epi32(sp, _mm256_add_epi32(_mm256_add_epi32(NN, NN), NWW));
-    sp = _mm256_min_epi32(_mm256_max_epi32(sp, zero), set1(16 * k->mask));
-    const __m256i f = _mm256_and_si256(sp, set1(15)), fp = _mm256_srli_epi32(sp, 4);
-    const __m256i mir = _mm256_cmpgt_epi32(f, set1(8));
-    const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi32(set1(16), f), mir);
-    __m256i g = _mm256_add_epi32(_mm256_add_epi32(absdiff(W, NW), absdiff(N, NW)), _mm256_add_epi32(absdiff(N, NE), absdiff(W, WW)));
-    g = _mm256_min_epi32(_mm256_add_epi32(g, absdiff(N, NN)), set1(63));
-    /* activity class: g < 16 (thresholds 1, 2, 3, 4, 6, 8, 11) from a table, 16, 22, 32, 45 by comparisons */
-    const __m256i act_tab = _mm256_setr_epi8(0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6,
-                                             7, 7, 7, 7, 7);
-    __m256i act = _mm256_shuffle_epi8(act_tab, _mm256_min_epi32(g, set1(15)));
-    act = _mm256_sub_epi32(_mm256_sub_epi32(act, _mm256_cmpgt_epi32(g, set1(15))), _mm256_cmpgt_epi32(g, set1(21)));
-    act = _mm256_sub_epi32(_mm256_sub_epi32(act, _mm256_cmpgt_epi32(g, set1(31))), _mm256_cmpgt_epi32(g, set1(44)));
-    const __m256i ctx = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(fm, 3), _mm256_slli_epi32(fm, 2)), act);
-    /* rANS */
     const __m256i slot = _mm256_and_si256(hs->x, set1(4095));
     const __m256i bucket = _mm256_add_epi32(_mm256_slli_epi32(ctx, 9), _mm256_srli_epi32(slot, 3));
     const __m256i ent = gather32(k->lut32, bucket);
@@ -198,39 +176,37 @@ static inline __attribute__((always_inline)) __m256i wave_step(const wave_tabs *
     const __m256i ld = _mm256_and_si256(need, okact);
     __m256i xnew = _mm256_blendv_epi8(xn, _mm256_or_si256(_mm256_slli_epi32(xn, 16), word), need);
     if (edges) xnew = _mm256_blendv_epi8(hs->x, xnew, live);
-    __m256i pnew = _mm256_add_epi32(hs->p, _mm256_and_si256(ld, two));
-    r = _mm256_blendv_epi8(r, _mm256_sub_epi32(one, r), mir);
-    __m256i val = _mm256_and_si256(_mm256_add_epi32(fp, r), set1(k->mask));
     *badv = _mm256_or_si256(*badv, _mm256_andnot_si256(_mm256_or_si256(rare, okact), _mm256_and_si256(need, live)));
     if (__builtin_expect(!_mm256_testz_si256(rare, rare), 0)) {
-        int32_t a_sp[8], a_g[8], a_x[8], a_p[8], a_xn[8], a_pn[8], a_v[8];
-        ST(a_sp, sp); ST(a_g, g); ST(a_x, hs->x); ST(a_p, hs->p);
-        ST(a_xn, xnew); ST(a_pn, pnew); ST(a_v, val);
-        const unsigned rm = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(rare));
-        nl_wave *const w = k->w;
-        ST(w->bc + 8 * h, hs->bc);
-        for (unsigned i = 0; i < 8; i++) {
-            if (!(rm >> i & 1)) continue;
-            const unsigned j = 8 * h + i;
-            w->x[j] = (uint32_t)a_x[i];
-            w->p[j] = a_p[i];
-            a_v[i] = w->slow(w, j, a_sp[i], (uint32_t)a_g[i]);
-            a_xn[i] = (int32_t)w->x[j];
-            a_pn[i] = w->p[j];
-        }
-        xnew = LD(a_xn); pnew = LD(a_pn); val = LD(a_v);
-        hs->bc = LD(w->bc + 8 * h);
+        ST(k->w->x + 8 * h, hs->x);
+        ST(k->w->p + 8 * h, hs->p);
     }
     hs->x = xnew;
-    hs->p = pnew;
-    hs->col = _mm256_add_epi32(hs->col, one);
-    if (edges) {
-        /* a lane that ends its round goes on to its next row, 16 rows down */
-        const __m256i wrap = _mm256_cmpeq_epi32(hs->col, set1(k->period));
-        hs->col = _mm256_andnot_si256(wrap, hs->col);
-        hs->rows = _mm256_add_epi32(hs->rows, wrap);
+    hs->p = _mm256_add_epi32(hs->p, _mm256_and_si256(ld, two));
+    *rare_out = rare;
+    return r;
+}
+
+/* Lanes rm of half h from the scalar code (clamped predictions sp, activity sums g): their values
+ * into val, their states into hs. */
+static __attribute__((noinline)) void slow_lanes(const wave_tabs *k, rans8 *hs, unsigned h, unsigned rm, const int32_t *sp,
+                                                 const int32_t *g, int32_t *val)
+{
+    nl_wave *const w = k->w;
+    int32_t xs[8], ps[8];
+    ST(xs, hs->x);
+    ST(ps, hs->p);
+    ST(w->bc + 8 * h, hs->bc);
+    for (unsigned i = 0; i < 8; i++) {
+        if (!(rm >> i & 1)) continue;
+        const unsigned j = 8 * h + i;
+        val[i] = w->slow(w, j, sp[i], (uint32_t)g[i]);
+        xs[i] = (int32_t)w->x[j];
+        ps[i] = w->p[j];
     }
-    return val;
+    hs->x = LD(xs);
+    hs->p = LD(ps);
+    hs->bc = LD(w->bc + 8 * h);
 }
 
 /* The value of lane j at step s, from the ring. */
@@ -239,33 +215,195 @@ static inline int32_t ring_at(const uint16_t *dbuf, uint64_t ring, uint64_t s, u
     return dbuf[16 * (s & (ring - 1)) + j];
 }
 
-/* Steps [t0, t1): both halves, then S_t into the ring of 8 and D_t into the value ring. Lane -1 is
- * row y0-1 in round 0, then lane 15's previous row (P - 48 steps back); lane -2 likewise row y0-2,
- * then lane 14's. */
-static inline __attribute__((always_inline)) void wave_steps(const wave_tabs *k, wave_half *hs, int32_t (*R)[24],
-                                                             const int32_t *f1, const int32_t *f2, uint16_t *dbuf,
-                                                             uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv,
-                                                             const int edges)
+/* The rows above (up1: lane 0's N at step t, up2: its NN): row y0-1 / y0-2 in round 0, then lane
+ * 15's / 14's previous row, P - 48 steps back. */
+INLINE int32_t above(const int32_t *f, const uint16_t *dbuf, uint64_t ring, uint64_t P, uint64_t t, uint64_t ahead,
+                     unsigned lane)
+{
+    return t + ahead < P ? f[t + ahead] : ring_at(dbuf, ring, t + 48 - P, lane);
+}
+
+/* ---- values in 32-bit lanes ---- */
+
+typedef struct {
+    __m256i D1, D2, S1;              /* D of t-1, t-2; S of t-1 */
+    __m256i col, rows;               /* each lane's column in its round (< 0: not started), rounds left */
+} vals32;
+
+/* Values of step t in lanes 8h .. 8h+7 (N .. NN: their neighbours from the rows above). */
+INLINE __m256i wave_step(const wave_tabs *k, rans8 *hs, vals32 *vs, const unsigned h, __m256i N, __m256i NE, __m256i NW,
+                         __m256i NWW, __m256i NN, __m256i *badv, const int edges)
+{
+    const __m256i zero = _mm256_setzero_si256(), one = set1(1);
+    __m256i NEE = vs->S1, W = vs->D1, WW = vs->D2, live = set1(-1);
+    if (edges) {
+        const __m256i x = vs->col;
+        live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi32(x, set1(-1)), _mm256_cmpgt_epi32(set1(k->X), x)),
+                                _mm256_cmpgt_epi32(vs->rows, zero));
+        const __m256i e0 = _mm256_cmpeq_epi32(x, zero), e1 = _mm256_cmpeq_epi32(x, one);
+        const __m256i r1 = _mm256_cmpeq_epi32(x, set1(k->X - 1)), r2 = _mm256_cmpeq_epi32(x, set1(k->X - 2));
+        W = _mm256_blendv_epi8(W, N, e0);
+        WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
+        NW = _mm256_blendv_epi8(NW, N, e0);
+        NWW = _mm256_blendv_epi8(NWW, NW, _mm256_or_si256(e0, e1));
+        NE = _mm256_blendv_epi8(NE, N, r1);
+        NEE = _mm256_blendv_epi8(NEE, NE, _mm256_or_si256(r1, r2));
+    }
+    /* prediction, fraction class, activity class, context */
+    const __m256i t3 = _mm256_add_epi32(_mm256_add_epi32(N, NE), _mm256_add_epi32(NEE, WW));
+    const __m256i w6 = _mm256_slli_epi32(_mm256_add_epi32(W, _mm256_slli_epi32(W, 1)), 1);
+    __m256i sp = _mm256_add_epi32(_mm256_add_epi32(w6, _mm256_add_epi32(t3, _mm256_slli_epi32(t3, 1))), NW);
+    sp = _mm256_sub_epi32(sp, _mm256_add_epi32(_mm256_add_epi32(NN, NN), NWW));
+    sp = _mm256_min_epi32(_mm256_max_epi32(sp, zero), set1(16 * k->mask));
+    const __m256i f = _mm256_and_si256(sp, set1(15)), fp = _mm256_srli_epi32(sp, 4);
+    const __m256i mir = _mm256_cmpgt_epi32(f, set1(8));
+    const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi32(set1(16), f), mir);
+    __m256i g = _mm256_add_epi32(_mm256_add_epi32(absdiff(W, NW), absdiff(N, NW)), _mm256_add_epi32(absdiff(N, NE), absdiff(W, WW)));
+    g = _mm256_min_epi32(_mm256_add_epi32(g, absdiff(N, NN)), set1(63));
+    __m256i act = _mm256_shuffle_epi8(ACT_TAB, _mm256_min_epi32(g, set1(15)));
+    act = _mm256_sub_epi32(_mm256_sub_epi32(act, _mm256_cmpgt_epi32(g, set1(15))), _mm256_cmpgt_epi32(g, set1(21)));
+    act = _mm256_sub_epi32(_mm256_sub_epi32(act, _mm256_cmpgt_epi32(g, set1(31))), _mm256_cmpgt_epi32(g, set1(44)));
+    const __m256i ctx = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(fm, 3), _mm256_slli_epi32(fm, 2)), act);
+    __m256i rare;
+    __m256i r = rans_half(k, hs, h, ctx, live, &rare, badv, edges);
+    r = _mm256_blendv_epi8(r, _mm256_sub_epi32(one, r), mir);
+    __m256i val = _mm256_and_si256(_mm256_add_epi32(fp, r), set1(k->mask));
+    if (__builtin_expect(!_mm256_testz_si256(rare, rare), 0)) {
+        int32_t a_sp[8], a_g[8], a_v[8];
+        ST(a_sp, sp); ST(a_g, g); ST(a_v, val);
+        slow_lanes(k, hs, h, (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(rare)), a_sp, a_g, a_v);
+        val = LD(a_v);
+    }
+    vs->col = _mm256_add_epi32(vs->col, one);
+    if (edges) {
+        /* a lane that ends its round goes on to its next row, 16 rows down */
+        const __m256i wrap = _mm256_cmpeq_epi32(vs->col, set1(k->period));
+        vs->col = _mm256_andnot_si256(wrap, vs->col);
+        vs->rows = _mm256_add_epi32(vs->rows, wrap);
+    }
+    return val;
+}
+
+/* Steps [t0, t1): both halves, then S_t into the ring of 8 and D_t into the value ring. */
+INLINE void wave_steps(const wave_tabs *k, rans8 *hs, vals32 *vs, int32_t (*R)[24], const int32_t *f1, const int32_t *f2,
+                       uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv, const int edges)
 {
     const __m256i rot = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
     const uint64_t P = (uint64_t)k->period;
     for (uint64_t t = t0; t < t1; t++) {
         const int32_t *const r3 = R[(t - 3) & 7], *const r2 = R[(t - 2) & 7], *const r4 = R[(t - 4) & 7];
         const int32_t *const r5 = R[(t - 5) & 7], *const r6 = R[(t - 6) & 7];
-        const __m256i D0 = wave_step(k, &hs[0], 0, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, edges);
-        const __m256i D1 = wave_step(k, &hs[1], 1, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, edges);
+        const __m256i D0 = wave_step(k, &hs[0], &vs[0], 0, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, edges);
+        const __m256i D1 = wave_step(k, &hs[1], &vs[1], 1, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, edges);
         ST(dbuf + 16 * (t & (ring - 1)), _mm256_permute4x64_epi64(_mm256_packus_epi32(D0, D1), 0xD8));
-        const int32_t up1 = t + 3 < P ? f1[t + 3] : ring_at(dbuf, ring, t + 48 - P, 15);
-        const int32_t up2 = t + 6 < P ? f2[t + 6] : ring_at(dbuf, ring, t + 48 - P, 14);
+        const int32_t up1 = above(f1, dbuf, ring, P, t, 3, 15), up2 = above(f2, dbuf, ring, P, t, 6, 14);
         const __m256i pl = _mm256_permutevar8x32_epi32(D0, rot), ph = _mm256_permutevar8x32_epi32(D1, rot);
         const __m256i S0 = _mm256_blend_epi32(pl, set1(up1), 0x01), S1 = _mm256_blend_epi32(ph, pl, 0x01);
         int32_t *const rt = R[t & 7];
         rt[0] = up2;
         ST(rt + 1, S0);
         ST(rt + 9, S1);
-        hs[0].S1 = S0; hs[1].S1 = S1;
-        hs[0].D2 = hs[0].D1; hs[1].D2 = hs[1].D1;
-        hs[0].D1 = D0; hs[1].D1 = D1;
+        vs[0].S1 = S0; vs[1].S1 = S1;
+        vs[0].D2 = vs[0].D1; vs[1].D2 = vs[1].D1;
+        vs[0].D1 = D0; vs[1].D1 = D1;
+    }
+}
+
+/* ---- values in 16-bit lanes ---- */
+
+typedef struct {
+    __m256i D1, D2, S1, col, rows;   /* as vals32's, all 16 lanes */
+} vals16;
+
+INLINE __m256i wave_step16(const wave_tabs *k, rans8 *hs, vals16 *vs, __m256i N, __m256i NE, __m256i NW, __m256i NWW,
+                           __m256i NN, __m256i *badv, __m256i *vmax, const __m256i spmax, const int edges)
+{
+    const __m256i zero = _mm256_setzero_si256(), ones = set16(-1);
+    __m256i NEE = vs->S1, W = vs->D1, WW = vs->D2, live = ones, l0 = ones, l1 = ones;
+    if (edges) {
+        const __m256i x = vs->col;
+        live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi16(x, ones), _mm256_cmpgt_epi16(set16(k->X), x)),
+                                _mm256_cmpgt_epi16(vs->rows, zero));
+        const __m256i e0 = _mm256_cmpeq_epi16(x, zero), e1 = _mm256_cmpeq_epi16(x, set16(1));
+        const __m256i r1 = _mm256_cmpeq_epi16(x, set16(k->X - 1)), r2 = _mm256_cmpeq_epi16(x, set16(k->X - 2));
+        W = _mm256_blendv_epi8(W, N, e0);
+        WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
+        NW = _mm256_blendv_epi8(NW, N, e0);
+        NWW = _mm256_blendv_epi8(NWW, NW, _mm256_or_si256(e0, e1));
+        NE = _mm256_blendv_epi8(NE, N, r1);
+        NEE = _mm256_blendv_epi8(NEE, NE, _mm256_or_si256(r1, r2));
+        l0 = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(live));
+        l1 = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(live, 1));
+    }
+    /* 6W + 3(N + NE + NEE + WW) + NW - 2NN - NWW, at least 0 (the subtraction saturates) */
+    const __m256i t3 = _mm256_add_epi16(_mm256_add_epi16(N, NE), _mm256_add_epi16(NEE, WW));
+    const __m256i w6 = _mm256_slli_epi16(_mm256_add_epi16(W, _mm256_slli_epi16(W, 1)), 1);
+    const __m256i pos = _mm256_add_epi16(_mm256_add_epi16(w6, _mm256_add_epi16(t3, _mm256_slli_epi16(t3, 1))), NW);
+    const __m256i sp = _mm256_min_epu16(_mm256_subs_epu16(pos, _mm256_add_epi16(_mm256_add_epi16(NN, NN), NWW)), spmax);
+    const __m256i f = _mm256_and_si256(sp, set16(15)), fp = _mm256_srli_epi16(sp, 4);
+    const __m256i mir = _mm256_cmpgt_epi16(f, set16(8));
+    const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi16(set16(16), f), mir);
+    __m256i g = _mm256_add_epi16(_mm256_add_epi16(absdiff16(W, NW), absdiff16(N, NW)),
+                                 _mm256_add_epi16(absdiff16(N, NE), absdiff16(W, WW)));
+    g = _mm256_min_epi16(_mm256_add_epi16(g, absdiff16(N, NN)), set16(63));
+    __m256i act = _mm256_shuffle_epi8(ACT_TAB, _mm256_min_epi16(g, set16(15)));
+    act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, set16(15))), _mm256_cmpgt_epi16(g, set16(21)));
+    act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, set16(31))), _mm256_cmpgt_epi16(g, set16(44)));
+    const __m256i ctx = _mm256_add_epi16(_mm256_add_epi16(_mm256_slli_epi16(fm, 3), _mm256_slli_epi16(fm, 2)), act);
+    __m256i rare0, rare1;
+    const __m256i r0 = rans_half(k, &hs[0], 0, _mm256_cvtepu16_epi32(_mm256_castsi256_si128(ctx)), l0, &rare0, badv, edges);
+    const __m256i r1 = rans_half(k, &hs[1], 1, _mm256_cvtepu16_epi32(_mm256_extracti128_si256(ctx, 1)), l1, &rare1, badv, edges);
+    const __m256i low = set1(0xFFFF);
+    __m256i r = _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_and_si256(r0, low), _mm256_and_si256(r1, low)), 0xD8);
+    r = _mm256_blendv_epi8(r, _mm256_sub_epi16(set16(1), r), mir);
+    __m256i val = _mm256_and_si256(_mm256_add_epi16(fp, r), set16(k->mask));
+    if (__builtin_expect(!_mm256_testz_si256(_mm256_or_si256(rare0, rare1), ones), 0)) {
+        uint16_t a_sp[16], a_g[16], a_v[16];
+        ST(a_sp, sp); ST(a_g, g); ST(a_v, val);
+        const __m256i rare[2] = {rare0, rare1};
+        for (unsigned h = 0; h < 2; h++) {
+            const unsigned rm = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(rare[h]));
+            if (!rm) continue;
+            int32_t s8[8], g8[8], v8[8];
+            for (unsigned i = 0; i < 8; i++) {
+                s8[i] = a_sp[8 * h + i];
+                g8[i] = a_g[8 * h + i];
+                v8[i] = a_v[8 * h + i];
+            }
+            slow_lanes(k, &hs[h], h, rm, s8, g8, v8);
+            for (unsigned i = 0; i < 8; i++) a_v[8 * h + i] = (uint16_t)v8[i];
+        }
+        val = LD(a_v);
+    }
+    *vmax = _mm256_max_epu16(*vmax, edges ? _mm256_and_si256(val, live) : val);
+    vs->col = _mm256_add_epi16(vs->col, set16(1));
+    if (edges) {
+        const __m256i wrap = _mm256_cmpeq_epi16(vs->col, set16(k->period));
+        vs->col = _mm256_andnot_si256(wrap, vs->col);
+        vs->rows = _mm256_add_epi16(vs->rows, wrap);
+    }
+    return val;
+}
+
+/* Steps [t0, t1); the ring of 8 holds S_t at [16, 32) and lane 0's NN at [15]. */
+INLINE void wave_steps16(const wave_tabs *k, rans8 *hs, vals16 *vs, uint16_t (*R)[48], const int32_t *f1,
+                         const int32_t *f2, uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv,
+                         __m256i *vmax, const __m256i spmax, const int edges)
+{
+    const uint64_t P = (uint64_t)k->period;
+    for (uint64_t t = t0; t < t1; t++) {
+        const __m256i D = wave_step16(k, hs, vs, LD(R[(t - 3) & 7] + 16), LD(R[(t - 2) & 7] + 16), LD(R[(t - 4) & 7] + 16),
+                                      LD(R[(t - 5) & 7] + 16), LD(R[(t - 6) & 7] + 15), badv, vmax, spmax, edges);
+        ST(dbuf + 16 * (t & (ring - 1)), D);
+        const int32_t up1 = above(f1, dbuf, ring, P, t, 3, 15), up2 = above(f2, dbuf, ring, P, t, 6, 14);
+        /* [up1, D0 .. D14] */
+        const __m256i S = _mm256_alignr_epi8(D, _mm256_permute2x128_si256(set16(up1), D, 0x20), 14);
+        uint16_t *const rt = R[t & 7];
+        rt[15] = (uint16_t)up2;
+        ST(rt + 16, S);
+        vs->S1 = S;
+        vs->D2 = vs->D1;
+        vs->D1 = D;
     }
 }
 
@@ -299,80 +437,168 @@ static void copy_out(uint16_t *v, uint64_t X, uint64_t P, const uint16_t *dbuf, 
     }
 }
 
-void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask)
+/* Set-up shared by both variants: the rows above in f1, f2 (their largest value is returned), the
+ * lanes' rows, the last step T, the rANS vectors. */
+typedef struct {
+    int32_t *f1, *f2;
+    uint16_t *dbuf;
+    uint64_t P, ring, T, full;
+    int64_t rows[16], tm[16], tc[16];
+    rans8 hs[2];
+    wave_tabs k;
+} wave_setup;
+
+static int32_t setup(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask, wave_setup *s)
 {
     const uint16_t *u = v - X, *uu = v - 2 * X;
-    const uint64_t P = nl_wave_period(X), ring = nl_wave_ring(X);
-    int32_t *const f1 = (int32_t *)w->scratch + 8, *const f2 = f1 + P + 72;
-    uint16_t *const dbuf = (uint16_t *)(void *)(((uintptr_t)(f2 + P + 64) + 31) & ~(uintptr_t)31);
-    for (int64_t j = -8; j < (int64_t)P + 64; j++) {
+    s->P = nl_wave_period(X);
+    s->ring = nl_wave_ring(X);
+    s->f1 = (int32_t *)w->scratch + 8;
+    s->f2 = s->f1 + s->P + 72;
+    s->dbuf = (uint16_t *)(void *)(((uintptr_t)(s->f2 + s->P + 64) + 31) & ~(uintptr_t)31);
+    int32_t top = 0;
+    for (int64_t j = -8; j < (int64_t)s->P + 64; j++) {
         const uint64_t c = j < 0 ? 0 : (uint64_t)j >= X ? X - 1 : (uint64_t)j;
-        f1[j] = u[c];
-        f2[j] = uu[c];
+        s->f1[j] = u[c];
+        s->f2[j] = uu[c];
+        top = top > u[c] ? top : u[c];
+        top = top > uu[c] ? top : uu[c];
     }
-    int32_t R[8][24] __attribute__((aligned(32)));
-    memset(R, 0, sizeof R);
-    for (int s = -6; s <= -1; s++) {
-        R[s & 7][0] = f2[s + 6];
-        R[s & 7][1] = f1[s + 3];
-    }
-    const wave_tabs k = {(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
-                         (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, w->n,
-                         (int32_t)X, (int32_t)P, w};
+    s->k = (wave_tabs){(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
+                       (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, w->n,
+                       (int32_t)X, (int32_t)s->P, w};
     /* lane j: rows j, j + 16, ... (rows[j] of them); its last element at step 3j + P (rows[j] - 1) + X - 1 */
-    int64_t rows[16], tm[16], tc[16];
-    uint64_t T = 0;
-    const uint64_t full = n_rows / 16;
+    s->T = 0;
+    s->full = n_rows / 16;
     for (unsigned j = 0; j < 16; j++) {
-        rows[j] = (int64_t)((n_rows + 15 - j) / 16);
-        const uint64_t last = rows[j] ? 3 * j + P * (uint64_t)(rows[j] - 1) + X : 0;
-        T = T > last ? T : last;
-        tm[j] = 0;
-        tc[j] = -3 * (int64_t)j;
+        s->rows[j] = (int64_t)((n_rows + 15 - j) / 16);
+        const uint64_t last = s->rows[j] ? 3 * j + s->P * (uint64_t)(s->rows[j] - 1) + X : 0;
+        s->T = s->T > last ? s->T : last;
+        s->tm[j] = 0;
+        s->tc[j] = -3 * (int64_t)j;
     }
-    wave_half hs[2];
     for (int h = 0; h < 2; h++) {
-        int32_t col[8], rl[8];
-        for (int i = 0; i < 8; i++) {
-            col[i] = -3 * (8 * h + i);
-            rl[i] = (int32_t)rows[8 * h + i];
-        }
-        hs[h].x = LD(w->x + 8 * h);
-        hs[h].p = LD(w->p + 8 * h);
-        hs[h].end = LD(w->end + 8 * h);
-        hs[h].bs = LD(w->bs + 8 * h);
-        hs[h].bl = LD(w->bl + 8 * h);
-        hs[h].bc = LD(w->bc + 8 * h);
-        hs[h].col = LD(col);
-        hs[h].rows = LD(rl);
-        hs[h].D1 = hs[h].D2 = _mm256_setzero_si256();
-        hs[h].S1 = LD(&R[7][1 + 8 * h]);
+        s->hs[h].x = LD(w->x + 8 * h);
+        s->hs[h].p = LD(w->p + 8 * h);
+        s->hs[h].end = LD(w->end + 8 * h);
+        s->hs[h].bs = LD(w->bs + 8 * h);
+        s->hs[h].bl = LD(w->bl + 8 * h);
+        s->hs[h].bc = LD(w->bc + 8 * h);
     }
-    __m256i badv = _mm256_setzero_si256();
-    /* steps [t, END) in one variant, values out every 16 steps */
-    uint64_t t = 0, out = 0;
-#define RUN(END, EDGES)                                                                                        \
-    while (t < (END)) {                                                                                        \
-        const uint64_t e = (t | 15) + 1 < (END) ? (t | 15) + 1 : (END);                                        \
-        wave_steps(&k, hs, R, f1, f2, dbuf, ring, t, e, &badv, EDGES);                                         \
-        t = e;                                                                                                 \
-        for (; out + 16 <= t; out += 16) copy_out(v, X, P, dbuf, ring, out, tm, tc, rows);                     \
-    }
-    /* in the rounds where every lane has a row, the steps with every lane two columns from its row's
-     * ends skip the edge handling: [r P + 47, r P + X - 2) */
-    for (uint64_t r = 0; r < full && X > 49; r++) {
-        RUN(r * P + 47, 1)
-        RUN(r * P + X - 2, 0)
-    }
-    RUN(T, 1)
-#undef RUN
-    for (; out < T; out += 16) copy_out(v, X, P, dbuf, ring, out, tm, tc, rows);
+    return top;
+}
+
+static void finish(nl_wave *w, const rans8 *hs, __m256i badv)
+{
     for (int h = 0; h < 2; h++) {
         ST(w->x + 8 * h, hs[h].x);
         ST(w->p + 8 * h, hs[h].p);
         ST(w->bc + 8 * h, hs[h].bc);
     }
     if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
+}
+
+/* Steps [t, END) in one variant, values out every 16 steps; in the rounds where every lane has a
+ * row, the steps with every lane two columns from its row's ends skip the edge handling:
+ * [r P + 47, r P + X - 2). STEPS(t0, t1, edges) runs steps; CHECK() after every 16. */
+#define RUN_ALL(S, X, v, STEPS, CHECK)                                                                         \
+    do {                                                                                                   \
+        uint64_t t = 0, out = 0;                                                                           \
+        for (uint64_t r = 0; r <= (S).full; r++) {                                                         \
+            const int last = r == (S).full || (X) <= 49;                                                   \
+            for (int part = 0; part < (last ? 1 : 2); part++) {                                            \
+                const uint64_t END = last ? (S).T : part ? r * (S).P + (X) - 2 : r * (S).P + 47;             \
+                const int EDGES = last || !part;                                                           \
+                while (t < END) {                                                                          \
+                    const uint64_t e = (t | 15) + 1 < END ? (t | 15) + 1 : END;                            \
+                    if (EDGES) STEPS(t, e, 1); else STEPS(t, e, 0);                                        \
+                    t = e;                                                                                 \
+                    for (; out + 16 <= t; out += 16) copy_out(v, X, (S).P, (S).dbuf, (S).ring, out, (S).tm, (S).tc, (S).rows); \
+                    CHECK();                                                                               \
+                }                                                                                          \
+            }                                                                                              \
+            if (last) break;                                                                               \
+        }                                                                                                  \
+        for (; out < (S).T; out += 16) copy_out(v, X, (S).P, (S).dbuf, (S).ring, out, (S).tm, (S).tc, (S).rows); \
+    } while (0)
+
+static void wave_wide(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask)
+{
+    wave_setup s;
+    setup(w, v, X, n_rows, mask, &s);
+    int32_t R[8][24] __attribute__((aligned(32)));
+    memset(R, 0, sizeof R);
+    for (int t = -6; t <= -1; t++) {
+        R[t & 7][0] = s.f2[t + 6];
+        R[t & 7][1] = s.f1[t + 3];
+    }
+    vals32 vs[2];
+    for (int h = 0; h < 2; h++) {
+        int32_t col[8], rl[8];
+        for (int i = 0; i < 8; i++) {
+            col[i] = -3 * (8 * h + i);
+            rl[i] = (int32_t)s.rows[8 * h + i];
+        }
+        vs[h].col = LD(col);
+        vs[h].rows = LD(rl);
+        vs[h].D1 = vs[h].D2 = _mm256_setzero_si256();
+        vs[h].S1 = LD(&R[7][1 + 8 * h]);
+    }
+    __m256i badv = _mm256_setzero_si256();
+#define STEPS(a, b, E) wave_steps(&s.k, s.hs, vs, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &badv, E)
+#define CHECK() (void)0
+    RUN_ALL(s, X, v, STEPS, CHECK);
+#undef STEPS
+#undef CHECK
+    finish(w, s.hs, badv);
+}
+
+/* 0, or -1 where a value above NARROW_MAX was seen (w's states are then undefined) */
+static int wave_narrow(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask)
+{
+    wave_setup s;
+    if (setup(w, v, X, n_rows, mask, &s) > NARROW_MAX) return -1;
+    uint16_t R[8][48] __attribute__((aligned(32)));
+    memset(R, 0, sizeof R);
+    for (int t = -6; t <= -1; t++) {
+        R[t & 7][15] = (uint16_t)s.f2[t + 6];
+        R[t & 7][16] = (uint16_t)s.f1[t + 3];
+    }
+    int16_t col[16], rl[16];
+    for (int j = 0; j < 16; j++) {
+        col[j] = (int16_t)(-3 * j);
+        rl[j] = (int16_t)s.rows[j];
+    }
+    vals16 vs = {_mm256_setzero_si256(), _mm256_setzero_si256(), LD(&R[7][16]), LD(col), LD(rl)};
+    __m256i badv = _mm256_setzero_si256(), vmax = _mm256_setzero_si256();
+    const __m256i spmax = set16(mask == 0xFF ? 16 * 0xFF : 0xFFFF), limit = set16(NARROW_MAX);
+#define STEPS(a, b, E) wave_steps16(&s.k, s.hs, &vs, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &badv, &vmax, spmax, E)
+#define CHECK()                                                                                                    \
+    if (!_mm256_testz_si256(_mm256_subs_epu16(vmax, limit), _mm256_subs_epu16(vmax, limit))) return -1
+    RUN_ALL(s, X, v, STEPS, CHECK);
+#undef STEPS
+#undef CHECK
+    finish(w, s.hs, badv);
+    return 0;
+}
+
+void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask)
+{
+    if (w->narrow && X < 30000 && n_rows < 16 * 30000) {
+        uint32_t x[16];
+        int32_t p[16], bc[16];
+        const uint32_t bad = w->bad;
+        memcpy(x, w->x, sizeof x);
+        memcpy(p, w->p, sizeof p);
+        memcpy(bc, w->bc, sizeof bc);
+        if (wave_narrow(w, v, X, n_rows, mask) == 0) return;
+        memcpy(w->x, x, sizeof x);
+        memcpy(w->p, p, sizeof p);
+        memcpy(w->bc, bc, sizeof bc);
+        w->bad = bad;
+        w->narrow = 0;
+    }
+    wave_wide(w, v, X, n_rows, mask);
 }
 #undef LD
 #undef ST
