@@ -101,7 +101,7 @@ static inline __m256i unzig(__m256i tk)
 }
 
 typedef struct {
-    __m256i x, p, end;               /* rANS states, word offsets, stream ends */
+    __m256i x, p, end2;              /* rANS states, word offsets, stream ends - 2 */
     __m256i bs, bl, bc;              /* extra bits: stream offsets, lengths in bits, bits read */
 } rans8;
 
@@ -118,12 +118,10 @@ INLINE __m256i rans_half(const wave_tabs *k, rans8 *hs, const unsigned h, const 
                          __m256i *rare_out, __m256i *badv, const int edges)
 {
     const __m256i zero = _mm256_setzero_si256(), one = set1(1), two = set1(2);
-    /* the lane's next word, loaded before it is known to be needed */
-    const __m256i okact = _mm256_and_si256(live, _mm256_cmpgt_epi32(hs->end, _mm256_add_epi32(hs->p, one)));
-    /* lanes without a word read the block's first bytes */
-    const __m256i word = _mm256_and_si256(
-        _mm256_srli_epi32(gather_bytes((const uint8_t *)k->base, _mm256_and_si256(_mm256_sub_epi32(hs->p, two), okact)), 16),
-        okact);
+    /* the lane's next word, loaded before it is known to be needed; the load stays in the stream
+     * (a read past its end shows as p > end after the wave) */
+    const __m256i word =
+        _mm256_srli_epi32(gather_bytes((const uint8_t *)k->base, _mm256_sub_epi32(_mm256_min_epi32(hs->p, hs->end2), two)), 16);
     const __m256i slot = _mm256_and_si256(hs->x, set1(4095));
     const __m256i bucket = _mm256_add_epi32(_mm256_slli_epi32(ctx, 9), _mm256_srli_epi32(slot, 3));
     const __m256i ent = gather32(k->lut32, bucket);
@@ -173,10 +171,9 @@ INLINE __m256i rans_half(const wave_tabs *k, rans8 *hs, const unsigned h, const 
     }
     const __m256i xn = _mm256_sub_epi32(_mm256_add_epi32(_mm256_mullo_epi32(F, _mm256_srli_epi32(hs->x, 12)), slot), C);
     const __m256i need = _mm256_cmpeq_epi32(_mm256_srli_epi32(xn, 16), zero);
-    const __m256i ld = _mm256_and_si256(need, okact);
+    const __m256i ld = edges ? _mm256_and_si256(need, live) : need;
     __m256i xnew = _mm256_blendv_epi8(xn, _mm256_or_si256(_mm256_slli_epi32(xn, 16), word), need);
     if (edges) xnew = _mm256_blendv_epi8(hs->x, xnew, live);
-    *badv = _mm256_or_si256(*badv, _mm256_andnot_si256(_mm256_or_si256(rare, okact), _mm256_and_si256(need, live)));
     if (__builtin_expect(!_mm256_testz_si256(rare, rare), 0)) {
         ST(k->w->x + 8 * h, hs->x);
         ST(k->w->p + 8 * h, hs->p);
@@ -480,7 +477,7 @@ static int32_t setup(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint3
     for (int h = 0; h < 2; h++) {
         s->hs[h].x = LD(w->x + 8 * h);
         s->hs[h].p = LD(w->p + 8 * h);
-        s->hs[h].end = LD(w->end + 8 * h);
+        s->hs[h].end2 = _mm256_sub_epi32(LD(w->end + 8 * h), set1(2));
         s->hs[h].bs = LD(w->bs + 8 * h);
         s->hs[h].bl = LD(w->bl + 8 * h);
         s->hs[h].bc = LD(w->bc + 8 * h);
@@ -491,6 +488,7 @@ static int32_t setup(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint3
 static void finish(nl_wave *w, const rans8 *hs, __m256i badv)
 {
     for (int h = 0; h < 2; h++) {
+        badv = _mm256_or_si256(badv, _mm256_cmpgt_epi32(hs[h].p, _mm256_add_epi32(hs[h].end2, set1(2))));
         ST(w->x + 8 * h, hs[h].x);
         ST(w->p + 8 * h, hs[h].p);
         ST(w->bc + 8 * h, hs[h].bc);
