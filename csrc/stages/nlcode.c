@@ -31,7 +31,7 @@
 typedef struct {
     uint64_t rcp;                /* ceil(2^44 / freq), for exact division */
     uint32_t xm1;                /* (freq << 20) - 1: renormalise above it */
-    uint16_t nf, cum;            /* SCALE - freq, cumulative frequency */
+    uint32_t nf, cum;            /* SCALE - freq, cumulative frequency (32 bits: memory operands) */
 } enc_sym;
 
 typedef struct {
@@ -44,6 +44,7 @@ typedef struct {
     uint32_t count[2][NCTX][NTOK];  /* encoder: even and odd elements (merged into [0]) */
     uint16_t freq[NCTX][NTOK];
     enc_sym esym[NCTX * NTOK];
+    uint32_t efc[NCTX * NTOK];   /* encoder (nlcode16, AVX2): freq | cum << 16 */
     uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
     uint32_t fc[NCTX][64];       /* decoder (nlcode16): dF | dC << 16 */
     /* decoder (nlcode16): per bucket with one token t, dF | dC << 13 | code << 25 with code = the
@@ -258,6 +259,15 @@ static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, u
 
 extern const sqz_stage sqz_stage_nlcode16;
 
+static int enc_simd16(void)
+{
+#ifdef SQZ_HAVE_AVX2
+    return sqz_simd_get() >= SQZ_SIMD_AVX2;
+#else
+    return 0;
+#endif
+}
+
 /* Lanes of the stage: nlcode 2, nlcode16 16 (the only difference between the two). */
 static unsigned lanes(const sqz_stage_ctx *ctx) { return ctx->stage == &sqz_stage_nlcode16 ? 16 : 2; }
 
@@ -374,8 +384,9 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             enc_sym *e = &s->esym[c * NTOK + t];
             e->rcp = f ? (((uint64_t)1 << 44) + f - 1) / f : 0;
             e->xm1 = (uint32_t)(((uint64_t)f << (32 - SCALE_BITS)) - 1);
-            e->nf = (uint16_t)(SCALE - f);
-            e->cum = (uint16_t)cum;
+            e->nf = SCALE - f;
+            e->cum = cum;
+            s->efc[c * NTOK + t] = f | cum << 16;
             cum += f;
             if (f < 128) *o++ = (uint8_t)f;
             else { *o++ = (uint8_t)(0x80 | (f >> 8)); *o++ = (uint8_t)f; }
@@ -397,7 +408,27 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
      * chains (a multiply each) overlap */
     const uint64_t first = blk->first_elem, r0 = first / g.X;
     const unsigned rows_at_once = nl >= 4 ? 4 : 2;
+    /* nlcode16 with AVX2: 16 rows wholly in the block ([full_lo, full_hi)) at once */
+    const uint64_t full_lo = (first + g.X - 1) / g.X, full_hi = (first + ne) / g.X;
+    const int simd16 = nl == 16 && g.X >= 16 && enc_simd16();
     for (uint64_t r = ne ? (first + ne - 1) / g.X + 1 : r0; r > r0;) {
+#ifdef SQZ_HAVE_AVX2
+        if (simd16 && r <= full_hi && r >= full_lo + 16) {
+            uint32_t xg[16];
+            uint8_t *pg[16];
+            for (unsigned j = 0; j < 16; j++) {
+                xg[j] = xs[(r + j) % 16];
+                pg[j] = pw[(r + j) % 16];
+            }
+            sqz_nlcode_rans16_avx2(s->efc, idx + (r - 16) * g.X - first, g.X, xg, pg);
+            for (unsigned j = 0; j < 16; j++) {
+                xs[(r + j) % 16] = xg[j];
+                pw[(r + j) % 16] = pg[j];
+            }
+            r -= 16;
+            continue;
+        }
+#endif
         uint64_t lo[4] = {0, 0, 0, 0}, kk[4] = {0, 0, 0, 0};
         unsigned ln[4];
         uint32_t x[4];

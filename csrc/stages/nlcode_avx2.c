@@ -66,6 +66,96 @@ void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint6
     else model_row16(v, X, t0, t1, cx, zo);
 }
 
+/* ---- nlcode16's rANS encoder, 16 rows at once ----
+ * Row j of the group is in lane j; columns from the last, 16 at a time through a transpose. Per
+ * symbol as rans_put in nlcode.c: renormalise (x >= f << 20: its low 16 bits to the lane's stream),
+ * then x = (x / f) * 4096 + x mod f + cum. The quotient comes from a float product with 1/f made a
+ * little larger (it is q or q + 1) and is corrected with the remainder. The lanes' chains are
+ * latency bound, so the look-ups (vpgatherdd) and the word stores (all 16 lanes, no branches) stay
+ * off them. */
+
+/* x as float (x up to 2^32 - 1) */
+static inline __m256 u32_to_ps(__m256i x)
+{
+    const __m256 f = _mm256_cvtepi32_ps(x);
+    return _mm256_add_ps(f, _mm256_and_ps(_mm256_castsi256_ps(_mm256_srai_epi32(x, 31)), _mm256_set1_ps(4294967296.0f)));
+}
+
+/* 8 lanes: ent = f | cum << 16 of their symbols; *word: x before renormalising, *out: renormalised */
+static inline __attribute__((always_inline)) __m256i rans_enc8(__m256i ent, __m256i x, __m256i *word, __m256i *out)
+{
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i f = _mm256_and_si256(ent, _mm256_set1_epi32(0xFFFF)), cum = _mm256_srli_epi32(ent, 16);
+    const __m256i nf = _mm256_sub_epi32(_mm256_set1_epi32(4096), f);
+    /* 1/f (1 + 2^-22): three float roundings (2^-24 each) keep x/f's estimate between q and q + 1.2 */
+    const __m256 rcp = _mm256_div_ps(_mm256_set1_ps(1.0f + 0x1p-21f), _mm256_cvtepi32_ps(f));
+    const __m256i o = _mm256_cmpgt_epi32(_mm256_srli_epi32(x, 20), _mm256_sub_epi32(f, one));
+    *word = x;
+    *out = o;
+    x = _mm256_blendv_epi8(x, _mm256_srli_epi32(x, 16), o);
+    const __m256i q = _mm256_cvttps_epi32(_mm256_mul_ps(u32_to_ps(x), rcp));
+    const __m256i r = _mm256_sub_epi32(x, _mm256_mullo_epi32(q, f));
+    /* q one too large: r < 0, and x mod f = r + f; the result is then nf smaller */
+    const __m256i xn = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(q, 12), cum), r);
+    return _mm256_sub_epi32(xn, _mm256_and_si256(_mm256_srai_epi32(r, 31), nf));
+}
+
+/* One column for the 16 lanes (ids: their symbols); p: the lanes' word offsets from base. */
+static inline __attribute__((always_inline)) void rans_enc_col(const uint32_t *efc, __m256i ids, __m256i *x, __m256i *p,
+                                                               uint8_t *base)
+{
+    const __m256i e0 = _mm256_i32gather_epi32((const int *)(const void *)efc, _mm256_cvtepu16_epi32(_mm256_castsi256_si128(ids)), 4);
+    const __m256i e1 = _mm256_i32gather_epi32((const int *)(const void *)efc, _mm256_cvtepu16_epi32(_mm256_extracti128_si256(ids, 1)), 4);
+    __m256i w0, w1, o0, o1;
+    x[0] = rans_enc8(e0, x[0], &w0, &o0);
+    x[1] = rans_enc8(e1, x[1], &w1, &o1);
+    /* every lane stores its word below its stream; a lane that renormalised keeps it */
+    const __m256i two = _mm256_set1_epi32(2);
+    int32_t at[16];
+    uint16_t wd[16];
+    _mm256_storeu_si256((__m256i *)(void *)at, _mm256_sub_epi32(p[0], two));
+    _mm256_storeu_si256((__m256i *)(void *)(at + 8), _mm256_sub_epi32(p[1], two));
+    const __m256i low = _mm256_set1_epi32(0xFFFF);
+    _mm256_storeu_si256((__m256i *)(void *)wd,
+                        _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_and_si256(w0, low), _mm256_and_si256(w1, low)), 0xD8));
+    for (unsigned j = 0; j < 16; j++) memcpy(base + at[j], wd + j, 2);  /* little-endian host (x86) */
+    p[0] = _mm256_sub_epi32(p[0], _mm256_and_si256(o0, two));
+    p[1] = _mm256_sub_epi32(p[1], _mm256_and_si256(o1, two));
+}
+
+void sqz_nlcode_rans16_avx2(const uint32_t *efc, const uint16_t *idx, uint64_t X, uint32_t *xs, uint8_t **p)
+{
+    /* word offsets from the lowest stream pointer */
+    uint8_t *base = p[0];
+    for (unsigned j = 1; j < 16; j++) base = p[j] < base ? p[j] : base;
+    int32_t off[16];
+    for (unsigned j = 0; j < 16; j++) off[j] = (int32_t)(p[j] - base);
+    __m256i x[2] = {_mm256_loadu_si256((const __m256i *)(const void *)xs),
+                    _mm256_loadu_si256((const __m256i *)(const void *)(xs + 8))};
+    __m256i po[2] = {_mm256_loadu_si256((const __m256i *)(const void *)off),
+                     _mm256_loadu_si256((const __m256i *)(const void *)(off + 8))};
+    __m256i in[16], col[16];
+    uint64_t c = X;
+    for (; c >= 16; c -= 16) {
+        for (unsigned j = 0; j < 16; j++) in[j] = _mm256_loadu_si256((const __m256i *)(const void *)(idx + j * X + c - 16));
+        transpose16(in, col);
+        for (int i = 15; i >= 0; i--) rans_enc_col(efc, col[i], x, po, base);
+    }
+    if (c) {
+        uint16_t tmp[16][16] __attribute__((aligned(32)));
+        memset(tmp, 0, sizeof tmp);
+        for (unsigned j = 0; j < 16; j++) memcpy(tmp[j], idx + j * X, c * sizeof *idx);
+        for (unsigned j = 0; j < 16; j++) in[j] = _mm256_load_si256((const __m256i *)(const void *)tmp[j]);
+        transpose16(in, col);
+        for (int i = (int)c - 1; i >= 0; i--) rans_enc_col(efc, col[i], x, po, base);
+    }
+    _mm256_storeu_si256((__m256i *)(void *)xs, x[0]);
+    _mm256_storeu_si256((__m256i *)(void *)(xs + 8), x[1]);
+    _mm256_storeu_si256((__m256i *)(void *)off, po[0]);
+    _mm256_storeu_si256((__m256i *)(void *)(off + 8), po[1]);
+    for (unsigned j = 0; j < 16; j++) p[j] = base + off[j];
+}
+
 /* ---- nlcode16: the 16-row wavefront decoder ----
  * Step t decodes column t - 3j of row j (lane j), so row j-1 is three columns ahead, as far as
  * row j's neighbours reach (NEE). S_t is D_t (the values of step t) moved up one lane, with row

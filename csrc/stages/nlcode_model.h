@@ -80,6 +80,9 @@ static inline size_t nl_wave_scratch_bytes(uint64_t X)
 
 #ifdef SQZ_HAVE_AVX2
 void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t R, uint32_t mask);
+/* nlcode16's encoder: rANS for 16 whole rows (row j: idx + j X, lane j), from the last symbol; efc:
+ * frequency | cumulative frequency << 16 per symbol id; xs, p: the lanes' states and stream pointers */
+void sqz_nlcode_rans16_avx2(const uint32_t *efc, const uint16_t *idx, uint64_t X, uint32_t *xs, uint8_t **p);
 void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N);
 void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
                                uint16_t *zo);

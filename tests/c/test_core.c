@@ -8,6 +8,7 @@
 #include "sqeazy.h"
 #include "stages/bitshuffle.h"
 #include "stages/huff.h"
+#include "stages/nlcode_model.h"
 #include "stages/predict.h"
 
 static int g_pass, g_fail;
@@ -308,6 +309,63 @@ static void test_decoder_garbage(void)
     }
 }
 
+
+/* nlcode16's AVX2 rANS encoder step (its quotient from a float product) against exact integer
+ * arithmetic: every frequency, states at and next to multiples of it, the largest ones (>= 2^31),
+ * renormalising ones and random ones. */
+static void test_nlcode_rans16(void)
+{
+#ifdef SQZ_HAVE_AVX2
+    if (sqz_simd_available() < SQZ_SIMD_AVX2) return;
+    const uint16_t ids[16] = {0};
+    int wrong = 0;
+    for (uint32_t f = 1; f <= 4096; f++) {
+        const uint32_t cum = (4096 - f) / 2, efc = f | cum << 16;
+        const uint64_t kmin = (65536 + f - 1) / f, kmax = (1u << 20) - 1;
+        for (unsigned round = 0; round < 4; round++) {
+            uint32_t xs[16];
+            uint8_t buf[64], *p[16], *p0[16];
+            for (unsigned j = 0; j < 16; j++) {
+                const uint64_t k = kmin + rnd() % (kmax - kmin + 1), d = rnd() % f;
+                uint64_t x;
+                switch (j % 8) {
+                case 0: x = kmax * f; break;
+                case 1: x = kmax * f + f - 1; break;
+                case 2: x = k * f; break;
+                case 3: x = k * f + f - 1; break;
+                case 4: x = k * f + d; break;
+                case 5: {  /* renormalises to a multiple of f */
+                    const uint64_t top = 65535 / f;
+                    x = top >= 16 ? ((16 + rnd() % (top - 15)) * f) << 16 | (rnd() & 0xFFFF) : 65536u + rnd() % 1000;
+                    break;
+                }
+                case 6: x = 65536; break;
+                default: x = 65536 + rnd() % (0xFFFFFFFFu - 65536); break;
+                }
+                xs[j] = (uint32_t)x;
+                p[j] = p0[j] = buf + 4 + 2 * j;
+            }
+            uint32_t want[16];
+            int renorm[16];
+            for (unsigned j = 0; j < 16; j++) {
+                renorm[j] = ((uint64_t)xs[j] >> 20) >= f;
+                const uint64_t x = renorm[j] ? xs[j] >> 16 : xs[j];
+                want[j] = (uint32_t)((x / f) * 4096 + x % f + cum);
+            }
+            uint32_t before[16];
+            memcpy(before, xs, sizeof before);
+            sqz_nlcode_rans16_avx2(&efc, ids, 1, xs, p);
+            for (unsigned j = 0; j < 16; j++) {
+                uint16_t w;
+                memcpy(&w, p0[j] - 2, 2);
+                wrong += xs[j] != want[j] || p[j] != p0[j] - 2 * renorm[j] || (renorm[j] && w != (uint16_t)before[j]);
+            }
+        }
+    }
+    CHECK(wrong == 0, "nlcode16 AVX2 rANS step: %d lanes wrong", wrong);
+#endif
+}
+
 int main(void)
 {
     test_kernels();
@@ -319,6 +377,7 @@ int main(void)
     test_lossless_simd_identity();
     test_damage();
     test_decoder_garbage();
+    test_nlcode_rans16();
     printf("%d passed, %d failed\n", g_pass, g_fail);
     return g_fail ? 1 : 0;
 }
