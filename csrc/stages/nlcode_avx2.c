@@ -87,7 +87,7 @@ static inline __attribute__((always_inline)) __m256i rans_enc8(__m256i ent, __m2
     const __m256i one = _mm256_set1_epi32(1);
     const __m256i f = _mm256_and_si256(ent, _mm256_set1_epi32(0xFFFF)), cum = _mm256_srli_epi32(ent, 16);
     const __m256i nf = _mm256_sub_epi32(_mm256_set1_epi32(4096), f);
-    /* 1/f (1 + 2^-22): three float roundings (2^-24 each) keep x/f's estimate between q and q + 1.2 */
+    /* 1/f (1 + 2^-21): three float roundings (2^-24 each) keep the estimate of x/f between q and q + 1.8 */
     const __m256 rcp = _mm256_div_ps(_mm256_set1_ps(1.0f + 0x1p-21f), _mm256_cvtepi32_ps(f));
     const __m256i o = _mm256_cmpgt_epi32(_mm256_srli_epi32(x, 20), _mm256_sub_epi32(f, one));
     *word = x;
