@@ -402,17 +402,33 @@ typedef struct {
     __m256i D1, D2, S1, col, rows;   /* as vals32's, all 16 lanes */
 } vals16;
 
-INLINE __m256i wave_step16(const wave_tabs *k, rans8 *hs, vals16 *vs, __m256i N, __m256i NE, __m256i NW, __m256i NWW,
-                           __m256i NN, __m256i *badv, __m256i *vmax, const __m256i spmax, const int edges)
+/* The step's constants, read from memory (set1 would cost GCC three instructions each, every step). */
+typedef struct {
+    __m256i c1, c8, c15, c16, c21, c31, c44, c63, ones, mask, spmax, X, X1, X2, period;
+} consts16;
+
+static const consts16 *make_consts16(consts16 *c, const wave_tabs *k, uint32_t mask)
 {
-    const __m256i zero = _mm256_setzero_si256(), ones = set16(-1);
+    c->c1 = set16(1); c->c8 = set16(8); c->c15 = set16(15); c->c16 = set16(16); c->c21 = set16(21);
+    c->c31 = set16(31); c->c44 = set16(44); c->c63 = set16(63); c->ones = set16(-1);
+    c->mask = set16(k->mask);
+    c->spmax = set16(mask == 0xFF ? 16 * 0xFF : 0xFFFF);
+    c->X = set16(k->X); c->X1 = set16(k->X - 1); c->X2 = set16(k->X - 2); c->period = set16(k->period);
+    __asm__("" : "+r"(c) : : "memory");  /* the values now unknown to the compiler: loads, not rebuilt */
+    return c;
+}
+
+INLINE __m256i wave_step16(const wave_tabs *k, const consts16 *c, rans8 *hs, vals16 *vs, __m256i N, __m256i NE, __m256i NW,
+                           __m256i NWW, __m256i NN, __m256i *badv, __m256i *vmax, const int edges)
+{
+    const __m256i zero = _mm256_setzero_si256(), ones = c->ones;
     __m256i NEE = vs->S1, W = vs->D1, WW = vs->D2, live = ones, l0 = ones, l1 = ones;
     if (edges) {
         const __m256i x = vs->col;
-        live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi16(x, ones), _mm256_cmpgt_epi16(set16(k->X), x)),
+        live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi16(x, ones), _mm256_cmpgt_epi16(c->X, x)),
                                 _mm256_cmpgt_epi16(vs->rows, zero));
-        const __m256i e0 = _mm256_cmpeq_epi16(x, zero), e1 = _mm256_cmpeq_epi16(x, set16(1));
-        const __m256i r1 = _mm256_cmpeq_epi16(x, set16(k->X - 1)), r2 = _mm256_cmpeq_epi16(x, set16(k->X - 2));
+        const __m256i e0 = _mm256_cmpeq_epi16(x, zero), e1 = _mm256_cmpeq_epi16(x, c->c1);
+        const __m256i r1 = _mm256_cmpeq_epi16(x, c->X1), r2 = _mm256_cmpeq_epi16(x, c->X2);
         W = _mm256_blendv_epi8(W, N, e0);
         WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
         NW = _mm256_blendv_epi8(NW, N, e0);
@@ -426,24 +442,24 @@ INLINE __m256i wave_step16(const wave_tabs *k, rans8 *hs, vals16 *vs, __m256i N,
     const __m256i t3 = _mm256_add_epi16(_mm256_add_epi16(N, NE), _mm256_add_epi16(NEE, WW));
     const __m256i w6 = _mm256_slli_epi16(_mm256_add_epi16(W, _mm256_slli_epi16(W, 1)), 1);
     const __m256i pos = _mm256_add_epi16(_mm256_add_epi16(w6, _mm256_add_epi16(t3, _mm256_slli_epi16(t3, 1))), NW);
-    const __m256i sp = _mm256_min_epu16(_mm256_subs_epu16(pos, _mm256_add_epi16(_mm256_add_epi16(NN, NN), NWW)), spmax);
-    const __m256i f = _mm256_and_si256(sp, set16(15)), fp = _mm256_srli_epi16(sp, 4);
-    const __m256i mir = _mm256_cmpgt_epi16(f, set16(8));
-    const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi16(set16(16), f), mir);
+    const __m256i sp = _mm256_min_epu16(_mm256_subs_epu16(pos, _mm256_add_epi16(_mm256_add_epi16(NN, NN), NWW)), c->spmax);
+    const __m256i f = _mm256_and_si256(sp, c->c15), fp = _mm256_srli_epi16(sp, 4);
+    const __m256i mir = _mm256_cmpgt_epi16(f, c->c8);
+    const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi16(c->c16, f), mir);
     __m256i g = _mm256_add_epi16(_mm256_add_epi16(absdiff16(W, NW), absdiff16(N, NW)),
                                  _mm256_add_epi16(absdiff16(N, NE), absdiff16(W, WW)));
-    g = _mm256_min_epi16(_mm256_add_epi16(g, absdiff16(N, NN)), set16(63));
-    __m256i act = _mm256_shuffle_epi8(ACT_TAB, _mm256_min_epi16(g, set16(15)));
-    act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, set16(15))), _mm256_cmpgt_epi16(g, set16(21)));
-    act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, set16(31))), _mm256_cmpgt_epi16(g, set16(44)));
+    g = _mm256_min_epi16(_mm256_add_epi16(g, absdiff16(N, NN)), c->c63);
+    __m256i act = _mm256_shuffle_epi8(ACT_TAB, _mm256_min_epi16(g, c->c15));
+    act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, c->c15)), _mm256_cmpgt_epi16(g, c->c21));
+    act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, c->c31)), _mm256_cmpgt_epi16(g, c->c44));
     const __m256i ctx = _mm256_add_epi16(_mm256_add_epi16(_mm256_slli_epi16(fm, 3), _mm256_slli_epi16(fm, 2)), act);
     __m256i rare0, rare1;
     const __m256i r0 = rans_half(k, &hs[0], 0, _mm256_cvtepu16_epi32(_mm256_castsi256_si128(ctx)), l0, &rare0, badv, edges);
     const __m256i r1 = rans_half(k, &hs[1], 1, _mm256_cvtepu16_epi32(_mm256_extracti128_si256(ctx, 1)), l1, &rare1, badv, edges);
     const __m256i low = set1(0xFFFF);
     __m256i r = _mm256_permute4x64_epi64(_mm256_packus_epi32(_mm256_and_si256(r0, low), _mm256_and_si256(r1, low)), 0xD8);
-    r = _mm256_blendv_epi8(r, _mm256_sub_epi16(set16(1), r), mir);
-    __m256i val = _mm256_and_si256(_mm256_add_epi16(fp, r), set16(k->mask));
+    r = _mm256_blendv_epi8(r, _mm256_sub_epi16(c->c1, r), mir);
+    __m256i val = _mm256_and_si256(_mm256_add_epi16(fp, r), c->mask);
     if (__builtin_expect(!_mm256_testz_si256(_mm256_or_si256(rare0, rare1), ones), 0)) {
         uint16_t a_sp[16], a_g[16], a_v[16];
         ST(a_sp, sp); ST(a_g, g); ST(a_v, val);
@@ -463,9 +479,9 @@ INLINE __m256i wave_step16(const wave_tabs *k, rans8 *hs, vals16 *vs, __m256i N,
         val = LD(a_v);
     }
     *vmax = _mm256_max_epu16(*vmax, edges ? _mm256_and_si256(val, live) : val);
-    vs->col = _mm256_add_epi16(vs->col, set16(1));
+    vs->col = _mm256_add_epi16(vs->col, c->c1);
     if (edges) {
-        const __m256i wrap = _mm256_cmpeq_epi16(vs->col, set16(k->period));
+        const __m256i wrap = _mm256_cmpeq_epi16(vs->col, c->period);
         vs->col = _mm256_andnot_si256(wrap, vs->col);
         vs->rows = _mm256_add_epi16(vs->rows, wrap);
     }
@@ -473,14 +489,14 @@ INLINE __m256i wave_step16(const wave_tabs *k, rans8 *hs, vals16 *vs, __m256i N,
 }
 
 /* Steps [t0, t1); the ring of 8 holds S_t at [16, 32) and lane 0's NN at [15]. */
-INLINE void wave_steps16(const wave_tabs *k, rans8 *hs, vals16 *vs, uint16_t (*R)[48], const int32_t *f1,
-                         const int32_t *f2, uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv,
-                         __m256i *vmax, const __m256i spmax, const int edges)
+INLINE void wave_steps16(const wave_tabs *k, const consts16 *c, rans8 *hs, vals16 *vs, uint16_t (*R)[48],
+                         const int32_t *f1, const int32_t *f2, uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1,
+                         __m256i *badv, __m256i *vmax, const int edges)
 {
     const uint64_t P = (uint64_t)k->period;
     for (uint64_t t = t0; t < t1; t++) {
-        const __m256i D = wave_step16(k, hs, vs, LD(R[(t - 3) & 7] + 16), LD(R[(t - 2) & 7] + 16), LD(R[(t - 4) & 7] + 16),
-                                      LD(R[(t - 5) & 7] + 16), LD(R[(t - 6) & 7] + 15), badv, vmax, spmax, edges);
+        const __m256i D = wave_step16(k, c, hs, vs, LD(R[(t - 3) & 7] + 16), LD(R[(t - 2) & 7] + 16), LD(R[(t - 4) & 7] + 16),
+                                      LD(R[(t - 5) & 7] + 16), LD(R[(t - 6) & 7] + 15), badv, vmax, edges);
         ST(dbuf + 16 * (t & (ring - 1)), D);
         const int32_t up1 = above(f1, dbuf, ring, P, t, 3, 15), up2 = above(f2, dbuf, ring, P, t, 6, 14);
         /* [up1, D0 .. D14] */
@@ -659,8 +675,10 @@ static int wave_narrow(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uin
     }
     vals16 vs = {_mm256_setzero_si256(), _mm256_setzero_si256(), LD(&R[7][16]), LD(col), LD(rl)};
     __m256i badv = _mm256_setzero_si256(), vmax = _mm256_setzero_si256();
-    const __m256i spmax = set16(mask == 0xFF ? 16 * 0xFF : 0xFFFF), limit = set16(NARROW_MAX);
-#define STEPS(a, b, E) wave_steps16(&s.k, s.hs, &vs, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &badv, &vmax, spmax, E)
+    const __m256i limit = set16(NARROW_MAX);
+    consts16 cs;
+    const consts16 *c = make_consts16(&cs, &s.k, mask);
+#define STEPS(a, b, E) wave_steps16(&s.k, c, s.hs, &vs, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &badv, &vmax, E)
 #define CHECK()                                                                                                    \
     if (!_mm256_testz_si256(_mm256_subs_epu16(vmax, limit), _mm256_subs_epu16(vmax, limit))) return -1
     RUN_ALL(s, X, v, STEPS, CHECK);
