@@ -6,48 +6,86 @@
 #include "gather_avx2.h"
 #include "transpose16_avx2.h"
 
+#define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+#define ST(p, x) _mm256_storeu_si256((__m256i *)(void *)(p), (x))
+#define INLINE static inline __attribute__((always_inline))
+/* the largest value for which 6W + 3(N + NE + NEE + WW) + NW (19 values) fits 16 bits */
+#define NARROW_MAX 3449
+/* activity class of g < 16 (thresholds 1, 2, 3, 4, 6, 8, 11); 16, 22, 32, 45 by comparisons */
+#define ACT_TAB                                                                                                    \
+    _mm256_setr_epi8(0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7)
+
 void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, int32_t *P, int32_t *G, int32_t *N)
 {
     nl_prep_row(v, X, t0, t1, P, G, N);
 }
 
-/* nl_model_row for 16-bit data, 16 elements at a time: the prediction in 32-bit lanes, the rest in
- * 16-bit lanes (the activity sum saturates, which keeps its class); same results as the C code. */
-static void model_row16(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint8_t *cx, uint16_t *zo)
+/* The largest of n values. */
+static uint32_t max_u16(const uint16_t *p, uint64_t n)
+{
+    __m256i m = _mm256_setzero_si256();
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm256_max_epu16(m, _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
+    uint16_t t[16];
+    _mm256_storeu_si256((__m256i *)(void *)t, m);
+    uint32_t r = 0;
+    for (unsigned j = 0; j < 16; j++) r = t[j] > r ? t[j] : r;
+    for (; i < n; i++) r = p[i] > r ? p[i] : r;
+    return r;
+}
+
+/* nl_model_row for 16-bit data, 16 elements at a time; same results as the C code. narrow: every
+ * value is at most NARROW_MAX, so the prediction's sum fits 16-bit lanes (as in the decoder);
+ * else it is made in 32-bit lanes and the rest in 16-bit lanes (the activity sum saturates, which
+ * keeps its class). */
+static inline __attribute__((always_inline)) void model_row16(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1,
+                                                              uint8_t *cx, uint16_t *zo, const int narrow)
 {
     const uint16_t *u = v - X, *uu = v - 2 * X;
     const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(16 * 0xFFFF), low4 = _mm256_set1_epi32(15);
-    static const int16_t thr[11] = {1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45};
+    const __m256i act_tab = ACT_TAB;
     uint64_t t = t0;
     for (; t + 16 <= t1; t += 16) {
-#define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
         const __m256i W = LD(v + t - 1), WW = LD(v + t - 2), V = LD(v + t), N = LD(u + t), NW = LD(u + t - 1),
                       NE = LD(u + t + 1), NEE = LD(u + t + 2), NWW = LD(u + t - 2), NN = LD(uu + t);
-#undef LD
-        __m256i sh[2];
-        for (int h = 0; h < 2; h++) {
+        __m256i fp, f;
+        if (narrow) {
+            /* 6W + 3(N + NE + NEE + WW) + NW - 2NN - NWW, at least 0 */
+            const __m256i t3 = _mm256_add_epi16(_mm256_add_epi16(N, NE), _mm256_add_epi16(NEE, WW));
+            const __m256i w6 = _mm256_slli_epi16(_mm256_add_epi16(W, _mm256_slli_epi16(W, 1)), 1);
+            const __m256i pos = _mm256_add_epi16(_mm256_add_epi16(w6, _mm256_add_epi16(t3, _mm256_slli_epi16(t3, 1))), NW);
+            const __m256i sp = _mm256_subs_epu16(pos, _mm256_add_epi16(_mm256_add_epi16(NN, NN), NWW));
+            fp = _mm256_srli_epi16(sp, 4);
+            f = _mm256_and_si256(sp, _mm256_set1_epi16(15));
+        } else {
+            __m256i sh[2];
+            for (int h = 0; h < 2; h++) {
 #define W32(a) (h ? _mm256_unpackhi_epi16((a), zero) : _mm256_unpacklo_epi16((a), zero))
-            const __m256i w = W32(W), t3 = _mm256_add_epi32(_mm256_add_epi32(W32(N), W32(NE)), _mm256_add_epi32(W32(WW), W32(NEE)));
-            __m256i sp = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(w, 2), _mm256_slli_epi32(w, 1)),
-                                          _mm256_add_epi32(t3, _mm256_slli_epi32(t3, 1)));
-            sp = _mm256_sub_epi32(_mm256_add_epi32(sp, W32(NW)), _mm256_add_epi32(_mm256_slli_epi32(W32(NN), 1), W32(NWW)));
+                const __m256i w = W32(W), t3 = _mm256_add_epi32(_mm256_add_epi32(W32(N), W32(NE)), _mm256_add_epi32(W32(WW), W32(NEE)));
+                __m256i sp = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(w, 2), _mm256_slli_epi32(w, 1)),
+                                              _mm256_add_epi32(t3, _mm256_slli_epi32(t3, 1)));
+                sp = _mm256_sub_epi32(_mm256_add_epi32(sp, W32(NW)), _mm256_add_epi32(_mm256_slli_epi32(W32(NN), 1), W32(NWW)));
 #undef W32
-            sh[h] = sp;
+                sh[h] = sp;
+            }
+            /* fp = clamp(s) >> 4 (packus saturates); f = s & 15, 0 where s was clamped */
+            fp = _mm256_packus_epi32(_mm256_srai_epi32(sh[0], 4), _mm256_srai_epi32(sh[1], 4));
+            const __m256i out0 = _mm256_or_si256(_mm256_cmpgt_epi32(zero, sh[0]), _mm256_cmpgt_epi32(sh[0], top));
+            const __m256i out1 = _mm256_or_si256(_mm256_cmpgt_epi32(zero, sh[1]), _mm256_cmpgt_epi32(sh[1], top));
+            f = _mm256_andnot_si256(_mm256_packs_epi32(out0, out1),
+                                    _mm256_packus_epi32(_mm256_and_si256(sh[0], low4), _mm256_and_si256(sh[1], low4)));
         }
-        /* fp = clamp(s) >> 4 (packus saturates); f = s & 15, 0 where s was clamped */
-        const __m256i fp = _mm256_packus_epi32(_mm256_srai_epi32(sh[0], 4), _mm256_srai_epi32(sh[1], 4));
-        const __m256i out0 = _mm256_or_si256(_mm256_cmpgt_epi32(zero, sh[0]), _mm256_cmpgt_epi32(sh[0], top));
-        const __m256i out1 = _mm256_or_si256(_mm256_cmpgt_epi32(zero, sh[1]), _mm256_cmpgt_epi32(sh[1], top));
-        const __m256i f = _mm256_andnot_si256(_mm256_packs_epi32(out0, out1),
-                                              _mm256_packus_epi32(_mm256_and_si256(sh[0], low4), _mm256_and_si256(sh[1], low4)));
         const __m256i mir = _mm256_cmpgt_epi16(f, _mm256_set1_epi16(8));
         const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi16(_mm256_set1_epi16(16), f), mir);
 #define AD(a, b) _mm256_or_si256(_mm256_subs_epu16((a), (b)), _mm256_subs_epu16((b), (a)))
         __m256i g = _mm256_adds_epu16(_mm256_adds_epu16(AD(W, NW), AD(N, NW)), _mm256_adds_epu16(AD(N, NE), AD(W, WW)));
         g = _mm256_min_epu16(_mm256_adds_epu16(g, AD(N, NN)), _mm256_set1_epi16(45));
 #undef AD
-        __m256i act = zero;
-        for (int i = 0; i < 11; i++) act = _mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, _mm256_set1_epi16((int16_t)(thr[i] - 1))));
+        __m256i act = _mm256_shuffle_epi8(act_tab, _mm256_min_epu16(g, _mm256_set1_epi16(15)));
+        act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, _mm256_set1_epi16(15))),
+                               _mm256_cmpgt_epi16(g, _mm256_set1_epi16(21)));
+        act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, _mm256_set1_epi16(31))),
+                               _mm256_cmpgt_epi16(g, _mm256_set1_epi16(44)));
         const __m256i ctx = _mm256_add_epi16(_mm256_mullo_epi16(fm, _mm256_set1_epi16(12)), act);
         const __m256i c8 = _mm256_permute4x64_epi64(_mm256_packus_epi16(ctx, ctx), 0x08);
         _mm_storeu_si128((__m128i *)(void *)(cx + t), _mm256_castsi256_si128(c8));
@@ -63,7 +101,8 @@ void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint6
                                uint16_t *zo)
 {
     if (mask == 0xFF) nl_model_row(v, X, t0, t1, 0xFF, cx, zo);
-    else model_row16(v, X, t0, t1, cx, zo);
+    else if (max_u16(v - 2 * X, 2 * X + t1 + 2) <= NARROW_MAX) model_row16(v, X, t0, t1, cx, zo, 1);
+    else model_row16(v, X, t0, t1, cx, zo, 0);
 }
 
 /* ---- nlcode16's rANS encoder, 16 rows at once ----
@@ -168,10 +207,6 @@ void sqz_nlcode_rans16_avx2(const uint32_t *efc, const uint16_t *idx, uint64_t X
  * bits), else in two vectors of 8 x 32 bits: a plane that shows a larger value is decoded again
  * that way. */
 
-#define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
-#define ST(p, x) _mm256_storeu_si256((__m256i *)(void *)(p), (x))
-#define INLINE static inline __attribute__((always_inline))
-#define NARROW_MAX 3449
 
 static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
 static inline __m256i set16(int32_t v) { return _mm256_set1_epi16((int16_t)v); }
@@ -179,9 +214,6 @@ static inline __m256i set16(int32_t v) { return _mm256_set1_epi16((int16_t)v); }
 static inline __m256i absdiff(__m256i a, __m256i b) { return _mm256_abs_epi32(_mm256_sub_epi32(a, b)); }
 static inline __m256i absdiff16(__m256i a, __m256i b) { return _mm256_abs_epi16(_mm256_sub_epi16(a, b)); }
 
-/* activity class of g < 16 (thresholds 1, 2, 3, 4, 6, 8, 11); 16, 22, 32, 45 by comparisons */
-#define ACT_TAB                                                                                                    \
-    _mm256_setr_epi8(0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7)
 
 /* zigzag token -> residual */
 static inline __m256i unzig(__m256i tk)
