@@ -5,8 +5,8 @@
  * prediction's fraction and the local activity. Large residuals are coded as a magnitude class
  * plus raw extra bits (the escape). Rows take turns in lanes (nlcode: 2, even and odd rows;
  * nlcode16: 16, row mod 16), each with its own rANS state and extra-bit stream; nlcode16's AVX2
- * decoder runs 16 rows at once (nlcode_avx2.c). Integer arithmetic only. Bytes: docs/FORMAT.md,
- * "nlcode". */
+ * decoder runs 16 rows at once, and so does its encoder's rANS pass (nlcode_avx2.c). The bytes
+ * depend on integer arithmetic only. Bytes: docs/FORMAT.md, "nlcode". */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

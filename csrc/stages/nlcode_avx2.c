@@ -1,4 +1,5 @@
-/* nlcode_model.h built with -mavx2 (chosen at run time by nlcode.c). */
+/* nlcode's AVX2 code (chosen at run time by nlcode.c): the encoder's model pass, nlcode16's rANS
+ * encoder for 16 rows, and nlcode16's 16-row wavefront decoder. */
 #include <immintrin.h>
 #include <string.h>
 
