@@ -35,12 +35,12 @@ static uint32_t max_u16(const uint16_t *p, uint64_t n)
     return r;
 }
 
-/* nl_model_row for 16-bit data, 16 elements at a time; same results as the C code. narrow: every
- * value is at most NARROW_MAX, so the prediction's sum fits 16-bit lanes (as in the decoder);
+/* nl_model_row, 16 elements at a time; same results as the C code. narrow: every value is at most
+ * NARROW_MAX, so the prediction's sum fits 16-bit lanes (as in the decoder); bits8: 8-bit data;
  * else it is made in 32-bit lanes and the rest in 16-bit lanes (the activity sum saturates, which
  * keeps its class). */
 static inline __attribute__((always_inline)) void model_row16(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1,
-                                                              uint8_t *cx, uint16_t *zo, const int narrow)
+                                                              uint8_t *cx, uint16_t *zo, const int narrow, const int bits8)
 {
     const uint16_t *u = v - X, *uu = v - 2 * X;
     const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(16 * 0xFFFF), low4 = _mm256_set1_epi32(15);
@@ -55,7 +55,8 @@ static inline __attribute__((always_inline)) void model_row16(const uint16_t *v,
             const __m256i t3 = _mm256_add_epi16(_mm256_add_epi16(N, NE), _mm256_add_epi16(NEE, WW));
             const __m256i w6 = _mm256_slli_epi16(_mm256_add_epi16(W, _mm256_slli_epi16(W, 1)), 1);
             const __m256i pos = _mm256_add_epi16(_mm256_add_epi16(w6, _mm256_add_epi16(t3, _mm256_slli_epi16(t3, 1))), NW);
-            const __m256i sp = _mm256_subs_epu16(pos, _mm256_add_epi16(_mm256_add_epi16(NN, NN), NWW));
+            __m256i sp = _mm256_subs_epu16(pos, _mm256_add_epi16(_mm256_add_epi16(NN, NN), NWW));
+            if (bits8) sp = _mm256_min_epu16(sp, _mm256_set1_epi16(16 * 0xFF));
             fp = _mm256_srli_epi16(sp, 4);
             f = _mm256_and_si256(sp, _mm256_set1_epi16(15));
         } else {
@@ -90,20 +91,28 @@ static inline __attribute__((always_inline)) void model_row16(const uint16_t *v,
         const __m256i ctx = _mm256_add_epi16(_mm256_mullo_epi16(fm, _mm256_set1_epi16(12)), act);
         const __m256i c8 = _mm256_permute4x64_epi64(_mm256_packus_epi16(ctx, ctx), 0x08);
         _mm_storeu_si128((__m128i *)(void *)(cx + t), _mm256_castsi256_si128(c8));
-        const __m256i r = _mm256_blendv_epi8(_mm256_sub_epi16(V, fp),
-                                             _mm256_sub_epi16(_mm256_add_epi16(fp, _mm256_set1_epi16(1)), V), mir);
-        const __m256i z = _mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_srai_epi16(r, 15));
+        __m256i r = _mm256_blendv_epi8(_mm256_sub_epi16(V, fp),
+                                       _mm256_sub_epi16(_mm256_add_epi16(fp, _mm256_set1_epi16(1)), V), mir);
+        __m256i z;
+        if (bits8) {
+            const __m256i ff = _mm256_set1_epi16(0xFF);
+            r = _mm256_and_si256(r, ff);
+            z = _mm256_and_si256(_mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_cmpgt_epi16(r, _mm256_set1_epi16(127))), ff);
+        } else {
+            z = _mm256_xor_si256(_mm256_slli_epi16(r, 1), _mm256_srai_epi16(r, 15));
+        }
         _mm256_storeu_si256((__m256i *)(void *)(zo + t), z);
     }
-    nl_model_row(v, X, t, t1, 0xFFFF, cx, zo);
+    if (bits8) nl_model_row(v, X, t, t1, 0xFF, cx, zo);
+    else nl_model_row(v, X, t, t1, 0xFFFF, cx, zo);
 }
 
 void sqz_nlcode_model_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
                                uint16_t *zo)
 {
-    if (mask == 0xFF) nl_model_row(v, X, t0, t1, 0xFF, cx, zo);
-    else if (max_u16(v - 2 * X, 2 * X + t1 + 2) <= NARROW_MAX) model_row16(v, X, t0, t1, cx, zo, 1);
-    else model_row16(v, X, t0, t1, cx, zo, 0);
+    if (mask == 0xFF) model_row16(v, X, t0, t1, cx, zo, 1, 1);  /* 8-bit values (widened) */
+    else if (max_u16(v - 2 * X, 2 * X + t1 + 2) <= NARROW_MAX) model_row16(v, X, t0, t1, cx, zo, 1, 0);
+    else model_row16(v, X, t0, t1, cx, zo, 0, 0);
 }
 
 /* ---- nlcode16's rANS encoder, 16 rows at once ----
