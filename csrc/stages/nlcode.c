@@ -259,7 +259,8 @@ static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, u
 
 extern const sqz_stage sqz_stage_nlcode16;
 
-static int enc_simd16(void)
+/* nlcode16's AVX2 code: the encoder's rANS pass and the wavefront decoder (nlcode_avx2.c) */
+static int avx2_in_use(void)
 {
 #ifdef SQZ_HAVE_AVX2
     return sqz_simd_get() >= SQZ_SIMD_AVX2;
@@ -410,7 +411,7 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const unsigned rows_at_once = nl >= 4 ? 4 : 2;
     /* nlcode16 with AVX2: 16 rows wholly in the block ([full_lo, full_hi)) at once */
     const uint64_t full_lo = (first + g.X - 1) / g.X, full_hi = (first + ne) / g.X;
-    const int simd16 = nl == 16 && g.X >= 16 && enc_simd16();
+    const int simd16 = nl == 16 && g.X >= 16 && avx2_in_use();
     for (uint64_t r = ne ? (first + ne - 1) / g.X + 1 : r0; r > r0;) {
 #ifdef SQZ_HAVE_AVX2
         if (simd16 && r <= full_hi && r >= full_lo + 16) {
@@ -812,15 +813,6 @@ static __attribute__((noinline)) void dec_pair8(nl_state *s, const uint8_t *used
 
 /* ---- nlcode16: 16 rows at once (nlcode_avx2.c) ---- */
 
-static int wave_available(void)
-{
-#ifdef SQZ_HAVE_AVX2
-    return sqz_simd_get() >= SQZ_SIMD_AVX2;
-#else
-    return 0;
-#endif
-}
-
 typedef struct {
     const nl_state *s;
     uint32_t mask;
@@ -984,7 +976,7 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->pre_cap = s->pre ? g.X : 0;
         SQZ_RETURN_IF(!s->pre, SQZ_ERR_OUT_OF_MEMORY, "nlcode buffers");
     }
-    const int wave = nl == 16 && g.Y >= 10 && g.X >= 8 && n < ((size_t)1 << 28) && wave_available();
+    const int wave = nl == 16 && g.Y >= 10 && g.X >= 8 && n < ((size_t)1 << 28) && avx2_in_use();
     if (wave && s->wave_cap < g.X) {
         free(s->wave);
         s->wave = malloc(nl_wave_scratch_bytes(g.X));

@@ -352,6 +352,19 @@ INLINE int32_t above(const int32_t *f, const uint16_t *dbuf, uint64_t ring, uint
     return t + ahead < P ? f[t + ahead] : ring_at(dbuf, ring, t + 48 - P, lane);
 }
 
+/* Neighbours outside the row replaced as docs/FORMAT.md says, for lanes at columns 0 (e0), 1 (e1),
+ * X - 1 (r1) and X - 2 (r2); any lane width (the masks are all-ones lanes). */
+INLINE void edge_substitutes(__m256i N, __m256i *W, __m256i *WW, __m256i *NW, __m256i *NWW, __m256i *NE, __m256i *NEE,
+                             __m256i e0, __m256i e1, __m256i r1, __m256i r2)
+{
+    *W = _mm256_blendv_epi8(*W, N, e0);
+    *WW = _mm256_blendv_epi8(_mm256_blendv_epi8(*WW, N, e0), *W, e1);
+    *NW = _mm256_blendv_epi8(*NW, N, e0);
+    *NWW = _mm256_blendv_epi8(*NWW, *NW, _mm256_or_si256(e0, e1));
+    *NE = _mm256_blendv_epi8(*NE, N, r1);
+    *NEE = _mm256_blendv_epi8(*NEE, *NE, _mm256_or_si256(r1, r2));
+}
+
 /* ---- values in 32-bit lanes ---- */
 
 typedef struct {
@@ -369,14 +382,8 @@ INLINE __m256i wave_step(const wave_tabs *k, rans8 *hs, vals32 *vs, const unsign
         const __m256i x = vs->col;
         live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi32(x, set1(-1)), _mm256_cmpgt_epi32(set1(k->X), x)),
                                 _mm256_cmpgt_epi32(vs->rows, zero));
-        const __m256i e0 = _mm256_cmpeq_epi32(x, zero), e1 = _mm256_cmpeq_epi32(x, one);
-        const __m256i r1 = _mm256_cmpeq_epi32(x, set1(k->X - 1)), r2 = _mm256_cmpeq_epi32(x, set1(k->X - 2));
-        W = _mm256_blendv_epi8(W, N, e0);
-        WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
-        NW = _mm256_blendv_epi8(NW, N, e0);
-        NWW = _mm256_blendv_epi8(NWW, NW, _mm256_or_si256(e0, e1));
-        NE = _mm256_blendv_epi8(NE, N, r1);
-        NEE = _mm256_blendv_epi8(NEE, NE, _mm256_or_si256(r1, r2));
+        edge_substitutes(N, &W, &WW, &NW, &NWW, &NE, &NEE, _mm256_cmpeq_epi32(x, zero), _mm256_cmpeq_epi32(x, one),
+                         _mm256_cmpeq_epi32(x, set1(k->X - 1)), _mm256_cmpeq_epi32(x, set1(k->X - 2)));
     }
     /* prediction, fraction class, activity class, context */
     const __m256i t3 = _mm256_add_epi32(_mm256_add_epi32(N, NE), _mm256_add_epi32(NEE, WW));
@@ -469,14 +476,8 @@ INLINE __m256i wave_step16(const wave_tabs *k, const consts16 *c, rans8 *hs, val
         const __m256i x = vs->col;
         live = _mm256_and_si256(_mm256_and_si256(_mm256_cmpgt_epi16(x, ones), _mm256_cmpgt_epi16(c->X, x)),
                                 _mm256_cmpgt_epi16(vs->rows, zero));
-        const __m256i e0 = _mm256_cmpeq_epi16(x, zero), e1 = _mm256_cmpeq_epi16(x, c->c1);
-        const __m256i r1 = _mm256_cmpeq_epi16(x, c->X1), r2 = _mm256_cmpeq_epi16(x, c->X2);
-        W = _mm256_blendv_epi8(W, N, e0);
-        WW = _mm256_blendv_epi8(_mm256_blendv_epi8(WW, N, e0), W, e1);
-        NW = _mm256_blendv_epi8(NW, N, e0);
-        NWW = _mm256_blendv_epi8(NWW, NW, _mm256_or_si256(e0, e1));
-        NE = _mm256_blendv_epi8(NE, N, r1);
-        NEE = _mm256_blendv_epi8(NEE, NE, _mm256_or_si256(r1, r2));
+        edge_substitutes(N, &W, &WW, &NW, &NWW, &NE, &NEE, _mm256_cmpeq_epi16(x, zero), _mm256_cmpeq_epi16(x, c->c1),
+                         _mm256_cmpeq_epi16(x, c->X1), _mm256_cmpeq_epi16(x, c->X2));
         l0 = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(live));
         l1 = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(live, 1));
     }
