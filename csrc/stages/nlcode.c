@@ -919,19 +919,28 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         s->dC[c][ntok] = SCALE;
         if (nl == 16)
             for (unsigned t = 0; t < ntok; t++) s->fc[c][t] = s->dF[c][t] | (uint32_t)s->dC[c][t] << 16;
-        for (unsigned bk = 0, t = 0; bk < (SCALE >> LUT_SHIFT); bk++) {
+        for (unsigned bk = 0, t = 0; bk < (SCALE >> LUT_SHIFT);) {
             const uint32_t lo = bk << LUT_SHIFT, hi = lo + (1u << LUT_SHIFT) - 1;
             while (cm[t + 1] <= lo) t++;
+            /* residual of tokens < 16 (zigzag, 4 bits), or the escape flag */
+            const uint32_t code = t < 16 ? (uint32_t)((t & 1) ? -(int32_t)(t + 1) / 2 : (int32_t)t / 2) & 15
+                                         : 1u << 5 | (t - 16);
+            const unsigned whole_end = cm[t + 1] >> LUT_SHIFT;  /* buckets [bk, whole_end) lie in token t */
+            if (whole_end > bk) {
+                memset(&s->lut[c][bk], t >= 31 ? 31 : (int)t, whole_end - bk);
+                if (nl == 16) {
+                    const uint32_t e = s->dF[c][t] | (uint32_t)cm[t] << 13 | code << 25;
+                    for (unsigned b = bk; b < whole_end; b++) s->lut32[c][b] = e;
+                }
+                bk = whole_end;
+                continue;
+            }
             unsigned t2 = t;
             while (cm[t2 + 1] <= hi) t2++;
             /* t2 == t + 1: token t + 1 starts at slot cm[t + 1] of the bucket */
-            s->lut[c][bk] = (uint8_t)(t >= 31 || t2 > t + 1 ? 31 : t2 == t ? t : t | ((8 - (cm[t2] - lo)) << 5));
-            if (nl == 16) {
-                /* residual of tokens < 16 (zigzag, 4 bits), or the escape flag */
-                const uint32_t code = t < 16 ? (uint32_t)((t & 1) ? -(int32_t)(t + 1) / 2 : (int32_t)t / 2) & 15
-                                             : 1u << 5 | (t - 16);
-                s->lut32[c][bk] = t2 != t ? 0x80000000u : s->dF[c][t] | (uint32_t)cm[t] << 13 | code << 25;
-            }
+            s->lut[c][bk] = (uint8_t)(t >= 31 || t2 > t + 1 ? 31 : t | ((8 - (cm[t2] - lo)) << 5));
+            if (nl == 16) s->lut32[c][bk] = 0x80000000u;
+            bk++;
         }
     }
     const size_t sizes_bytes = 4 * (2 * (size_t)nl - 1);

@@ -491,7 +491,8 @@ INLINE __m256i wave_step16(const wave_tabs *k, const consts16 *c, rans8 *hs, val
     const __m256i fm = _mm256_blendv_epi8(f, _mm256_sub_epi16(c->c16, f), mir);
     __m256i g = _mm256_add_epi16(_mm256_add_epi16(absdiff16(W, NW), absdiff16(N, NW)),
                                  _mm256_add_epi16(absdiff16(N, NE), absdiff16(W, WW)));
-    g = _mm256_min_epi16(_mm256_add_epi16(g, absdiff16(N, NN)), c->c63);
+    /* unsigned: a plane about to be decoded again (a value above NARROW_MAX) can wrap the sum */
+    g = _mm256_min_epu16(_mm256_add_epi16(g, absdiff16(N, NN)), c->c63);
     __m256i act = _mm256_shuffle_epi8(ACT_TAB, _mm256_min_epi16(g, c->c15));
     act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, c->c15)), _mm256_cmpgt_epi16(g, c->c21));
     act = _mm256_sub_epi16(_mm256_sub_epi16(act, _mm256_cmpgt_epi16(g, c->c31)), _mm256_cmpgt_epi16(g, c->c44));
