@@ -646,27 +646,25 @@ static void finish(nl_wave *w, const rans8 *hs, __m256i badv)
     if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
 }
 
-/* Steps [t, END) in one variant, values out every 16 steps; in the rounds where every lane has a
- * row, the steps with every lane two columns from its row's ends skip the edge handling:
- * [r P + 47, r P + X - 2). STEPS(t0, t1, edges) runs steps; CHECK() after every 16. */
+/* Steps [t, END) in one variant (EDGES), values out every 16 steps, CHECK() after every 16. */
+#define RUN_SEGMENT(S, X, v, END, EDGES, STEPS, CHECK)                                                        \
+    while (t < (END)) {                                                                                    \
+        const uint64_t e_ = (t | 15) + 1 < (END) ? (t | 15) + 1 : (END);                                   \
+        STEPS(t, e_, EDGES);                                                                               \
+        t = e_;                                                                                            \
+        for (; out + 16 <= t; out += 16) copy_out(v, X, (S).P, (S).dbuf, (S).ring, out, (S).tm, (S).tc, (S).rows); \
+        CHECK();                                                                                           \
+    }
+/* All steps. In the rounds where every lane has a row, the steps with every lane two columns from
+ * its row's ends skip the edge handling: [r P + 47, r P + X - 2). */
 #define RUN_ALL(S, X, v, STEPS, CHECK)                                                                         \
     do {                                                                                                   \
         uint64_t t = 0, out = 0;                                                                           \
-        for (uint64_t r = 0; r <= (S).full; r++) {                                                         \
-            const int last = r == (S).full || (X) <= 49;                                                   \
-            for (int part = 0; part < (last ? 1 : 2); part++) {                                            \
-                const uint64_t END = last ? (S).T : part ? r * (S).P + (X) - 2 : r * (S).P + 47;             \
-                const int EDGES = last || !part;                                                           \
-                while (t < END) {                                                                          \
-                    const uint64_t e = (t | 15) + 1 < END ? (t | 15) + 1 : END;                            \
-                    if (EDGES) STEPS(t, e, 1); else STEPS(t, e, 0);                                        \
-                    t = e;                                                                                 \
-                    for (; out + 16 <= t; out += 16) copy_out(v, X, (S).P, (S).dbuf, (S).ring, out, (S).tm, (S).tc, (S).rows); \
-                    CHECK();                                                                               \
-                }                                                                                          \
-            }                                                                                              \
-            if (last) break;                                                                               \
+        for (uint64_t r = 0; r < (S).full && (X) > 49; r++) {                                              \
+            RUN_SEGMENT(S, X, v, r * (S).P + 47, 1, STEPS, CHECK)                                          \
+            RUN_SEGMENT(S, X, v, r * (S).P + (X) - 2, 0, STEPS, CHECK)                                     \
         }                                                                                                  \
+        RUN_SEGMENT(S, X, v, (S).T, 1, STEPS, CHECK)                                                       \
         for (; out < (S).T; out += 16) copy_out(v, X, (S).P, (S).dbuf, (S).ring, out, (S).tm, (S).tc, (S).rows); \
     } while (0)
 
