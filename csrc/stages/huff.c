@@ -20,11 +20,11 @@
 #define CTX_FIRST SQZ_HUFF_CTX_FIRST
 #define MAXLEN SQZ_HUFF_MAXLEN
 #define TABSIZE (1u << MAXLEN)
-#define PBITS 8          /* decoder's first-level table: codes of <= 8 bits (> 99% of symbols) */
+#define PBITS SQZ_HUFF_PBITS  /* decoder's first-level table: codes of <= 8 bits (> 99% of symbols) */
 #define PSIZE (1u << PBITS)
 /* Fast decoder entry (1-2 byte elements): token base | code bits << 16 | extra bits << 20 |
  * their sum << 26, and flags: */
-#define FAST_BAD (1u << 24)    /* a context without a table */
+#define FAST_BAD (1u << 24)    /* a context without a table (with FAST_LONG: leaves the fast path) */
 #define FAST_LONG (1u << 31)   /* code longer than PBITS: look in the full table */
 #define NTOK 128
 #define TILE 4096         /* encoder: elements whose bits are computed at once (and room checked) */
@@ -34,6 +34,8 @@
 
 typedef struct {
     uint8_t *ctx, *tok;  /* per element of a block */
+    uint16_t *idx;       /* encoder, 1-2 byte elements: context * NTOK + token per element */
+    const uint32_t **cp; /* decoder, 1-2 byte elements: the first-level table of each element of a row */
     uint8_t *spill;      /* encoder: bit streams 1..3 */
     size_t cap, spill_cap;
     uint32_t hist[NCTX][NTOK];
@@ -55,7 +57,7 @@ static void free_state(void *p)
 {
     huff_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->tok); free(s->spill); free(s->tab); free(s->ftab); free(s);
+    free(s->ctx); free(s->tok); free(s->cp); free(s->idx); free(s->spill); free(s->tab); free(s->ftab); free(s);
 }
 
 static void make_cache_key(void) { g_cache_ok = pthread_key_create(&g_cache_key, free_state) == 0; }
@@ -72,11 +74,13 @@ static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int d
     }
     if (dec && !s->tab && !(s->tab = malloc(sizeof(uint16_t) * NCTX * TABSIZE))) return NULL;
     if (dec && !s->ftab && !(s->ftab = malloc(sizeof(uint32_t) * NCTX * TABSIZE))) return NULL;
-    if (s->cap < n_elems) {
-        free(s->ctx); free(s->tok);
+    if (s->cap < n_elems || (dec ? !s->cp : !s->idx)) {
+        free(s->ctx); free(s->tok); free(s->cp); free(s->idx);
         s->ctx = malloc(n_elems);
         s->tok = malloc(n_elems);
-        s->cap = s->ctx && s->tok ? n_elems : 0;
+        s->cp = dec ? malloc(n_elems * sizeof *s->cp) : NULL;
+        s->idx = dec ? NULL : malloc(n_elems * sizeof *s->idx);
+        s->cap = s->ctx && s->tok && (dec ? s->cp != NULL : s->idx != NULL) ? n_elems : 0;
         if (!s->cap) return NULL;
     }
     if (!dec && s->spill_cap < 3 * (n_bytes + 16)) {
@@ -119,11 +123,15 @@ static inline uint32_t elem(const void *z, size_t es, uint64_t k)
     return es == 1 ? ((const uint8_t *)z)[k] : es == 2 ? ((const uint16_t *)z)[k] : ((const uint32_t *)z)[k];
 }
 
+static inline int ctx_above(size_t es, const void *up, size_t j)
+{
+    return ctx_of(2 * (uint64_t)elem(up, es, j) + elem(up, es, j - 1) + elem(up, es, j + 1) + elem(up, es, j - 2) +
+                  elem(up, es, j + 2));
+}
+
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1)
 {
-    for (size_t j = j0; j < j1; j++)
-        ctx[j] = (uint8_t)ctx_of(2 * (uint64_t)elem(up, es, j) + elem(up, es, j - 1) + elem(up, es, j + 1) +
-                                 elem(up, es, j - 2) + elem(up, es, j + 2));
+    for (size_t j = j0; j < j1; j++) ctx[j] = (uint8_t)ctx_above(es, up, j);
 }
 
 void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1)
@@ -131,22 +139,31 @@ void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size
     for (size_t j = j0; j < j1; j++) tok[j] = (uint8_t)token_of(elem(z, es, j));
 }
 
-void sqz_huff_bits_scalar(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
-                          uint32_t *v, uint32_t *nb, size_t j0, size_t n)
+void sqz_huff_idx_scalar(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j0, size_t j1)
+{
+    for (size_t j = j0; j < j1; j++) idx[j] = (uint16_t)(ctx[j] * NTOK + token_of(elem(z, es, j)));
+}
+
+void sqz_huff_bits_scalar(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
+                          uint32_t *nb, size_t j0, size_t n)
 {
     for (size_t j = j0; j < n; j++) {
-        const unsigned t = tok[j], xb = t < 16 ? 0 : ((t - 16) >> 2) + 2;
-        const uint32_t e = ent[ctx[j] * NTOK + t];
+        const unsigned t = idx[j] % NTOK, xb = t < 16 ? 0 : ((t - 16) >> 2) + 2;
+        const uint32_t e = ent[idx[j]];
         v[j] = (e & 0xFFFFu) | (elem(z, es, j) & ((1u << xb) - 1)) << ((e >> 16) & 0xFF);
         nb[j] = e >> 24;
     }
 }
 
 #ifndef SQZ_HAVE_AVX2
-size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
-                          uint32_t *v, uint32_t *nb, size_t n)
-{ (void)es; (void)z; (void)ctx; (void)tok; (void)ent; (void)v; (void)nb; (void)n; return 0; }
+size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
+                          uint32_t *nb, size_t n)
+{ (void)es; (void)z; (void)idx; (void)ent; (void)v; (void)nb; (void)n; return 0; }
+size_t sqz_huff_idx_avx2(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
+{ (void)es; (void)z; (void)ctx; (void)idx; (void)j1; return 0; }
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
+size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1)
+{ (void)es; (void)up; (void)tab0; (void)cp; (void)j1; return 2; }
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (void)es; (void)z; (void)tok; (void)j1; return 0; }
 #endif
 
@@ -175,6 +192,21 @@ static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len,
         return;
     }
     for (uint64_t j = 0; j < len; j++) c[j] = context_at(es, z, k + j, x0 + j, X);
+}
+
+/* The same as first-level decoder tables, ptab[context], for 1- and 2-byte elements. */
+static void segment_tables(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X,
+                           const uint32_t (*ptab)[PSIZE], const uint32_t **cp)
+{
+    if (x0 == 0 && len == X && k >= X && X >= 5) {
+        const uint8_t *up = (const uint8_t *)z + (k - X) * es;
+        for (uint64_t x = 0; x < 2; x++) cp[x] = ptab[context_at(es, z, k + x, x, X)];
+        for (uint64_t x = X - 2; x < X; x++) cp[x] = ptab[context_at(es, z, k + x, x, X)];
+        size_t j = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctxp_avx2(es, up, ptab[0], cp, X - 2) : 2;
+        for (; j < X - 2; j++) cp[j] = ptab[ctx_above(es, up, j)];
+        return;
+    }
+    for (uint64_t j = 0; j < len; j++) cp[j] = ptab[context_at(es, z, k + j, x0 + j, X)];
 }
 
 static unsigned n_tokens(size_t es) { return es == 1 ? 32 : es == 2 ? 64 : NTOK; }
@@ -235,7 +267,7 @@ DEFINE_EMIT(uint32_t, u32)
 
 /* emit for 1- and 2-byte elements: the bits of a tile of elements first (vectorised), then
  * two symbols (<= 2 x 24 bits) per stream between flushes. */
-static int emit_tiles(size_t es, const void *z, uint64_t m, const uint8_t *cx, const uint8_t *tk, const uint32_t *ent,
+static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx, const uint32_t *ent,
                       bit_writer *w, uint8_t *const *lim, size_t per_elem, uint32_t *v, uint32_t *nb)
 {
     bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
@@ -247,8 +279,8 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint8_t *cx, c
             (uint64_t)(lim[2] - w2.p) < need || (uint64_t)(lim[3] - w3.p) < need)
             return -1;
         const void *zt = (const uint8_t *)z + k0 * es;
-        size_t done = simd ? sqz_huff_bits_avx2(es, zt, cx + k0, tk + k0, ent, v, nb, seg) : 0;
-        sqz_huff_bits_scalar(es, zt, cx + k0, tk + k0, ent, v, nb, done, seg);
+        size_t done = simd ? sqz_huff_bits_avx2(es, zt, idx + k0, ent, v, nb, seg) : 0;
+        sqz_huff_bits_scalar(es, zt, idx + k0, ent, v, nb, done, seg);
         uint64_t k = 0;
         for (; k + 8 <= seg; k += 8) {
             APPEND(w0, k); APPEND(w0, k + 4); FLUSH(w0);
@@ -278,12 +310,21 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         segment_contexts(es, src, k, len, x, X, s->ctx + k);
         k += len;
     }
-    size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_tok_avx2(es, src, s->tok, m) : 0;
-    sqz_huff_tok_scalar(es, src, s->tok, done, m);
+    const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
     /* four partial histograms: repeated bins do not wait on each other's stores */
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
-    {
+    if (es <= 2) {  /* one index (context, token) per element, for the histogram and the codes */
+        size_t done = simd ? sqz_huff_idx_avx2(es, src, s->ctx, s->idx, m) : 0;
+        sqz_huff_idx_scalar(es, src, s->ctx, s->idx, done, m);
+        uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
+        const uint16_t *const ix = s->idx;
+        uint64_t k = 0;
+        for (; k + 4 <= m; k += 4) { p0[ix[k]]++; p1[ix[k + 1]]++; p2[ix[k + 2]]++; p3[ix[k + 3]]++; }
+        for (; k < m; k++) p0[ix[k]]++;
+    } else {
+        size_t done = simd ? sqz_huff_tok_avx2(es, src, s->tok, m) : 0;
+        sqz_huff_tok_scalar(es, src, s->tok, done, m);
         uint64_t k = 0;
         const uint8_t *cx = s->ctx, *tk = s->tok;
         for (; k + 4 <= m; k += 4) {
@@ -293,6 +334,8 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             s->part[3][cx[k + 3]][tk[k + 3]]++;
         }
         for (; k < m; k++) s->part[0][cx[k]][tk[k]]++;
+    }
+    {
         for (int c = 0; c < NCTX; c++)
             for (int t = 0; t < NTOK; t++)
                 hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t];
@@ -338,7 +381,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     if (end0 < s0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w[4] = {{s0, 0, 0}, {sp[0], 0, 0}, {sp[1], 0, 0}, {sp[2], 0, 0}};
     uint8_t *const lim[4] = {end0, sp[0] + n + 16, sp[1] + n + 16, sp[2] + n + 16};
-    int rc = es <= 2 ? emit_tiles(es, src, m, s->ctx, s->tok, ent, w, lim, per_elem, s->bits, s->nbits)
+    int rc = es <= 2 ? emit_tiles(es, src, m, s->idx, ent, w, lim, per_elem, s->bits, s->nbits)
                      : emit_u32(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem);
     if (rc < 0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
@@ -396,13 +439,21 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 #define EXTRA_BMI2(BUF, E) (uint32_t)_bzhi_u64((BUF) >> _bextr_u32(E, 16, 4), _bextr_u32(E, 20, 4))
 #define SYM(B, K, N, XB)                                                                                 \
     do {                                                                                                 \
-        const unsigned c_ = cx[(K) - kb];                                                                \
-        uint32_t e_ = ptab[c_][(B) & (PSIZE - 1)];                                                       \
-        if (__builtin_expect(e_ >> 31, 0)) e_ = ftab[c_][(B) & (TABSIZE - 1)];                           \
-        flags |= e_;                                                                                     \
+        const uint32_t *const t_ = cp[(K) - kb];                                                         \
+        uint32_t e_ = t_[(B) & (PSIZE - 1)];                                                             \
+        if (__builtin_expect(e_ >> 31, 0)) e_ = long_entry(lt, t_, B);                                   \
         z[K] = (__typeof__(*z))(e_ + XB(B, e_));                                                         \
         N = e_ >> 26;                                                                                    \
     } while (0)
+/* Codes longer than PBITS, and contexts without a table (flagged, decoded as 0 bits) */
+typedef struct { const uint32_t *ptab0; const uint32_t (*ftab)[TABSIZE]; uint32_t flags; } long_tables;
+static __attribute__((noinline, cold)) uint32_t long_entry(long_tables *lt, const uint32_t *t, uint64_t b)
+{
+    const uint32_t e = t[b & (PSIZE - 1)];
+    lt->flags |= e;
+    return e & FAST_BAD ? 0 : lt->ftab[(t - lt->ptab0) >> PBITS][b & (TABSIZE - 1)];
+}
+
 /* Bit positions (relative to stream 0's pointer) instead of bit buffers: a load per stream
  * and two symbols, nothing to spill. */
 #define PAIR_FAST(POS, K)                                                                                \
@@ -414,32 +465,49 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         SYM(b_, (K) + 4, n2_, EXTRA);                                                                    \
         POS += n1_ + n2_;                                                                                \
     } while (0)
+#define ONE_FAST(POS, K)                                                                                 \
+    do {                                                                                                 \
+        const uint64_t b_ = sqz_rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                   \
+        unsigned n_;                                                                                     \
+        SYM(b_, K, n_, EXTRA);                                                                           \
+        POS += n_;                                                                                       \
+    } while (0)
 
-/* Elements [k, stop) of a row segment, k % 4 == 0, (stop - k) % 8 == 0, when every stream can
- * read (stop - k) / 4 * 3 + 16 bytes before the block ends (checked by the caller). */
+/* Elements [k, stop) of a row segment (element k in stream k % 4, the lanes below rotated to
+ * match), when every stream can read ((stop - k) / 4 + 2) * 3 + 16 bytes before the block ends
+ * (checked by the caller). cp[j]: the first-level table of element kb + j. */
 #define DEFINE_FAST_RUN(T, SUF, ATTR)                                                                    \
-static ATTR void fast_run_##SUF(void *zv, const uint8_t *cx, uint64_t kb, uint64_t k, uint64_t stop,          \
+static ATTR void fast_run_##SUF(void *zv, const uint32_t *const *cp, uint64_t kb, uint64_t k, uint64_t stop, \
                                 hf_stream *st, const uint32_t (*ptab)[PSIZE],                            \
                                 const uint32_t (*ftab)[TABSIZE], uint32_t *flags_out)                    \
 {                                                                                                        \
     T *const z = zv;                                                                                     \
     const uint8_t *const o = st[0].p;                                                                    \
-    int64_t q0 = -(int64_t)st[0].cnt, q1 = (st[1].p - o) * 8 - (int64_t)st[1].cnt;                       \
-    int64_t q2 = (st[2].p - o) * 8 - (int64_t)st[2].cnt, q3 = (st[3].p - o) * 8 - (int64_t)st[3].cnt;    \
-    uint32_t flags = 0;                                                                                  \
-    for (; k < stop; k += 8) {                                                                           \
+    const unsigned r = (unsigned)(k & 3);                                                                \
+    int64_t q[4];                                                                                        \
+    for (unsigned i = 0; i < 4; i++) q[i] = (st[(r + i) & 3].p - o) * 8 - (int64_t)st[(r + i) & 3].cnt;  \
+    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];                                                  \
+    long_tables lt_ = {ptab[0], ftab, 0}, *const lt = &lt_;                                              \
+    for (; k + 8 <= stop; k += 8) {                                                                      \
         PAIR_FAST(q0, k); PAIR_FAST(q1, k + 1); PAIR_FAST(q2, k + 2); PAIR_FAST(q3, k + 3);              \
     }                                                                                                    \
-    const int64_t q[4] = {q0, q1, q2, q3};                                                               \
-    for (int i = 0; i < 4; i++) {  /* back to pointer + buffer: 56 - (q & 7) bits from 7 bytes */   \
-        const uint8_t *at = o + (q[i] >> 3);                                                             \
-        st[i] = (hf_stream){at + 7, (sqz_rd64(at) & ((1ull << 56) - 1)) >> (q[i] & 7), 56 - (unsigned)(q[i] & 7)}; \
+    if (k + 4 <= stop) {                                                                                 \
+        ONE_FAST(q0, k); ONE_FAST(q1, k + 1); ONE_FAST(q2, k + 2); ONE_FAST(q3, k + 3);                  \
+        k += 4;                                                                                          \
     }                                                                                                    \
-    *flags_out |= flags;                                                                                 \
+    if (k < stop) ONE_FAST(q0, k);                                                                       \
+    if (k + 1 < stop) ONE_FAST(q1, k + 1);                                                               \
+    if (k + 2 < stop) ONE_FAST(q2, k + 2);                                                               \
+    q[0] = q0; q[1] = q1; q[2] = q2; q[3] = q3;                                                          \
+    for (unsigned i = 0; i < 4; i++) {  /* back to pointer + buffer: 56 - (q & 7) bits from 7 bytes */  \
+        const uint8_t *at = o + (q[i] >> 3);                                                             \
+        st[(r + i) & 3] = (hf_stream){at + 7, (sqz_rd64(at) & ((1ull << 56) - 1)) >> (q[i] & 7), 56 - (unsigned)(q[i] & 7)}; \
+    }                                                                                                    \
+    *flags_out |= lt_.flags;                                                                             \
 }
 
 typedef struct { const uint8_t *p; uint64_t buf; unsigned cnt; } hf_stream;
-typedef void (*fast_run_fn)(void *, const uint8_t *, uint64_t, uint64_t, uint64_t, hf_stream *,
+typedef void (*fast_run_fn)(void *, const uint32_t *const *, uint64_t, uint64_t, uint64_t, hf_stream *,
                             const uint32_t (*)[PSIZE], const uint32_t (*)[TABSIZE], uint32_t *);
 #define EXTRA EXTRA_C
 DEFINE_FAST_RUN(uint8_t, u8, )
@@ -483,8 +551,8 @@ static fast_run_fn fast_run_for(size_t es)
 #define DEFINE_DECODE(T, SUF)                                                                            \
 static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint16_t *const *tabs,      \
                         const huff_state *hs,                                                            \
-                        const uint8_t *unused, uint8_t *cx, const uint8_t *const *st, const size_t *sn,   \
-                        const uint8_t *lim)                                                              \
+                        const uint8_t *unused, uint8_t *cx, const uint32_t **cp, const uint8_t *const *st, \
+                        const size_t *sn, const uint8_t *lim)                                            \
 {                                                                                                        \
     uint32_t base[NTOK], mask[NTOK], flags = 0;                                                          \
     uint8_t xb[NTOK];                                                                                    \
@@ -493,6 +561,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
     }                                                                                                    \
     const fast_run_fn run = sizeof(T) <= 2 ? fast_run_for(sizeof(T)) : NULL;                             \
     const uint32_t (*const ptab)[PSIZE] = hs->ptab, (*const ftab)[TABSIZE] = (const uint32_t (*)[TABSIZE])hs->ftab; \
+    long_tables lt_ = {ptab[0], ftab, 0}, *const lt = &lt_;                                              \
     const uint8_t *p0 = st[0], *p1 = st[1], *p2 = st[2], *p3 = st[3];                                    \
     const uint8_t *const e0 = p0 + sn[0], *const e1 = p1 + sn[1], *const e2 = p2 + sn[2], *const e3 = p3 + sn[3]; \
     uint64_t buf0 = 0, buf1 = 0, buf2 = 0, buf3 = 0;                                                     \
@@ -501,15 +570,10 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
     int bad = 0;                                                                                         \
     for (uint64_t k = 0; k < m;) {                                                                       \
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;                               \
-        segment_contexts(sizeof(T), z, k, len, x, X, cx);                                                \
-        const uint64_t kb = k;  /* cx holds this segment's contexts */                                   \
+        if (sizeof(T) <= 2) segment_tables(sizeof(T), z, k, len, x, X, ptab, cp);                           \
+        else segment_contexts(sizeof(T), z, k, len, x, X, cx);                                           \
+        const uint64_t kb = k;  /* cx or cp: this segment's contexts */                                  \
         const uint64_t stop = k + len;                                                                   \
-        while ((k & 3) && k < stop) {                                                                    \
-            if ((k & 3) == 1) DECODE_ANY(p1, e1, buf1, cnt1, over1, k);                                  \
-            else if ((k & 3) == 2) DECODE_ANY(p2, e2, buf2, cnt2, over2, k);                             \
-            else DECODE_ANY(p3, e3, buf3, cnt3, over3, k);                                               \
-            k++;                                                                                         \
-        }                                                                                                \
         if (sizeof(T) <= 2) {                                                                            \
             /* bytes a stream may read here: 3 per symbol, 8 per refill; the block's end bounds \
              * every stream (one that reads into the next is caught by STREAM_END_CHECK) */      \
@@ -517,13 +581,19 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
             if ((size_t)(lim - p0) >= need_ && (size_t)(lim - p1) >= need_ && (size_t)(lim - p2) >= need_ && \
                 (size_t)(lim - p3) >= need_ && p0 <= lim && p1 <= lim && p2 <= lim && p3 <= lim &&       \
                 !(over0 | over1 | over2 | over3)) {  /* zero-filled bytes past a stream's end: slow path */ \
-                const uint64_t end8 = k + (stop - k) / 8 * 8;                                            \
                 hf_stream fs[4] = {{p0, buf0, cnt0}, {p1, buf1, cnt1}, {p2, buf2, cnt2}, {p3, buf3, cnt3}}; \
-                run(z, cx, kb, k, end8, fs, hs->ptab, (const uint32_t (*)[TABSIZE])hs->ftab, &flags);   \
+                run(z, cp, kb, k, stop, fs, ptab, ftab, &flags);                                         \
                 p0 = fs[0].p; buf0 = fs[0].buf; cnt0 = fs[0].cnt; p1 = fs[1].p; buf1 = fs[1].buf; cnt1 = fs[1].cnt; \
                 p2 = fs[2].p; buf2 = fs[2].buf; cnt2 = fs[2].cnt; p3 = fs[3].p; buf3 = fs[3].buf; cnt3 = fs[3].cnt; \
-                k = end8;                                                                                \
+                k = stop;                                                                                \
+                continue;                                                                                \
             }                                                                                            \
+        }                                                                                                \
+        while ((k & 3) && k < stop) {                                                                    \
+            if ((k & 3) == 1) DECODE_ANY(p1, e1, buf1, cnt1, over1, k);                                  \
+            else if ((k & 3) == 2) DECODE_ANY(p2, e2, buf2, cnt2, over2, k);                             \
+            else DECODE_ANY(p3, e3, buf3, cnt3, over3, k);                                               \
+            k++;                                                                                         \
         }                                                                                                \
         for (; k + 4 <= stop; k += 4) {                                                                  \
             DECODE_ANY(p0, e0, buf0, cnt0, over0, k);                                                    \
@@ -535,7 +605,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
         if (k < stop) { DECODE_ANY(p1, e1, buf1, cnt1, over1, k); k++; }                                 \
         if (k < stop) { DECODE_ANY(p2, e2, buf2, cnt2, over2, k); k++; }                                 \
     }                                                                                                    \
-    SQZ_RETURN_IF(bad || (flags & FAST_BAD), SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table"); \
+    SQZ_RETURN_IF(bad || ((flags | lt_.flags) & FAST_BAD), SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table"); \
     STREAM_END_CHECK(p0, st[0], sn[0], cnt0, over0);                                                     \
     STREAM_END_CHECK(p1, st[1], sn[1], cnt1, over1);                                                     \
     STREAM_END_CHECK(p2, st[2], sn[2], cnt2, over2);                                                     \
@@ -588,7 +658,7 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         uint16_t *tab = s->tab + (size_t)c * TABSIZE;
         unused[c] = nsym == 0;
         tabs[c] = nsym ? tab : k_empty;
-        if (!nsym && es <= 2) for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = FAST_BAD;
+        if (!nsym && es <= 2) for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = FAST_BAD | FAST_LONG;
         if (!nsym) continue;
         SQZ_RETURN_IF(nsym > ntok, SQZ_ERR_CORRUPT_DATA, "huff: context %d has %u tokens (at most %u)", c, nsym, ntok);
         size_t bytes = (nsym + 1) / 2;
@@ -641,9 +711,9 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     }
     st[3] = q;
     sn[3] = (size_t)(end - q);
-    if (es == 1) SQZ_FORWARD_IF_ERROR(decode_u8(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, st, sn, end));
-    else if (es == 2) SQZ_FORWARD_IF_ERROR(decode_u16(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, st, sn, end));
-    else SQZ_FORWARD_IF_ERROR(decode_u32(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, st, sn, end));
+    if (es == 1) SQZ_FORWARD_IF_ERROR(decode_u8(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, s->cp, st, sn, end));
+    else if (es == 2) SQZ_FORWARD_IF_ERROR(decode_u16(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, s->cp, st, sn, end));
+    else SQZ_FORWARD_IF_ERROR(decode_u32(dst, m, blk->first_elem, X, tabs, s, unused, s->ctx, s->cp, st, sn, end));
     return (int64_t)dst_size;
 }
 

@@ -9,20 +9,27 @@
 
 #define SQZ_HUFF_NCTX 21       /* 0..19 activity classes, 20: no row above in the block */
 #define SQZ_HUFF_CTX_FIRST 20
+#define SQZ_HUFF_PBITS 8       /* decoder: first-level tables of 2^8 entries */
 
 /* ctx[j] for j in [j0, j1) of a row whose row above is `up` (element j above j; 2 <= j0,
  * j1 + 2 <= row length: up[j-2..j+2] exist). */
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1);
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 2 */
+/* The same as pointers: cp[j] = tab0 + ctx * 2^SQZ_HUFF_PBITS (decoder tables), from j0 = 2. */
+size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1);
 /* tok[j] for j in [j0, j1). */
 void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1);
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1);    /* from j0 = 0 */
 
+/* idx[j] = ctx[j] * 128 + token of z[j] for j in [j0, j1) (1- and 2-byte elements). */
+void sqz_huff_idx_scalar(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j0, size_t j1);
+size_t sqz_huff_idx_avx2(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1);  /* from j0 = 0 */
+
 /* Bits of elements [0, n) of a 1- or 2-byte block: v[k] = code | extra bits << code length,
- * nb[k] = their count, from ent[ctx * 128 + token] = code | length << 16 | total << 24. */
-void sqz_huff_bits_scalar(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
-                          uint32_t *v, uint32_t *nb, size_t j0, size_t n);
-size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
-                          uint32_t *v, uint32_t *nb, size_t n);
+ * nb[k] = their count, from ent[idx] = code | length << 16 | total << 24. */
+void sqz_huff_bits_scalar(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
+                          uint32_t *nb, size_t j0, size_t n);
+size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
+                          uint32_t *nb, size_t n);
 
 #endif

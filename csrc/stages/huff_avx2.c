@@ -38,7 +38,7 @@ static inline __m256i act16(__m256i nww, __m256i nw, __m256i n, __m256i ne, __m2
     return _mm256_adds_epu16(a, _mm256_adds_epu16(nww, nee));
 }
 
-static inline void ctx16(size_t es, const void *up_, uint8_t *ctx, size_t j)
+static inline __m256i act_above(size_t es, const void *up_, size_t j)
 {
     __m256i a;
     if (es == 2) {
@@ -50,9 +50,32 @@ static inline void ctx16(size_t es, const void *up_, uint8_t *ctx, size_t j)
                   _mm256_cvtepu8_epi16(LD128(up + j)), _mm256_cvtepu8_epi16(LD128(up + j + 1)),
                   _mm256_cvtepu8_epi16(LD128(up + j + 2)));
     }
+    return a;
+}
+
+static inline void ctx16(size_t es, const void *up, uint8_t *ctx, size_t j)
+{
+    __m256i a = act_above(es, up, j);
     __m256i lo = ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a)));
     __m256i hi = ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1)));
     _mm_storeu_si128((__m128i *)(void *)(ctx + j), pack_bytes(lo, hi));
+}
+
+/* 8 contexts -> 8 table pointers base + ctx * 2^(PBITS + 2) bytes */
+static inline void ptrs8(__m256i c, __m256i base, const uint32_t **cp)
+{
+    const int sh = SQZ_HUFF_PBITS + 2;
+    __m256i p0 = _mm256_add_epi64(base, _mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm256_castsi256_si128(c)), sh));
+    __m256i p1 = _mm256_add_epi64(base, _mm256_slli_epi64(_mm256_cvtepu32_epi64(_mm256_extracti128_si256(c, 1)), sh));
+    _mm256_storeu_si256((__m256i *)(void *)cp, p0);
+    _mm256_storeu_si256((__m256i *)(void *)(cp + 4), p1);
+}
+
+static inline void ctxp16(size_t es, const void *up, __m256i base, const uint32_t **cp, size_t j)
+{
+    __m256i a = act_above(es, up, j);
+    ptrs8(ctx8(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(a))), base, cp + j);
+    ptrs8(ctx8(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(a, 1))), base, cp + j + 8);
 }
 
 /* Contexts depend on the row above only, so the last vector may overlap the one before it. */
@@ -65,18 +88,28 @@ size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1)
     return j;
 }
 
-size_t sqz_huff_bits_avx2(size_t es, const void *z_, const uint8_t *ctx, const uint8_t *tok, const uint32_t *ent,
-                          uint32_t *v, uint32_t *nb, size_t n)
+size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1)
+{
+    size_t j = 2;
+    if (es != 1 && es != 2) return j;
+    const __m256i base = _mm256_set1_epi64x((long long)(uintptr_t)tab0);
+    for (; j + 16 <= j1; j += 16) ctxp16(es, up, base, cp, j);
+    if (j < j1 && j1 >= 18) { ctxp16(es, up, base, cp, j1 - 16); j = j1; }
+    return j;
+}
+
+size_t sqz_huff_bits_avx2(size_t es, const void *z_, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
+                          uint32_t *nb, size_t n)
 {
     size_t j = 0;
     if (es != 1 && es != 2) return 0;
     const __m256i c16 = _mm256_set1_epi32(16), one = _mm256_set1_epi32(1), lo16 = _mm256_set1_epi32(0xFFFF);
     for (; j + 8 <= n; j += 8) {
-        __m256i t = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(tok + j)));
-        __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(ctx + j)));
+        __m256i i8 = _mm256_cvtepu16_epi32(LD128(idx + j));
+        __m256i t = _mm256_and_si256(i8, _mm256_set1_epi32(127));
         __m256i z = es == 2 ? _mm256_cvtepu16_epi32(LD128((const uint16_t *)z_ + j))
                             : _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)((const uint8_t *)z_ + j)));
-        __m256i e = _mm256_i32gather_epi32((const int *)(const void *)ent, _mm256_add_epi32(_mm256_slli_epi32(c, 7), t), 4);
+        __m256i e = _mm256_i32gather_epi32((const int *)(const void *)ent, i8, 4);
         /* extra bits: tokens >= 16 have ((t - 16) >> 2) + 2 */
         __m256i xb = _mm256_andnot_si256(_mm256_cmpgt_epi32(c16, t), _mm256_add_epi32(_mm256_srli_epi32(_mm256_sub_epi32(t, c16), 2), _mm256_set1_epi32(2)));
         __m256i extra = _mm256_and_si256(z, _mm256_sub_epi32(_mm256_sllv_epi32(one, xb), one));
@@ -84,6 +117,31 @@ size_t sqz_huff_bits_avx2(size_t es, const void *z_, const uint8_t *ctx, const u
         __m256i bits = _mm256_or_si256(_mm256_and_si256(e, lo16), _mm256_sllv_epi32(extra, len));
         _mm256_storeu_si256((__m256i *)(void *)(v + j), bits);
         _mm256_storeu_si256((__m256i *)(void *)(nb + j), _mm256_srli_epi32(e, 24));
+    }
+    return j;
+}
+
+/* context * 128 + token of 16 values */
+static inline void idx16(__m256i zlo, __m256i zhi, const uint8_t *ctx, uint16_t *idx)
+{
+    __m256i t = _mm256_permute4x64_epi64(_mm256_packus_epi32(tok8(zlo), tok8(zhi)), 0xD8);
+    __m256i c = _mm256_slli_epi16(_mm256_cvtepu8_epi16(LD128(ctx)), 7);
+    _mm256_storeu_si256((__m256i *)(void *)idx, _mm256_or_si256(c, t));
+}
+
+size_t sqz_huff_idx_avx2(size_t es, const void *z_, const uint8_t *ctx, uint16_t *idx, size_t j1)
+{
+    size_t j = 0;
+    if (es == 2) {
+        const uint16_t *z = z_;
+        for (; j + 16 <= j1; j += 16)
+            idx16(_mm256_cvtepu16_epi32(LD128(z + j)), _mm256_cvtepu16_epi32(LD128(z + j + 8)), ctx + j, idx + j);
+    } else if (es == 1) {
+        const uint8_t *z = z_;
+        for (; j + 16 <= j1; j += 16) {
+            __m128i v = LD128(z + j);
+            idx16(_mm256_cvtepu8_epi32(v), _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)), ctx + j, idx + j);
+        }
     }
     return j;
 }

@@ -200,6 +200,11 @@ static void test_lossless_kernels(void)
                     size_t done = sqz_huff_ctx_avx2(es, up, cb, X - 2);
                     sqz_huff_ctx_scalar(es, up, cb, done, X - 2);
                     CHECK(memcmp(ca, cb, X) == 0, "huff contexts avx2 != scalar es=%zu X=%zu", es, X);
+                    static uint32_t tabs[SQZ_HUFF_NCTX << SQZ_HUFF_PBITS];
+                    const uint32_t *cp[300];
+                    done = sqz_huff_ctxp_avx2(es, up, tabs, cp, X - 2);
+                    for (size_t j = 2; j < done; j++)
+                        CHECK(cp[j] == tabs + ((size_t)ca[j] << SQZ_HUFF_PBITS), "huff table pointer avx2 != scalar context es=%zu X=%zu j=%zu", es, X, j);
                 }
                 sqz_huff_tok_scalar(es, cur, ta, 0, X);
                 size_t done = sqz_huff_tok_avx2(es, cur, tb, X);
@@ -214,9 +219,15 @@ static void test_lossless_kernels(void)
                     }
                     uint32_t va[300], vb[300], na[300], nb[300];
                     for (size_t j = 0; j < X; j++) ca[j] = (uint8_t)(rand() % SQZ_HUFF_NCTX);
-                    sqz_huff_bits_scalar(es, cur, ca, ta, ent, va, na, 0, X);
-                    size_t dn = sqz_huff_bits_avx2(es, cur, ca, ta, ent, vb, nb, X);
-                    sqz_huff_bits_scalar(es, cur, ca, ta, ent, vb, nb, dn, X);
+                    uint16_t ia[300], ib[300];
+                    sqz_huff_idx_scalar(es, cur, ca, ia, 0, X);
+                    size_t di = sqz_huff_idx_avx2(es, cur, ca, ib, X);
+                    sqz_huff_idx_scalar(es, cur, ca, ib, di, X);
+                    CHECK(memcmp(ia, ib, X * 2) == 0, "huff indices avx2 != scalar es=%zu X=%zu", es, X);
+                    for (size_t j = 0; j < X; j++) CHECK(ia[j] == ca[j] * 128 + ta[j], "huff index %zu", j);
+                    sqz_huff_bits_scalar(es, cur, ia, ent, va, na, 0, X);
+                    size_t dn = sqz_huff_bits_avx2(es, cur, ia, ent, vb, nb, X);
+                    sqz_huff_bits_scalar(es, cur, ia, ent, vb, nb, dn, X);
                     CHECK(memcmp(va, vb, X * 4) == 0 && memcmp(na, nb, X * 4) == 0, "huff bits avx2 != scalar es=%zu X=%zu", es, X);
                 }
                 free(cur); free(up); free(pp); free(a); free(b);
