@@ -265,35 +265,48 @@ DEFINE_EMIT(uint32_t, u32)
 #define APPEND(W, K) do { W.acc |= (uint64_t)v[K] << W.cnt; W.cnt += nb[K]; } while (0)
 #define FLUSH(W) do { sqz_wr64(W.p, W.acc); W.p += W.cnt >> 3; W.acc >>= W.cnt & ~7u; W.cnt &= 7; } while (0)
 
+/* Groups of 8 elements [0, n8): two symbols (<= 2 x 24 bits) per stream between flushes. */
+#define DEFINE_EMIT_RUN(SUF, ATTR)                                                                       \
+static ATTR void emit_run_##SUF(bit_writer *w, const uint32_t *v, const uint32_t *nb, uint64_t n8)      \
+{                                                                                                        \
+    bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];                                               \
+    for (uint64_t k = 0; k < n8; k += 8) {                                                               \
+        APPEND(w0, k); APPEND(w0, k + 4); FLUSH(w0);                                                     \
+        APPEND(w1, k + 1); APPEND(w1, k + 5); FLUSH(w1);                                                 \
+        APPEND(w2, k + 2); APPEND(w2, k + 6); FLUSH(w2);                                                 \
+        APPEND(w3, k + 3); APPEND(w3, k + 7); FLUSH(w3);                                                 \
+    }                                                                                                    \
+    w[0] = w0; w[1] = w1; w[2] = w2; w[3] = w3;                                                          \
+}
+DEFINE_EMIT_RUN(c, )
+#if defined(__x86_64__) && defined(__GNUC__)
+DEFINE_EMIT_RUN(bmi2, __attribute__((target("bmi,bmi2"))))
+static int has_bmi2(void);
+#endif
+
 /* emit for 1- and 2-byte elements: the bits of a tile of elements first (vectorised), then
- * two symbols (<= 2 x 24 bits) per stream between flushes. */
+ * the bit streams. */
 static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx, const uint32_t *ent,
                       bit_writer *w, uint8_t *const *lim, size_t per_elem, uint32_t *v, uint32_t *nb)
 {
-    bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
     const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
+    void (*run)(bit_writer *, const uint32_t *, const uint32_t *, uint64_t) = emit_run_c;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (has_bmi2()) run = emit_run_bmi2;
+#endif
     for (uint64_t k0 = 0; k0 < m; k0 += TILE) {
         const uint64_t seg = m - k0 < TILE ? m - k0 : TILE;  /* k0 stays a multiple of 4 */
         const uint64_t need = (seg / 4 + 1) * per_elem + 8;
-        if ((uint64_t)(lim[0] - w0.p) < need || (uint64_t)(lim[1] - w1.p) < need ||
-            (uint64_t)(lim[2] - w2.p) < need || (uint64_t)(lim[3] - w3.p) < need)
+        if ((uint64_t)(lim[0] - w[0].p) < need || (uint64_t)(lim[1] - w[1].p) < need ||
+            (uint64_t)(lim[2] - w[2].p) < need || (uint64_t)(lim[3] - w[3].p) < need)
             return -1;
         const void *zt = (const uint8_t *)z + k0 * es;
         size_t done = simd ? sqz_huff_bits_avx2(es, zt, idx + k0, ent, v, nb, seg) : 0;
         sqz_huff_bits_scalar(es, zt, idx + k0, ent, v, nb, done, seg);
-        uint64_t k = 0;
-        for (; k + 8 <= seg; k += 8) {
-            APPEND(w0, k); APPEND(w0, k + 4); FLUSH(w0);
-            APPEND(w1, k + 1); APPEND(w1, k + 5); FLUSH(w1);
-            APPEND(w2, k + 2); APPEND(w2, k + 6); FLUSH(w2);
-            APPEND(w3, k + 3); APPEND(w3, k + 7); FLUSH(w3);
-        }
-        for (; k < seg; k++) {
-            bit_writer *x = (k & 3) == 0 ? &w0 : (k & 3) == 1 ? &w1 : (k & 3) == 2 ? &w2 : &w3;
-            APPEND((*x), k); FLUSH((*x));
-        }
+        const uint64_t n8 = seg / 8 * 8;
+        run(w, v, nb, n8);
+        for (uint64_t k = n8; k < seg; k++) { APPEND(w[k & 3], k); FLUSH(w[k & 3]); }
     }
-    w[0] = w0; w[1] = w1; w[2] = w2; w[3] = w3;
     return 0;
 }
 
