@@ -42,6 +42,8 @@ typedef struct {
     uint32_t part[4][NCTX][NTOK];
     uint32_t ent[NCTX * NTOK];
     uint32_t bits[TILE], nbits[TILE];  /* encoder: one tile's codes with extra bits, and lengths */
+    uint64_t pbits[TILE / 2];          /* the same, two symbols of a stream at once */
+    uint32_t pnbits[TILE / 2];
     uint16_t *tab;       /* decoder: NCTX * TABSIZE entries, token << 6 | bits consumed */
     uint32_t (*ftab)[TABSIZE];   /* decoder, 1-2 byte elements: NCTX tables of FAST_* entries */
     uint32_t ptab[NCTX][PSIZE];  /* the same for codes <= PBITS, else FAST_LONG */
@@ -139,6 +141,16 @@ void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size
     for (size_t j = j0; j < j1; j++) tok[j] = (uint8_t)token_of(elem(z, es, j));
 }
 
+void sqz_huff_pairs_scalar(const uint32_t *v, const uint32_t *nb, uint64_t *pv, uint32_t *pn, size_t g0, size_t g1)
+{
+    for (size_t g = g0; g < g1; g++)
+        for (size_t i = 0; i < 4; i++) {
+            const size_t k = 8 * g + i;
+            pv[4 * g + i] = v[k] | (uint64_t)v[k + 4] << nb[k];
+            pn[4 * g + i] = nb[k] + nb[k + 4];
+        }
+}
+
 void sqz_huff_idx_scalar(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j0, size_t j1)
 {
     for (size_t j = j0; j < j1; j++) idx[j] = (uint16_t)(ctx[j] * NTOK + token_of(elem(z, es, j)));
@@ -156,9 +168,9 @@ void sqz_huff_bits_scalar(size_t es, const void *z, const uint16_t *idx, const u
 }
 
 #ifndef SQZ_HAVE_AVX2
-size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
-                          uint32_t *nb, size_t n)
-{ (void)es; (void)z; (void)idx; (void)ent; (void)v; (void)nb; (void)n; return 0; }
+size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
+                           uint32_t *pn, size_t n)
+{ (void)es; (void)z; (void)idx; (void)ent; (void)pv; (void)pn; (void)n; return 0; }
 size_t sqz_huff_idx_avx2(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
 { (void)es; (void)z; (void)ctx; (void)idx; (void)j1; return 0; }
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
@@ -265,16 +277,15 @@ DEFINE_EMIT(uint32_t, u32)
 #define APPEND(W, K) do { W.acc |= (uint64_t)v[K] << W.cnt; W.cnt += nb[K]; } while (0)
 #define FLUSH(W) do { sqz_wr64(W.p, W.acc); W.p += W.cnt >> 3; W.acc >>= W.cnt & ~7u; W.cnt &= 7; } while (0)
 
-/* Groups of 8 elements [0, n8): two symbols (<= 2 x 24 bits) per stream between flushes. */
+/* Groups of 8 elements [0, n8) as pairs (sqz_huff_pairs_*): two symbols (<= 48 bits) of a stream
+ * between flushes. */
 #define DEFINE_EMIT_RUN(SUF, ATTR)                                                                       \
-static ATTR void emit_run_##SUF(bit_writer *w, const uint32_t *v, const uint32_t *nb, uint64_t n8)      \
+static ATTR void emit_run_##SUF(bit_writer *w, const uint64_t *v, const uint32_t *nb, uint64_t n8)      \
 {                                                                                                        \
     bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];                                               \
-    for (uint64_t k = 0; k < n8; k += 8) {                                                               \
-        APPEND(w0, k); APPEND(w0, k + 4); FLUSH(w0);                                                     \
-        APPEND(w1, k + 1); APPEND(w1, k + 5); FLUSH(w1);                                                 \
-        APPEND(w2, k + 2); APPEND(w2, k + 6); FLUSH(w2);                                                 \
-        APPEND(w3, k + 3); APPEND(w3, k + 7); FLUSH(w3);                                                 \
+    for (uint64_t k = 0; k < n8 / 2; k += 4) {                                                           \
+        APPEND(w0, k); FLUSH(w0); APPEND(w1, k + 1); FLUSH(w1);                                          \
+        APPEND(w2, k + 2); FLUSH(w2); APPEND(w3, k + 3); FLUSH(w3);                                      \
     }                                                                                                    \
     w[0] = w0; w[1] = w1; w[2] = w2; w[3] = w3;                                                          \
 }
@@ -287,10 +298,11 @@ static int has_bmi2(void);
 /* emit for 1- and 2-byte elements: the bits of a tile of elements first (vectorised), then
  * the bit streams. */
 static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx, const uint32_t *ent,
-                      bit_writer *w, uint8_t *const *lim, size_t per_elem, uint32_t *v, uint32_t *nb)
+                      bit_writer *w, uint8_t *const *lim, size_t per_elem, uint32_t *v, uint32_t *nb,
+                      uint64_t *pv, uint32_t *pn)
 {
     const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
-    void (*run)(bit_writer *, const uint32_t *, const uint32_t *, uint64_t) = emit_run_c;
+    void (*run)(bit_writer *, const uint64_t *, const uint32_t *, uint64_t) = emit_run_c;
 #if defined(__x86_64__) && defined(__GNUC__)
     if (has_bmi2()) run = emit_run_bmi2;
 #endif
@@ -301,10 +313,11 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
             (uint64_t)(lim[2] - w[2].p) < need || (uint64_t)(lim[3] - w[3].p) < need)
             return -1;
         const void *zt = (const uint8_t *)z + k0 * es;
-        size_t done = simd ? sqz_huff_bits_avx2(es, zt, idx + k0, ent, v, nb, seg) : 0;
-        sqz_huff_bits_scalar(es, zt, idx + k0, ent, v, nb, done, seg);
         const uint64_t n8 = seg / 8 * 8;
-        run(w, v, nb, n8);
+        size_t done = simd ? sqz_huff_pairs_avx2(es, zt, idx + k0, ent, pv, pn, n8) : 0;
+        sqz_huff_bits_scalar(es, zt, idx + k0, ent, v, nb, done, seg);
+        sqz_huff_pairs_scalar(v, nb, pv, pn, done / 8, n8 / 8);
+        run(w, pv, pn, n8);
         for (uint64_t k = n8; k < seg; k++) { APPEND(w[k & 3], k); FLUSH(w[k & 3]); }
     }
     return 0;
@@ -394,7 +407,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     if (end0 < s0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w[4] = {{s0, 0, 0}, {sp[0], 0, 0}, {sp[1], 0, 0}, {sp[2], 0, 0}};
     uint8_t *const lim[4] = {end0, sp[0] + n + 16, sp[1] + n + 16, sp[2] + n + 16};
-    int rc = es <= 2 ? emit_tiles(es, src, m, s->idx, ent, w, lim, per_elem, s->bits, s->nbits)
+    int rc = es <= 2 ? emit_tiles(es, src, m, s->idx, ent, w, lim, per_elem, s->bits, s->nbits, s->pbits, s->pnbits)
                      : emit_u32(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem);
     if (rc < 0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];

@@ -29,7 +29,11 @@ size_t sqz_huff_idx_avx2(size_t es, const void *z, const uint8_t *ctx, uint16_t 
  * nb[k] = their count, from ent[idx] = code | length << 16 | total << 24. */
 void sqz_huff_bits_scalar(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
                           uint32_t *nb, size_t j0, size_t n);
-size_t sqz_huff_bits_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
-                          uint32_t *nb, size_t n);
+/* Elements k and k + 4 of each group of 8 go to the same stream: pv[4g + i] = v[8g + i] |
+ * v[8g + i + 4] << nb[8g + i], pn[4g + i] = nb[8g + i] + nb[8g + i + 4] (i < 4), groups [g0, g1). */
+void sqz_huff_pairs_scalar(const uint32_t *v, const uint32_t *nb, uint64_t *pv, uint32_t *pn, size_t g0, size_t g1);
+/* The pairs straight from the elements, for whole groups of 8 (returns the elements done). */
+size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
+                           uint32_t *pn, size_t n);
 
 #endif

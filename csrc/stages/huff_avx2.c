@@ -98,8 +98,8 @@ size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const
     return j;
 }
 
-size_t sqz_huff_bits_avx2(size_t es, const void *z_, const uint16_t *idx, const uint32_t *ent, uint32_t *v,
-                          uint32_t *nb, size_t n)
+size_t sqz_huff_pairs_avx2(size_t es, const void *z_, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
+                           uint32_t *pn, size_t n)
 {
     size_t j = 0;
     if (es != 1 && es != 2) return 0;
@@ -115,8 +115,12 @@ size_t sqz_huff_bits_avx2(size_t es, const void *z_, const uint16_t *idx, const 
         __m256i extra = _mm256_and_si256(z, _mm256_sub_epi32(_mm256_sllv_epi32(one, xb), one));
         __m256i len = _mm256_and_si256(_mm256_srli_epi32(e, 16), _mm256_set1_epi32(0xFF));
         __m256i bits = _mm256_or_si256(_mm256_and_si256(e, lo16), _mm256_sllv_epi32(extra, len));
-        _mm256_storeu_si256((__m256i *)(void *)(v + j), bits);
-        _mm256_storeu_si256((__m256i *)(void *)(nb + j), _mm256_srli_epi32(e, 24));
+        const __m256i n = _mm256_srli_epi32(e, 24);
+        const __m128i nlo = _mm256_castsi256_si128(n);
+        const __m256i first = _mm256_cvtepu32_epi64(_mm256_castsi256_si128(bits));
+        const __m256i second = _mm256_cvtepu32_epi64(_mm256_extracti128_si256(bits, 1));
+        _mm256_storeu_si256((__m256i *)(void *)(pv + j / 2), _mm256_or_si256(first, _mm256_sllv_epi64(second, _mm256_cvtepu32_epi64(nlo))));
+        _mm_storeu_si128((__m128i *)(void *)(pn + j / 2), _mm_add_epi32(nlo, _mm256_extracti128_si256(n, 1)));
     }
     return j;
 }
