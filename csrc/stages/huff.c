@@ -76,15 +76,17 @@ static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int d
     }
     if (dec && !s->tab && !(s->tab = malloc(sizeof(uint16_t) * NCTX * TABSIZE))) return NULL;
     if (dec && !s->ftab && !(s->ftab = malloc(sizeof(uint32_t) * NCTX * TABSIZE))) return NULL;
-    if (s->cap < n_elems || (dec ? !s->cp : !s->idx)) {
+    if (s->cap < n_elems) {
         free(s->ctx); free(s->tok); free(s->cp); free(s->idx);
+        s->cp = NULL;
+        s->idx = NULL;
         s->ctx = malloc(n_elems);
         s->tok = malloc(n_elems);
-        s->cp = dec ? malloc(n_elems * sizeof *s->cp) : NULL;
-        s->idx = dec ? NULL : malloc(n_elems * sizeof *s->idx);
-        s->cap = s->ctx && s->tok && (dec ? s->cp != NULL : s->idx != NULL) ? n_elems : 0;
+        s->cap = s->ctx && s->tok ? n_elems : 0;
         if (!s->cap) return NULL;
     }
+    if (dec && !s->cp && !(s->cp = malloc(s->cap * sizeof *s->cp))) return NULL;
+    if (!dec && !s->idx && !(s->idx = malloc(s->cap * sizeof *s->idx))) return NULL;
     if (!dec && s->spill_cap < 3 * (n_bytes + 16)) {
         free(s->spill);
         s->spill = malloc(3 * (n_bytes + 16));
