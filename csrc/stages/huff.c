@@ -506,8 +506,7 @@ static __attribute__((noinline, cold)) uint32_t long_entry(long_tables *lt, cons
  * (checked by the caller). cp[j]: the first-level table of element kb + j. */
 #define DEFINE_FAST_RUN(T, SUF, ATTR)                                                                    \
 static ATTR void fast_run_##SUF(void *zv, const uint32_t *const *cp, uint64_t kb, uint64_t k, uint64_t stop, \
-                                hf_stream *st, const uint32_t (*ptab)[PSIZE],                            \
-                                const uint32_t (*ftab)[TABSIZE], uint32_t *flags_out)                    \
+                                hf_stream *st, long_tables *lt)                                          \
 {                                                                                                        \
     T *const z = zv;                                                                                     \
     const uint8_t *const o = st[0].p;                                                                    \
@@ -515,7 +514,6 @@ static ATTR void fast_run_##SUF(void *zv, const uint32_t *const *cp, uint64_t kb
     int64_t q[4];                                                                                        \
     for (unsigned i = 0; i < 4; i++) q[i] = (st[(r + i) & 3].p - o) * 8 - (int64_t)st[(r + i) & 3].cnt;  \
     int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];                                                  \
-    long_tables lt_ = {ptab[0], ftab, 0}, *const lt = &lt_;                                              \
     for (; k + 8 <= stop; k += 8) {                                                                      \
         PAIR_FAST(q0, k); PAIR_FAST(q1, k + 1); PAIR_FAST(q2, k + 2); PAIR_FAST(q3, k + 3);              \
     }                                                                                                    \
@@ -531,12 +529,10 @@ static ATTR void fast_run_##SUF(void *zv, const uint32_t *const *cp, uint64_t kb
         const uint8_t *at = o + (q[i] >> 3);                                                             \
         st[(r + i) & 3] = (hf_stream){at + 7, (sqz_rd64(at) & ((1ull << 56) - 1)) >> (q[i] & 7), 56 - (unsigned)(q[i] & 7)}; \
     }                                                                                                    \
-    *flags_out |= lt_.flags;                                                                             \
 }
 
 typedef struct { const uint8_t *p; uint64_t buf; unsigned cnt; } hf_stream;
-typedef void (*fast_run_fn)(void *, const uint32_t *const *, uint64_t, uint64_t, uint64_t, hf_stream *,
-                            const uint32_t (*)[PSIZE], const uint32_t (*)[TABSIZE], uint32_t *);
+typedef void (*fast_run_fn)(void *, const uint32_t *const *, uint64_t, uint64_t, uint64_t, hf_stream *, long_tables *);
 #define EXTRA EXTRA_C
 DEFINE_FAST_RUN(uint8_t, u8, )
 DEFINE_FAST_RUN(uint16_t, u16, )
@@ -582,7 +578,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
                         const uint8_t *unused, uint8_t *cx, const uint32_t **cp, const uint8_t *const *st, \
                         const size_t *sn, const uint8_t *lim)                                            \
 {                                                                                                        \
-    uint32_t base[NTOK], mask[NTOK], flags = 0;                                                          \
+    uint32_t base[NTOK], mask[NTOK];                                                                     \
     uint8_t xb[NTOK];                                                                                    \
     for (unsigned t = 0; t < NTOK; t++) {                                                                \
         base[t] = token_base(t); xb[t] = (uint8_t)extra_bits(t); mask[t] = (uint32_t)((1ull << xb[t]) - 1); \
@@ -610,7 +606,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
                 (size_t)(lim - p3) >= need_ && p0 <= lim && p1 <= lim && p2 <= lim && p3 <= lim &&       \
                 !(over0 | over1 | over2 | over3)) {  /* zero-filled bytes past a stream's end: slow path */ \
                 hf_stream fs[4] = {{p0, buf0, cnt0}, {p1, buf1, cnt1}, {p2, buf2, cnt2}, {p3, buf3, cnt3}}; \
-                run(z, cp, kb, k, stop, fs, ptab, ftab, &flags);                                         \
+                run(z, cp, kb, k, stop, fs, lt);                                                         \
                 p0 = fs[0].p; buf0 = fs[0].buf; cnt0 = fs[0].cnt; p1 = fs[1].p; buf1 = fs[1].buf; cnt1 = fs[1].cnt; \
                 p2 = fs[2].p; buf2 = fs[2].buf; cnt2 = fs[2].cnt; p3 = fs[3].p; buf3 = fs[3].buf; cnt3 = fs[3].cnt; \
                 k = stop;                                                                                \
@@ -633,7 +629,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
         if (k < stop) { DECODE_ANY(p1, e1, buf1, cnt1, over1, k); k++; }                                 \
         if (k < stop) { DECODE_ANY(p2, e2, buf2, cnt2, over2, k); k++; }                                 \
     }                                                                                                    \
-    SQZ_RETURN_IF(bad || ((flags | lt_.flags) & FAST_BAD), SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table"); \
+    SQZ_RETURN_IF(bad || (lt_.flags & FAST_BAD), SQZ_ERR_CORRUPT_DATA, "huff: element in a context without a table"); \
     STREAM_END_CHECK(p0, st[0], sn[0], cnt0, over0);                                                     \
     STREAM_END_CHECK(p1, st[1], sn[1], cnt1, over1);                                                     \
     STREAM_END_CHECK(p2, st[2], sn[2], cnt2, over2);                                                     \
