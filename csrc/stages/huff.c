@@ -22,10 +22,10 @@
 #define TABSIZE (1u << MAXLEN)
 #define PBITS SQZ_HUFF_PBITS  /* decoder's first-level table: codes of <= 8 bits (> 99% of symbols) */
 #define PSIZE (1u << PBITS)
-/* Fast decoder entry (1-2 byte elements): token base | code bits << 16 | extra bits << 20 |
- * their sum << 26, and flags: */
-#define FAST_BAD (1u << 24)    /* a context without a table (with FAST_LONG: leaves the fast path) */
-#define FAST_LONG (1u << 31)   /* code longer than PBITS: look in the full table */
+/* Decoder entries (1-2 byte elements): code length in bits 0-7, extra bits in 8-15 (the control word
+ * of BMI's bextr), value base in 16-31. Code lengths are <= MAXLEN, so bit 7 marks the others. */
+#define FAST_LONG 0x80u        /* code longer than PBITS: look in the full table */
+#define FAST_BAD 0x8000u       /* a context without a table (with FAST_LONG: leaves the fast path) */
 #define NTOK 128
 #define TILE 4096         /* encoder: elements whose bits are computed at once (and room checked) */
 #define SOLE 15          /* length nibble: the context's only token, coded with 0 bits */
@@ -444,7 +444,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     do {                                                                                                 \
         REFILL(P, END, BUF, CNT, OVER);                                                                  \
         unsigned n_;                                                                                     \
-        SYM(BUF, K, n_, EXTRA_C);                                                                        \
+        SYM(BUF, K, n_, VALUE_C);                                                                        \
         BUF >>= n_;                                                                                      \
         CNT -= n_;                                                                                       \
     } while (0)
@@ -463,15 +463,15 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 /* Decoding for 1- and 2-byte elements (two-level FAST_* tables). A symbol takes at most
  * MAXLEN + 13 = 24 bits, so 57 bits from one load serve two symbols of a stream.
  * SYM: element K from the bits in B (code first), N = bits used; XB extracts the extra bits. */
-#define EXTRA_C(BUF, E) ((uint32_t)((BUF) >> (((E) >> 16) & 15)) & ((1u << (((E) >> 20) & 15)) - 1))
-#define EXTRA_BMI2(BUF, E) (uint32_t)_bzhi_u64((BUF) >> _bextr_u32(E, 16, 4), _bextr_u32(E, 20, 4))
+#define VALUE_C(BUF, E) (((E) >> 16) + ((uint32_t)((BUF) >> ((E) & 255)) & ((1u << (((E) >> 8) & 255)) - 1)))
+#define VALUE_BMI2(BUF, E) (_bextr_u32(E, 16, 16) + (uint32_t)__bextr_u64(BUF, E))
 #define SYM(B, K, N, XB)                                                                                 \
     do {                                                                                                 \
         const uint32_t *const t_ = cp[(K) - kb];                                                         \
         uint32_t e_ = t_[(B) & (PSIZE - 1)];                                                             \
-        if (__builtin_expect(e_ >> 31, 0)) e_ = long_entry(lt, t_, B);                                   \
-        z[K] = (__typeof__(*z))(e_ + XB(B, e_));                                                         \
-        N = e_ >> 26;                                                                                    \
+        if (__builtin_expect(e_ & FAST_LONG, 0)) e_ = long_entry(lt, t_, B);                             \
+        z[K] = (__typeof__(*z))(XB(B, e_));                                                              \
+        N = (e_ & 255) + ((e_ >> 8) & 255);                                                              \
     } while (0)
 /* Codes longer than PBITS, and contexts without a table (flagged, decoded as 0 bits) */
 typedef struct { const uint32_t *ptab0; const uint32_t (*ftab)[TABSIZE]; uint32_t flags; } long_tables;
@@ -488,16 +488,16 @@ static __attribute__((noinline, cold)) uint32_t long_entry(long_tables *lt, cons
     do {                                                                                                 \
         uint64_t b_ = sqz_rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                         \
         unsigned n1_, n2_;                                                                               \
-        SYM(b_, K, n1_, EXTRA);                                                                          \
+        SYM(b_, K, n1_, VALUE);                                                                          \
         b_ >>= n1_;                                                                                      \
-        SYM(b_, (K) + 4, n2_, EXTRA);                                                                    \
+        SYM(b_, (K) + 4, n2_, VALUE);                                                                    \
         POS += n1_ + n2_;                                                                                \
     } while (0)
 #define ONE_FAST(POS, K)                                                                                 \
     do {                                                                                                 \
         const uint64_t b_ = sqz_rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                   \
         unsigned n_;                                                                                     \
-        SYM(b_, K, n_, EXTRA);                                                                           \
+        SYM(b_, K, n_, VALUE);                                                                           \
         POS += n_;                                                                                       \
     } while (0)
 
@@ -533,15 +533,15 @@ static ATTR void fast_run_##SUF(void *zv, const uint32_t *const *cp, uint64_t kb
 
 typedef struct { const uint8_t *p; uint64_t buf; unsigned cnt; } hf_stream;
 typedef void (*fast_run_fn)(void *, const uint32_t *const *, uint64_t, uint64_t, uint64_t, hf_stream *, long_tables *);
-#define EXTRA EXTRA_C
+#define VALUE VALUE_C
 DEFINE_FAST_RUN(uint8_t, u8, )
 DEFINE_FAST_RUN(uint16_t, u16, )
-#undef EXTRA
+#undef VALUE
 #if defined(__x86_64__) && defined(__GNUC__)
-#define EXTRA EXTRA_BMI2
+#define VALUE VALUE_BMI2
 DEFINE_FAST_RUN(uint8_t, u8_bmi2, __attribute__((target("bmi,bmi2"))))
 DEFINE_FAST_RUN(uint16_t, u16_bmi2, __attribute__((target("bmi,bmi2"))))
-#undef EXTRA
+#undef VALUE
 static int has_bmi2(void)
 {
     static int v = -1;
@@ -644,7 +644,7 @@ DEFINE_DECODE(uint32_t, u32)
 static uint32_t fast_entry(unsigned t, unsigned len)
 {
     const unsigned xb = extra_bits(t);
-    return token_base(t) | len << 16 | xb << 20 | (len + xb) << 26;
+    return token_base(t) << 16 | xb << 8 | len;
 }
 
 /* The fast decoder's tables of context c (1-2 byte elements): codes of <= PBITS bits in ptab,
