@@ -63,16 +63,19 @@ static inline uint64_t rd64(const uint8_t *p)
 typedef void loop_fn(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo, const uint32_t *tab,
                      const uint8_t *o, int64_t *q);
 
-static __attribute__((noinline)) void pairs4_v1(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
-                                                const uint32_t *tab, const uint8_t *o, int64_t *q)
-{
-    (void)ctxo, (void)tab;
-    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
-    for (uint64_t k = 0; k + 8 <= N; k += 8) {
-        PAIR(SYM1, q0, k, 4); PAIR(SYM1, q1, k + 1, 4); PAIR(SYM1, q2, k + 2, 4); PAIR(SYM1, q3, k + 3, 4);
-    }
-    q[0] = q0 + q1 + q2 + q3;
+#define DEFINE_PAIRS4(NAME, SYM)                                                                        \
+static __attribute__((noinline)) void NAME(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo, \
+                                           const uint32_t *tab, const uint8_t *o, int64_t *q)             \
+{                                                                                                        \
+    (void)ctxo, (void)tab;                                                                               \
+    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];                                                  \
+    for (uint64_t k = 0; k + 8 <= N; k += 8) {                                                           \
+        PAIR(SYM, q0, k, 4); PAIR(SYM, q1, k + 1, 4); PAIR(SYM, q2, k + 2, 4); PAIR(SYM, q3, k + 3, 4);  \
+    }                                                                                                    \
+    q[0] = q0 + q1 + q2 + q3;                                                                            \
 }
+DEFINE_PAIRS4(pairs4_v1, SYM1)
+DEFINE_PAIRS4(pairs4_v2, SYM2)
 
 static __attribute__((noinline)) void pairs8_v1(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
                                                 const uint32_t *tab, const uint8_t *o, int64_t *q)
@@ -98,16 +101,6 @@ static __attribute__((noinline)) void singles8_v1(uint16_t *z, const uint32_t *c
     q[0] = q0 + q1 + q2 + q3 + q4 + q5 + q6 + q7;
 }
 
-static __attribute__((noinline)) void pairs4_v2(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
-                                                const uint32_t *tab, const uint8_t *o, int64_t *q)
-{
-    (void)ctxo, (void)tab;
-    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
-    for (uint64_t k = 0; k + 8 <= N; k += 8) {
-        PAIR(SYM2, q0, k, 4); PAIR(SYM2, q1, k + 1, 4); PAIR(SYM2, q2, k + 2, 4); PAIR(SYM2, q3, k + 3, 4);
-    }
-    q[0] = q0 + q1 + q2 + q3;
-}
 
 static __attribute__((noinline)) void singles4_v2(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
                                                   const uint32_t *tab, const uint8_t *o, int64_t *q)
