@@ -462,7 +462,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 
 /* Decoding for 1- and 2-byte elements (two-level FAST_* tables). A symbol takes at most
  * MAXLEN + 13 = 24 bits, so 57 bits from one load serve two symbols of a stream.
- * SYM: element K from the bits in B (code first), N = bits used; XB extracts the extra bits. */
+ * SYM: element K from the bits in B (code first), N = bits used; XB: the value (base + extra bits). */
 #define VALUE_C(BUF, E) (((E) >> 16) + ((uint32_t)((BUF) >> ((E) & 255)) & ((1u << (((E) >> 8) & 255)) - 1)))
 #define VALUE_BMI2(BUF, E) (_bextr_u32(E, 16, 16) + (uint32_t)__bextr_u64(BUF, E))
 #define SYM(B, K, N, XB)                                                                                 \
