@@ -4,12 +4,12 @@
  * 0-4 extra bits, random stream bits (so a code of length l comes up with probability 2^-l).
  *   cc -O2 -mavx2 -mbmi -mbmi2 bench/huff_loops.c -o /tmp/huff_loops && /tmp/huff_loops   (from the repository root)
  * Loops (ns per element, best of 30 runs of 200 repetitions, CPU time):
- *   4 streams, pairs, 0.1 entries: session 7's loop (two symbols per 64-bit load of a stream)
- *   8 streams, pairs / singles:    the same with 8 streams (a format change)
- *   4 streams, pairs, 0.2 entries: session 8's entries (bextr control word in bits 0-15)
- *   4 streams, singles, 0.2:       one symbol per load
- *   AVX2 32 streams, vpgatherdd:   4 groups of 8 lanes, one symbol per lane and step
- *   AVX2 32 streams, scalar loads: the same, gathers made of 8 loads (csrc/stages/gather_avx2.h)
+ *   4 streams, pairs, session 7 entries: session 7's loop (two symbols per 64-bit load of a stream)
+ *   8 streams, pairs / singles:          the same with 8 streams (a format change)
+ *   4 streams, pairs, session 8 entries: session 8's entries (bextr control word in bits 0-15)
+ *   4 streams, singles, session 8:       one symbol per load
+ *   AVX2 32 streams, vpgatherdd:         4 groups of 8 lanes, one symbol per lane and step
+ *   AVX2 32 streams, scalar loads:       the same, gathers made of 8 loads (csrc/stages/gather_avx2.h)
  * Only the loops' cost is compared: outputs are not checked and long codes are not modelled. */
 #include <immintrin.h>
 #include <stdint.h>
@@ -30,7 +30,8 @@ static inline uint64_t rd64(const uint8_t *p)
     return v;
 }
 
-/* entries 0.1: base | code bits << 16 | extra bits << 20 | sum << 26; 0.2: code bits | extra bits << 8 | base << 16 */
+/* session 7 entries: base | code bits << 16 | extra bits << 20 | sum << 26;
+ * session 8 entries: code bits | extra bits << 8 | base << 16 */
 #define SYM1(B, K, NB)                                                                                   \
     do {                                                                                                 \
         const uint32_t e_ = cp[K][(B) & 255];                                                            \
