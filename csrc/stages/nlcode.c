@@ -1,3 +1,5 @@
+
+
 /* nlcode: codec for wnl level indices (and any uint8/uint16 data, losslessly). A fused
  * predictor + context model + rANS: each element is predicted in 1/16 units from 8 causal
  * neighbours; the residual from the prediction's floor (mirrored when the fraction is above
@@ -840,14 +842,16 @@ static int32_t wave_slow(nl_wave *w, unsigned j, int32_t sp, uint32_t gg)
     return d;
 }
 
-/* `rows` rows of a plane from row y0 >= 2 (v: row y0; its first row in lane `lane0`); bstart: where
- * each lane's extra-bit stream starts. */
+/* `rows` rows of a plane from row y0 (v: row y0; its first row in lane `lane0`), y0 = 0 (first;
+ * w0: the element before the plane, or 0) or y0 >= 2; bstart: where each lane's extra-bit stream
+ * starts. */
 static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, uint64_t X, uint64_t rows, unsigned lane0,
-                       uint32_t mask, ransr *rr, bitr *br, const uint8_t *const *bstart, int *narrow, int *bad)
+                       int first, uint16_t w0, uint32_t mask, ransr *rr, bitr *br, const uint8_t *const *bstart,
+                       int *narrow, int *bad)
 {
 #ifdef SQZ_HAVE_AVX2
     nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
-                 .slow = wave_slow, .scratch = s->wave, .narrow = *narrow};
+                 .slow = wave_slow, .scratch = s->wave, .narrow = *narrow, .first = first, .w0 = w0};
     wave_arg a = {s, mask};
     w.arg = &a;
     for (unsigned j = 0; j < 16; j++) {
@@ -869,8 +873,8 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
     *bad |= (int)w.bad;
     *narrow = w.narrow;
 #else
-    (void)s; (void)in; (void)n; (void)v; (void)X; (void)rows; (void)lane0; (void)mask; (void)rr; (void)br; (void)bstart;
-    (void)narrow;
+    (void)s; (void)in; (void)n; (void)v; (void)X; (void)rows; (void)lane0; (void)first; (void)w0; (void)mask; (void)rr;
+    (void)br; (void)bstart; (void)narrow;
     *bad |= 4;
 #endif
 }
@@ -997,12 +1001,13 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     for (uint64_t k = 0; k < ne && !bad;) {
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
-        /* the rows left in the plane and block; a last round of fewer than 7 rows (most lanes idle)
-         * costs more in the wavefront than in the scalar code */
+        /* the rows left in the plane and block; a last round of 1 or 2 rows (most lanes idle) costs
+         * more in the wavefront than in the scalar code (docs/DESIGN.md, session 9) */
         uint64_t run = g.Y - y < (ne - k) / X ? g.Y - y : (ne - k) / X;
-        if (run > 16 && run % 16 < 7) run -= run % 16;
-        if (wave && x0 == 0 && y >= 2 && k >= 2 * X && run >= 8) {
-            wave_group(s, in, n, v + k, X, run, (unsigned)(row % 16), mask, rr, br, bstart, &narrow, &bad);
+        if (run > 16 && run % 16 < 3) run -= run % 16;
+        if (wave && x0 == 0 && (y == 0 || (y >= 2 && k >= 2 * X)) && run >= 8) {
+            wave_group(s, in, n, v + k, X, run, (unsigned)(row % 16), y == 0, k ? v[k - 1] : 0, mask, rr, br, bstart,
+                       &narrow, &bad);
             k += run * X;
             continue;
         }

@@ -241,8 +241,13 @@ typedef struct {
     const int *lut32, *lut, *fc, *base;
     int32_t mask, n;
     int32_t X, period;
+    int32_t first;                   /* nl_wave's */
     nl_wave *w;
 } wave_tabs;
+
+/* Which steps: every lane two columns inside its row; some lane near a row end; the inner steps
+ * of round 0 when it holds rows 0 and 1 of a plane. */
+enum { WAVE_INNER, WAVE_EDGES, WAVE_TOP };
 
 /* The rANS part of a step for lanes 8h .. 8h+7 with contexts ctx: their residuals (before the
  * mirror). *rare: lanes left to wave_slow, whose states before the step are then in w->x, w->p. */
@@ -365,17 +370,31 @@ INLINE void edge_substitutes(__m256i N, __m256i *W, __m256i *WW, __m256i *NW, __
     *NEE = _mm256_blendv_epi8(*NEE, *NE, _mm256_or_si256(r1, r2));
 }
 
+/* Row 0 of a plane (lanes m0): every neighbour but WW is W. Row 1 (m1): NN is N. */
+INLINE void top_substitutes(__m256i W, __m256i *N, __m256i *NE, __m256i *NEE, __m256i *NW, __m256i *NWW, __m256i *NN,
+                            __m256i m0, __m256i m1)
+{
+    *N = _mm256_blendv_epi8(*N, W, m0);
+    *NE = _mm256_blendv_epi8(*NE, W, m0);
+    *NEE = _mm256_blendv_epi8(*NEE, W, m0);
+    *NW = _mm256_blendv_epi8(*NW, W, m0);
+    *NWW = _mm256_blendv_epi8(*NWW, W, m0);
+    *NN = _mm256_blendv_epi8(*NN, *N, _mm256_or_si256(m0, m1));
+}
+
 /* ---- values in 32-bit lanes ---- */
 
 typedef struct {
     __m256i D1, D2, S1;              /* D of t-1, t-2; S of t-1 */
     __m256i col, rows;               /* each lane's column in its round (< 0: not started), rounds left */
+    __m256i rows0;                   /* rounds at the start */
 } vals32;
 
 /* Values of step t in lanes 8h .. 8h+7 (N .. NN: their neighbours from the rows above). */
 INLINE __m256i wave_step(const wave_tabs *k, rans8 *hs, vals32 *vs, const unsigned h, __m256i N, __m256i NE, __m256i NW,
-                         __m256i NWW, __m256i NN, __m256i *badv, const int edges)
+                         __m256i NWW, __m256i NN, __m256i *badv, const int mode)
 {
+    const int edges = mode == WAVE_EDGES;
     const __m256i zero = _mm256_setzero_si256(), one = set1(1);
     __m256i NEE = vs->S1, W = vs->D1, WW = vs->D2, live = set1(-1);
     if (edges) {
@@ -384,6 +403,12 @@ INLINE __m256i wave_step(const wave_tabs *k, rans8 *hs, vals32 *vs, const unsign
                                 _mm256_cmpgt_epi32(vs->rows, zero));
         edge_substitutes(N, &W, &WW, &NW, &NWW, &NE, &NEE, _mm256_cmpeq_epi32(x, zero), _mm256_cmpeq_epi32(x, one),
                          _mm256_cmpeq_epi32(x, set1(k->X - 1)), _mm256_cmpeq_epi32(x, set1(k->X - 2)));
+    }
+    if (h == 0 && mode != WAVE_INNER && k->first) {
+        /* lanes 0 and 1 in round 0 */
+        const __m256i r0 = edges ? _mm256_cmpeq_epi32(vs->rows, vs->rows0) : set1(-1);
+        top_substitutes(W, &N, &NE, &NEE, &NW, &NWW, &NN, _mm256_and_si256(r0, _mm256_setr_epi32(-1, 0, 0, 0, 0, 0, 0, 0)),
+                        _mm256_and_si256(r0, _mm256_setr_epi32(0, -1, 0, 0, 0, 0, 0, 0)));
     }
     /* prediction, fraction class, activity class, context */
     const __m256i t3 = _mm256_add_epi32(_mm256_add_epi32(N, NE), _mm256_add_epi32(NEE, WW));
@@ -422,15 +447,15 @@ INLINE __m256i wave_step(const wave_tabs *k, rans8 *hs, vals32 *vs, const unsign
 
 /* Steps [t0, t1): both halves, then S_t into the ring of 8 and D_t into the value ring. */
 INLINE void wave_steps(const wave_tabs *k, rans8 *hs, vals32 *vs, int32_t (*R)[24], const int32_t *f1, const int32_t *f2,
-                       uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv, const int edges)
+                       uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1, __m256i *badv, const int mode)
 {
     const __m256i rot = _mm256_setr_epi32(7, 0, 1, 2, 3, 4, 5, 6);
     const uint64_t P = (uint64_t)k->period;
     for (uint64_t t = t0; t < t1; t++) {
         const int32_t *const r3 = R[(t - 3) & 7], *const r2 = R[(t - 2) & 7], *const r4 = R[(t - 4) & 7];
         const int32_t *const r5 = R[(t - 5) & 7], *const r6 = R[(t - 6) & 7];
-        const __m256i D0 = wave_step(k, &hs[0], &vs[0], 0, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, edges);
-        const __m256i D1 = wave_step(k, &hs[1], &vs[1], 1, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, edges);
+        const __m256i D0 = wave_step(k, &hs[0], &vs[0], 0, LD(r3 + 1), LD(r2 + 1), LD(r4 + 1), LD(r5 + 1), LD(r6), badv, mode);
+        const __m256i D1 = wave_step(k, &hs[1], &vs[1], 1, LD(r3 + 9), LD(r2 + 9), LD(r4 + 9), LD(r5 + 9), LD(r6 + 8), badv, mode);
         ST(dbuf + 16 * (t & (ring - 1)), _mm256_permute4x64_epi64(_mm256_packus_epi32(D0, D1), 0xD8));
         const int32_t up1 = above(f1, dbuf, ring, P, t, 3, 15), up2 = above(f2, dbuf, ring, P, t, 6, 14);
         const __m256i pl = _mm256_permutevar8x32_epi32(D0, rot), ph = _mm256_permutevar8x32_epi32(D1, rot);
@@ -454,10 +479,14 @@ typedef struct {
 /* The step's constants, read from memory (set1 would cost GCC three instructions each, every step). */
 typedef struct {
     __m256i c1, c8, c15, c16, c21, c31, c44, c63, ones, mask, spmax, X, X1, X2, period;
+    __m256i lane0, lane1, rows0;     /* for the rows of a plane's top: lanes 0 and 1, rounds at the start */
 } consts16;
 
-static const consts16 *make_consts16(consts16 *c, const wave_tabs *k, uint32_t mask)
+static const consts16 *make_consts16(consts16 *c, const wave_tabs *k, uint32_t mask, __m256i rows0)
 {
+    c->lane0 = _mm256_setr_epi16(-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    c->lane1 = _mm256_setr_epi16(0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    c->rows0 = rows0;
     c->c1 = set16(1); c->c8 = set16(8); c->c15 = set16(15); c->c16 = set16(16); c->c21 = set16(21);
     c->c31 = set16(31); c->c44 = set16(44); c->c63 = set16(63); c->ones = set16(-1);
     c->mask = set16(k->mask);
@@ -468,8 +497,9 @@ static const consts16 *make_consts16(consts16 *c, const wave_tabs *k, uint32_t m
 }
 
 INLINE __m256i wave_step16(const wave_tabs *k, const consts16 *c, rans8 *hs, vals16 *vs, __m256i N, __m256i NE, __m256i NW,
-                           __m256i NWW, __m256i NN, __m256i *badv, __m256i *vmax, const int edges)
+                           __m256i NWW, __m256i NN, __m256i *badv, __m256i *vmax, const int mode)
 {
+    const int edges = mode == WAVE_EDGES;
     const __m256i zero = _mm256_setzero_si256(), ones = c->ones;
     __m256i NEE = vs->S1, W = vs->D1, WW = vs->D2, live = ones, l0 = ones, l1 = ones;
     if (edges) {
@@ -480,6 +510,10 @@ INLINE __m256i wave_step16(const wave_tabs *k, const consts16 *c, rans8 *hs, val
                          _mm256_cmpeq_epi16(x, c->X1), _mm256_cmpeq_epi16(x, c->X2));
         l0 = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(live));
         l1 = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(live, 1));
+    }
+    if (mode != WAVE_INNER && k->first) {
+        const __m256i r0 = edges ? _mm256_cmpeq_epi16(vs->rows, c->rows0) : ones;
+        top_substitutes(W, &N, &NE, &NEE, &NW, &NWW, &NN, _mm256_and_si256(r0, c->lane0), _mm256_and_si256(r0, c->lane1));
     }
     /* 6W + 3(N + NE + NEE + WW) + NW - 2NN - NWW, at least 0 (the subtraction saturates) */
     const __m256i t3 = _mm256_add_epi16(_mm256_add_epi16(N, NE), _mm256_add_epi16(NEE, WW));
@@ -535,12 +569,12 @@ INLINE __m256i wave_step16(const wave_tabs *k, const consts16 *c, rans8 *hs, val
 /* Steps [t0, t1); the ring of 8 holds S_t at [16, 32) and lane 0's NN at [15]. */
 INLINE void wave_steps16(const wave_tabs *k, const consts16 *c, rans8 *hs, vals16 *vs, uint16_t (*R)[48],
                          const int32_t *f1, const int32_t *f2, uint16_t *dbuf, uint64_t ring, uint64_t t0, uint64_t t1,
-                         __m256i *badv, __m256i *vmax, const int edges)
+                         __m256i *badv, __m256i *vmax, const int mode)
 {
     const uint64_t P = (uint64_t)k->period;
     for (uint64_t t = t0; t < t1; t++) {
         const __m256i D = wave_step16(k, c, hs, vs, LD(R[(t - 3) & 7] + 16), LD(R[(t - 2) & 7] + 16), LD(R[(t - 4) & 7] + 16),
-                                      LD(R[(t - 5) & 7] + 16), LD(R[(t - 6) & 7] + 15), badv, vmax, edges);
+                                      LD(R[(t - 5) & 7] + 16), LD(R[(t - 6) & 7] + 15), badv, vmax, mode);
         ST(dbuf + 16 * (t & (ring - 1)), D);
         const int32_t up1 = above(f1, dbuf, ring, P, t, 3, 15), up2 = above(f2, dbuf, ring, P, t, 6, 14);
         /* [up1, D0 .. D14] */
@@ -606,14 +640,16 @@ static int32_t setup(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint3
     int32_t top = 0;
     for (int64_t j = -8; j < (int64_t)s->P + 64; j++) {
         const uint64_t c = j < 0 ? 0 : (uint64_t)j >= X ? X - 1 : (uint64_t)j;
-        s->f1[j] = u[c];
-        s->f2[j] = uu[c];
-        top = top > u[c] ? top : u[c];
-        top = top > uu[c] ? top : uu[c];
+        /* a plane's row 0: lane 0's N in column 0 is the W that row 0 starts with (the rest is
+         * replaced by top_substitutes) */
+        s->f1[j] = w->first ? w->w0 : u[c];
+        s->f2[j] = w->first ? w->w0 : uu[c];
+        top = top > s->f1[j] ? top : s->f1[j];
+        top = top > s->f2[j] ? top : s->f2[j];
     }
     s->k = (wave_tabs){(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
                        (const int *)(const void *)w->fc, (const int *)(const void *)w->base, (int32_t)mask, w->n,
-                       (int32_t)X, (int32_t)s->P, w};
+                       (int32_t)X, (int32_t)s->P, w->first, w};
     /* lane j: rows j, j + 16, ... (rows[j] of them); its last element at step 3j + P (rows[j] - 1) + X - 1 */
     s->T = 0;
     s->full = n_rows / 16;
@@ -646,7 +682,7 @@ static void finish(nl_wave *w, const rans8 *hs, __m256i badv)
     if (!_mm256_testz_si256(badv, badv)) w->bad |= 1;
 }
 
-/* Steps [t, END) in one variant (EDGES), values out every 16 steps, CHECK() after every 16. */
+/* Steps [t, END) in one variant (EDGES: WAVE_*), values out every 16 steps, CHECK() after every 16. */
 #define RUN_SEGMENT(S, X, v, END, EDGES, STEPS, CHECK)                                                        \
     while (t < (END)) {                                                                                    \
         const uint64_t e_ = (t | 15) + 1 < (END) ? (t | 15) + 1 : (END);                                   \
@@ -661,10 +697,13 @@ static void finish(nl_wave *w, const rans8 *hs, __m256i badv)
     do {                                                                                                   \
         uint64_t t = 0, out = 0;                                                                           \
         for (uint64_t r = 0; r < (S).full && (X) > 49; r++) {                                              \
-            RUN_SEGMENT(S, X, v, r * (S).P + 47, 1, STEPS, CHECK)                                          \
-            RUN_SEGMENT(S, X, v, r * (S).P + (X) - 2, 0, STEPS, CHECK)                                     \
+            RUN_SEGMENT(S, X, v, r * (S).P + 47, WAVE_EDGES, STEPS, CHECK)                                 \
+            if (r == 0 && (S).k.first)                                                                     \
+                RUN_SEGMENT(S, X, v, (X) - 2, WAVE_TOP, STEPS, CHECK)                                      \
+            else                                                                                           \
+                RUN_SEGMENT(S, X, v, r * (S).P + (X) - 2, WAVE_INNER, STEPS, CHECK)                        \
         }                                                                                                  \
-        RUN_SEGMENT(S, X, v, (S).T, 1, STEPS, CHECK)                                                       \
+        RUN_SEGMENT(S, X, v, (S).T, WAVE_EDGES, STEPS, CHECK)                                              \
         for (; out < (S).T; out += 16) copy_out(v, X, (S).P, (S).dbuf, (S).ring, out, (S).tm, (S).tc, (S).rows); \
     } while (0)
 
@@ -686,7 +725,7 @@ static void wave_wide(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint
             rl[i] = (int32_t)s.rows[8 * h + i];
         }
         vs[h].col = LD(col);
-        vs[h].rows = LD(rl);
+        vs[h].rows = vs[h].rows0 = LD(rl);
         vs[h].D1 = vs[h].D2 = _mm256_setzero_si256();
         vs[h].S1 = LD(&R[7][1 + 8 * h]);
     }
@@ -719,7 +758,7 @@ static int wave_narrow(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uin
     __m256i badv = _mm256_setzero_si256(), vmax = _mm256_setzero_si256();
     const __m256i limit = set16(NARROW_MAX);
     consts16 cs;
-    const consts16 *c = make_consts16(&cs, &s.k, mask);
+    const consts16 *c = make_consts16(&cs, &s.k, mask, LD(rl));
 #define STEPS(a, b, E) wave_steps16(&s.k, c, s.hs, &vs, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &badv, &vmax, E)
 #define CHECK()                                                                                                    \
     if (!_mm256_testz_si256(_mm256_subs_epu16(vmax, limit), _mm256_subs_epu16(vmax, limit))) return -1

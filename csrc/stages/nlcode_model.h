@@ -57,6 +57,8 @@ typedef struct nl_wave {
     int32_t bs[16], bl[16], bc[16]; /* its extra-bit stream: offset, length in bits, bits read */
     uint32_t bad;                /* as nlcode.c's: 1 a stream ends early, 2 an unused context */
     int narrow;                  /* in: try values in 16-bit lanes; out: 0 where a value needed more */
+    int first;                   /* the rows start at row 0 of a plane (row 0 and 1's own neighbours) */
+    uint16_t w0;                 /* then row 0's W in column 0: the element before the plane, or 0 */
     /* an element the vectors leave to scalar code (a bucket the tables do not resolve, an unused
      * context): its value from the clamped prediction sp and activity sum gg; updates x[j], p[j],
      * bc[j], bad */
