@@ -209,7 +209,9 @@ void sqz_nlcode_rans16_avx2(const uint32_t *efc, const uint16_t *idx, uint64_t X
  * Step t decodes column t - 3j of row j (lane j), so row j-1 is three columns ahead, as far as
  * row j's neighbours reach (NEE). S_t is D_t (the values of step t) moved up one lane, with row
  * y0-1 in lane 0; row j's N, NE, NEE, NW, NWW are S of steps t-3, t-2, t-1, t-4, t-5, and NN is
- * S of step t-6 moved up one more lane (row y0-2 in lane 0). While some lane is near a row end
+ * S of step t-6 moved up one more lane (row y0-2 in lane 0). A group from a plane's row 0 has no
+ * rows above: lane 0 then sees the element before the plane, and top_substitutes gives rows 0
+ * and 1 their own neighbours in round 0. While some lane is near a row end
  * (the first and last 47 steps), blends give columns outside the row the substitutes of
  * docs/FORMAT.md and lanes outside their row keep their state; their values are never used.
  * The rANS states are in two vectors of 8 x 32 bits. The values are in one vector of 16 x 16 bits
@@ -631,7 +633,7 @@ typedef struct {
 
 static int32_t setup(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint32_t mask, wave_setup *s)
 {
-    const uint16_t *u = v - X, *uu = v - 2 * X;
+    const uint16_t *u = w->first ? v : v - X, *uu = w->first ? v : v - 2 * X;
     s->P = nl_wave_period(X);
     s->ring = nl_wave_ring(X);
     s->f1 = (int32_t *)w->scratch + 8;
