@@ -1,5 +1,3 @@
-
-
 /* nlcode: codec for wnl level indices (and any uint8/uint16 data, losslessly). A fused
  * predictor + context model + rANS: each element is predicted in 1/16 units from 8 causal
  * neighbours; the residual from the prediction's floor (mirrored when the fraction is above
