@@ -10,6 +10,9 @@
  *   4 streams, singles, session 8:       one symbol per load
  *   AVX2 32 streams, vpgatherdd:         4 groups of 8 lanes, one symbol per lane and step
  *   AVX2 32 streams, scalar loads:       the same, gathers made of 8 loads (csrc/stages/gather_avx2.h)
+ *   Golomb-Rice, 4 streams:              no table: a tzcnt and a bextr per symbol, k per element
+ *                                        (singles: a load per symbol; pairs: two per load);
+ *                                        8 streams would be a format change
  * Only the loops' cost is compared: outputs are not checked and long codes are not modelled. */
 #include <immintrin.h>
 #include <stdint.h>
@@ -152,6 +155,73 @@ static __attribute__((noinline)) void NAME(uint16_t *z, const uint32_t *const *c
 #define LD_TAB(I) gather32((const int *)tab, I)
 DEFINE_LANES(lanes32_hw, HW_BYTES, HW_TAB)
 DEFINE_LANES(lanes32_loads, LD_BYTES, LD_TAB)
+/* Golomb-Rice (bench/gr_estimate.py): q zero bits and a one, then k low bits; k per element from
+ * the row above (here a byte array, as huff's tables are a pointer array); q = 24: 16 raw bits */
+static uint8_t kk[N];
+#define GR(B, K, NB)                                                                                     \
+    do {                                                                                                 \
+        const unsigned k_ = kk[K], q_ = (unsigned)_tzcnt_u64((B) | (1ull << 24));                         \
+        if (__builtin_expect(q_ == 24, 0)) {                                                             \
+            z[K] = (uint16_t)((B) >> 25);                                                                \
+            NB = 41;                                                                                     \
+        } else {                                                                                         \
+            z[K] = (uint16_t)(q_ << k_ | (uint32_t)_bextr_u64(B, q_ + 1, k_));                            \
+            NB = q_ + 1 + k_;                                                                            \
+        }                                                                                                \
+    } while (0)
+#define GR_ONE(POS, K)                                                                                   \
+    do {                                                                                                 \
+        const uint64_t b_ = rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                       \
+        unsigned n_;                                                                                     \
+        GR(b_, K, n_);                                                                                   \
+        POS += n_;                                                                                       \
+    } while (0)
+/* two symbols per load when the first leaves 32 bits */
+#define GR_PAIR(POS, K, S)                                                                               \
+    do {                                                                                                 \
+        uint64_t b_ = rd64(o + ((POS) >> 3)) >> ((POS) & 7);                                             \
+        unsigned n1_, n2_;                                                                               \
+        GR(b_, K, n1_);                                                                                  \
+        POS += n1_;                                                                                      \
+        if (__builtin_expect(n1_ > 24, 0)) b_ = rd64(o + ((POS) >> 3)) >> ((POS) & 7);                    \
+        else b_ >>= n1_;                                                                                 \
+        GR(b_, (K) + (S), n2_);                                                                          \
+        POS += n2_;                                                                                      \
+    } while (0)
+
+static __attribute__((noinline)) void gr_singles4(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
+                                                  const uint32_t *tab, const uint8_t *o, int64_t *q)
+{
+    (void)cp, (void)ctxo, (void)tab;
+    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
+    for (uint64_t k = 0; k + 4 <= N; k += 4) {
+        GR_ONE(q0, k); GR_ONE(q1, k + 1); GR_ONE(q2, k + 2); GR_ONE(q3, k + 3);
+    }
+    q[0] = q0 + q1 + q2 + q3;
+}
+
+static __attribute__((noinline)) void gr_pairs4(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
+                                                const uint32_t *tab, const uint8_t *o, int64_t *q)
+{
+    (void)cp, (void)ctxo, (void)tab;
+    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3];
+    for (uint64_t k = 0; k + 8 <= N; k += 8) {
+        GR_PAIR(q0, k, 4); GR_PAIR(q1, k + 1, 4); GR_PAIR(q2, k + 2, 4); GR_PAIR(q3, k + 3, 4);
+    }
+    q[0] = q0 + q1 + q2 + q3;
+}
+
+static __attribute__((noinline)) void gr_pairs8(uint16_t *z, const uint32_t *const *cp, const uint32_t *ctxo,
+                                                const uint32_t *tab, const uint8_t *o, int64_t *q)
+{
+    (void)cp, (void)ctxo, (void)tab;
+    int64_t q0 = q[0], q1 = q[1], q2 = q[2], q3 = q[3], q4 = q[4], q5 = q[5], q6 = q[6], q7 = q[7];
+    for (uint64_t k = 0; k + 16 <= N; k += 16) {
+        GR_PAIR(q0, k, 8); GR_PAIR(q1, k + 1, 8); GR_PAIR(q2, k + 2, 8); GR_PAIR(q3, k + 3, 8);
+        GR_PAIR(q4, k + 4, 8); GR_PAIR(q5, k + 5, 8); GR_PAIR(q6, k + 6, 8); GR_PAIR(q7, k + 7, 8);
+    }
+    q[0] = q0 + q1 + q2 + q3 + q4 + q5 + q6 + q7;
+}
 
 static double now(void)
 {
@@ -188,6 +258,7 @@ int main(void)
     uint16_t *z = malloc(N * sizeof *z);
     if (!o || !cp1 || !cp2 || !ctxo || !z) return 1;
     for (size_t i = 0; i < 4 * N + 64; i++) o[i] = (uint8_t)rand();
+    for (size_t i = 0; i < N; i++) kk[i] = (uint8_t)(2 + rand() % 4);  /* camera noise: k of 2-5 */
     for (size_t i = 0; i < N; i++) {
         const int c = rand() % NCTX;
         cp1[i] = tab1[c];
@@ -202,6 +273,9 @@ int main(void)
         {"4 streams, singles, session 8 entries", singles4_v2, cp2, 4},
         {"AVX2 32 streams, vpgatherdd", lanes32_hw, NULL, 32},
         {"AVX2 32 streams, scalar-load gathers", lanes32_loads, NULL, 32},
+        {"Golomb-Rice, 4 streams, singles", gr_singles4, NULL, 4},
+        {"Golomb-Rice, 4 streams, pairs", gr_pairs4, NULL, 4},
+        {"Golomb-Rice, 8 streams, pairs", gr_pairs8, NULL, 8},
     };
     enum { NL = sizeof loops / sizeof loops[0] };
     double best[NL];
