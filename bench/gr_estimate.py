@@ -9,13 +9,13 @@ predictor (mode 5, planes as 2-D images), zigzag-mapped, in blocks of 256 KiB; t
              at 24 then the raw value; 32 bytes of k per block;
   GR or huff per level: each level at the cheaper of its GR bits and its token entropy plus a
              32-byte table; and the share of elements in GR levels.
-    python3 bench/gr_estimate.py [--data DIR]
+    python3 bench/gr_estimate.py [STACK ...]        (data: $SQEAZY_TEST_DATA or ../shared/data)
 """
 import argparse
-import os
 
 import numpy as np
-import tifffile
+
+from common import machine, stacks
 
 
 def ctx_of(act2):
@@ -56,8 +56,7 @@ def gr_bits(z, bits):
     return costs[k], k
 
 
-def stack(path):
-    a = tifffile.imread(path)
+def estimate(a):
     bits = 8 * a.dtype.itemsize
     z, act = residuals(a)
     blk = 256 * 1024 // a.dtype.itemsize
@@ -83,14 +82,13 @@ def stack(path):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=os.environ.get("SQEAZY_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")))
+    ap.add_argument("names", nargs="*", help="stacks (default: all)")
     args = ap.parse_args()
+    print(f"Machine: {machine()}\n")
     print("| stack | huff model | GR | GR vs huff | GR or huff per level | elements in GR levels |\n|---|---:|---:|---:|---:|---:|")
-    for fn in sorted(os.listdir(args.data)):
-        if not fn.endswith(".tif"):
-            continue
-        h, g, y, share = stack(os.path.join(args.data, fn))
-        print(f"| {fn} | {h:.3f} | {g:.3f} | {g / h - 1:+.1%} | {y:.3f} | {share:.0%} |")
+    for name, a in stacks(args.names):
+        h, g, y, share = estimate(a)
+        print(f"| {name} | {h:.3f} | {g:.3f} | {g / h - 1:+.1%} | {y:.3f} | {share:.0%} |")
 
 
 if __name__ == "__main__":
