@@ -51,9 +51,8 @@ def token_bits(z):
 
 
 def gr_bits(z, bits):
-    costs = [(np.minimum(z >> k, 24) + 1 + k + np.where((z >> k) >= 24, bits, 0)).sum() for k in range(bits)]
-    k = int(np.argmin(costs))
-    return costs[k], k
+    """bits of the best Golomb-Rice code for z"""
+    return min((np.minimum(z >> k, 24) + 1 + k + np.where((z >> k) >= 24, bits, 0)).sum() for k in range(bits))
 
 
 def estimate(a):
@@ -69,7 +68,7 @@ def estimate(a):
         lvl = np.minimum((np.log2(ab + 1) * 4).astype(np.int64), 63)
         for L in np.unique(lvl):
             zz = zb[lvl == L]
-            g, _ = gr_bits(zz, bits)
+            g = gr_bits(zz, bits)
             gr += g
             t = token_bits(zz) + 32 * 8
             hyb += min(g, t)
