@@ -64,20 +64,30 @@ def token_bits(z):
     return -(cnt * np.log2(cnt / z.size)).sum() + extra
 
 
+def huffman_lengths(cnt, limit=None):
+    """Huffman code lengths for the counts cnt; with limit, counts are halved until none is longer"""
+    cnt = np.asarray(cnt, np.int64)
+    while True:
+        used = np.flatnonzero(cnt)
+        length = np.zeros(cnt.size, np.int64)
+        if used.size == 1:
+            length[used] = 1
+            return length
+        heap = [(int(cnt[i]), int(i), [int(i)]) for i in used]
+        heapq.heapify(heap)
+        while len(heap) > 1:
+            a, b = heapq.heappop(heap), heapq.heappop(heap)
+            length[a[2] + b[2]] += 1
+            heapq.heappush(heap, (a[0] + b[0], a[1], a[2] + b[2]))
+        if limit is None or length.max() <= limit:
+            return length
+        cnt = np.where(cnt > 0, (cnt + 1) // 2, 0)
+
+
 def huffman_bits(sym):
     """bits of sym under its own Huffman code (lengths not limited)"""
     cnt = np.bincount(sym)
-    used = np.flatnonzero(cnt)
-    if used.size == 1:
-        return sym.size
-    length = np.zeros(cnt.size, np.int64)
-    heap = [(int(cnt[i]), int(i), [int(i)]) for i in used]
-    heapq.heapify(heap)
-    while len(heap) > 1:
-        a, b = heapq.heappop(heap), heapq.heappop(heap)
-        length[a[2] + b[2]] += 1
-        heapq.heappush(heap, (a[0] + b[0], a[1], a[2] + b[2]))
-    return int((cnt * length).sum())
+    return int((cnt * huffman_lengths(cnt)).sum())
 
 
 def shift_bits(zb, lvl, bits, n_tables, esc=32):

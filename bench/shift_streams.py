@@ -8,7 +8,6 @@ their difference is what huff's symbols and contexts cost now.
     python3 bench/shift_streams.py lls_rbc_raw /tmp/shift.bin
     cc -O2 -march=native bench/shift_loops.c -o /tmp/shift_loops && /tmp/shift_loops /tmp/shift.bin
 """
-import heapq
 import struct
 import sys
 import time
@@ -18,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, stacks  # noqa: E402
-from gr_estimate import residuals  # noqa: E402
+from gr_estimate import huffman_lengths, residuals  # noqa: E402
 
 ESC = 32
 
@@ -31,25 +30,6 @@ def level(act):
     return np.minimum(4 * nb + frac, 63)
 
 
-def huffman_lengths(cnt, limit=11):
-    cnt = cnt.astype(np.int64)
-    while True:
-        used = np.flatnonzero(cnt)
-        length = np.zeros(cnt.size, np.int64)
-        if used.size == 1:
-            length[used] = 1
-            return length
-        heap = [(int(cnt[i]), int(i), [int(i)]) for i in used]
-        heapq.heapify(heap)
-        while len(heap) > 1:
-            a, b = heapq.heappop(heap), heapq.heappop(heap)
-            length[a[2] + b[2]] += 1
-            heapq.heappush(heap, (a[0] + b[0], a[1], a[2] + b[2]))
-        if length.max() <= limit:
-            return length
-        cnt = np.where(cnt > 0, (cnt + 1) // 2, 0)
-
-
 def block(z, lvl):
     best = None
     for m in (0.5, 1, 2, 4):
@@ -58,7 +38,7 @@ def block(z, lvl):
             kt[L] = int(max(np.log2((z[lvl == L].mean() + 0.5) / m), 0.0))
         k = kt[lvl]
         sym = np.minimum(z >> k, ESC)
-        lens = huffman_lengths(np.bincount(sym, minlength=ESC + 1))
+        lens = huffman_lengths(np.bincount(sym, minlength=ESC + 1), limit=11)
         bits = lens[sym].sum() + np.where(sym == ESC, 17, k).sum()
         if best is None or bits < best[0]:
             best = (bits, kt, lens)
