@@ -123,10 +123,12 @@ def estimate(a):
     for s in range(0, z.size, blk):
         zb, ab = z[s:s + blk], act[s:s + blk]
         c = ctx_of(ab)
-        huff += sum(token_bits(zb[c == cc]) for cc in np.unique(c)) + 336 * 8
         for cc in np.unique(c):
-            tok, extra = tokens(zb[c == cc])
+            zc = zb[c == cc]
+            tok, extra = tokens(zc)
+            huff += token_bits(zc)
             huffman += huffman_bits(tok) + extra
+        huff += 336 * 8
         huffman += 336 * 8
         lvl = np.minimum((np.log2(ab + 1) * 4).astype(np.int64), 63)
         for t in shift:

@@ -1,10 +1,11 @@
 """Input for bench/shift_loops.c, and the huff stage's own decoding cost on the same stack.
 
-Writes, for one stack: mode-5 residuals (zigzag, planes as 2-D, as in bench/gr_estimate.py) in
-blocks of whole rows (~256 KiB; a block's first row has no row above), and per block the shift of each of 64 activity levels and the
-code lengths (<= 11 bits) of one Huffman table for the quotients z >> k (escape 32). Then times
-the library's `predict(mode=5)->huff` and `predict(mode=5)->raw` decoders (CPU time, best of 9):
-their difference is what huff's symbols and contexts cost now.
+Writes, for one uint16 stack: mode-5 residuals (zigzag, planes as 2-D, as in bench/gr_estimate.py)
+in blocks of whole rows (~256 KiB; a block's first row has no row above), and per block the shift
+of each of 64 activity levels and the code lengths (<= 11 bits) of one Huffman table for the
+quotients z >> k (escape 32, then 17 raw bits). Then times the library's `predict(mode=5)->huff`
+and `predict(mode=5)->raw` decoders (CPU time, best of 9): their difference is what huff's symbols
+and contexts cost now.
     python3 bench/shift_streams.py lls_rbc_raw /tmp/shift.bin
     cc -O2 -march=native bench/shift_loops.c -o /tmp/shift_loops && /tmp/shift_loops /tmp/shift.bin
 """
@@ -65,8 +66,12 @@ def lib_cost(a):
 
 
 def main():
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python3 bench/shift_streams.py STACK OUTFILE")
     name, path = sys.argv[1], sys.argv[2]
-    a = next(arr for n, arr in stacks([name]))
+    a = next((arr for n, arr in stacks([name])), None)
+    if a is None or a.dtype != np.uint16:
+        raise SystemExit(f"{name}: not a uint16 stack in the data folder")
     Y, X = a.shape[-2:]
     z, act = residuals(a)
     rows = max(1, (256 * 1024 // a.dtype.itemsize) // X)
