@@ -62,6 +62,19 @@ __attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_
 }
 #endif
 
+/* Do most sampled elements (every 16th) have a sampled value next to theirs? Then the values are
+ * dense where the data is and sparse only in a tail (bright outliers): ranks would not shrink
+ * the residuals of most elements, and the table costs a pass each way (docs/DESIGN.md, "Remap"). */
+static int dense_bulk(const void *chunk, size_t es, size_t count, uint32_t lo, uint32_t hi, const uint8_t *seen)
+{
+    size_t next_to = 0, sampled = 0;
+    for (size_t i = 0; i < count; i += 16, sampled++) {
+        const uint32_t v = es == 1 ? ((const uint8_t *)chunk)[i] : ((const uint16_t *)chunk)[i];
+        next_to += (v > lo && seen[v - 1]) || (v < hi && seen[v + 1]);
+    }
+    return 2 * next_to >= sampled;
+}
+
 static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, uint8_t *meta, size_t cap,
                       size_t *meta_size)
 {
@@ -89,6 +102,7 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
         n = 0;
         for (uint32_t v = lo; v <= hi; v++) n += SEEN(v);
         if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n) break;  /* dense: no table */
+        if (!pass && dense_bulk(chunk, es, count, lo, hi, seen)) return 0;
     }
     if (hi - lo + 1 >= (uint64_t)SPARSE * n && 4 + (size_t)n * es <= cap) {
         uint8_t *o = meta + 4;
