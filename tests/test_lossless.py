@@ -54,6 +54,18 @@ def test_remap_on_sparse_values(rng):
     assert len(with_remap) < 0.75 * len(without)
 
 
+def test_remap_skips_a_sparse_tail(rng):
+    """Dense camera values with a few bright outliers span many unused codes, but ranks would not
+    shrink the residuals of the dense bulk: no table (docs/DESIGN.md, "Remap")."""
+    a = rng.poisson(120, (6, 64, 96)).astype(np.uint16)
+    a.flat[rng.choice(a.size, 300, replace=False)] = rng.integers(1000, 20000, 300)
+    distinct = np.unique(a).size
+    assert int(a.max()) - int(a.min()) + 1 >= 4 * distinct  # what the span rule alone would remap
+    chunk = check_encode_decode(a, "lossless")
+    assert sqeazy_filter.info(chunk)["header_size"] < 2 * distinct
+    assert len(chunk) <= len(check_encode_decode(a, "predict->huff")) + 16
+
+
 def adversarial(dtype, rng):
     dt = np.dtype(dtype)
     hi = np.iinfo(dt).max if dt.kind in "ui" else np.float32(3e38)
