@@ -2,6 +2,7 @@
  * floor(log2) comes from the float exponent: exact because the values are < 2^24. Built with -mavx2. */
 #include <immintrin.h>
 
+#include "gather_avx2.h"
 #include "huff.h"
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
@@ -109,7 +110,7 @@ size_t sqz_huff_pairs_avx2(size_t es, const void *z_, const uint16_t *idx, const
         __m256i t = _mm256_and_si256(i8, _mm256_set1_epi32(127));
         __m256i z = es == 2 ? _mm256_cvtepu16_epi32(LD128((const uint16_t *)z_ + j))
                             : _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)((const uint8_t *)z_ + j)));
-        __m256i e = _mm256_i32gather_epi32((const int *)(const void *)ent, i8, 4);
+        __m256i e = gather32((const int *)(const void *)ent, i8);  /* scalar loads: faster than vpgatherdd here */
         /* extra bits: tokens >= 16 have ((t - 16) >> 2) + 2 */
         __m256i xb = _mm256_andnot_si256(_mm256_cmpgt_epi32(c16, t), _mm256_add_epi32(_mm256_srli_epi32(_mm256_sub_epi32(t, c16), 2), _mm256_set1_epi32(2)));
         __m256i extra = _mm256_and_si256(z, _mm256_sub_epi32(_mm256_sllv_epi32(one, xb), one));
