@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from common import DATA, machine, table
+
 ROOT = Path(__file__).resolve().parent.parent
 CHILD = r'''
 import json, sys, time
@@ -47,7 +49,7 @@ def main():
     ap.add_argument("stacks", help="comma-separated file names in the data folder")
     ap.add_argument("--pipeline", default="")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--data", default=os.environ.get("SQEAZY_TEST_DATA", str(ROOT.parent / "shared" / "data")))
+    ap.add_argument("--data", default=str(DATA))
     args = ap.parse_args()
     libs, names = args.libs.split(","), args.stacks.split(",")
     for lib in libs:
@@ -63,12 +65,11 @@ def main():
                 sys.exit(f"{lib}: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else 'failed'}")
             for n, v in json.loads(run.stdout).items():
                 res[lib][n].append(v)
-    print("| stack | library | ratio | MB/s in | MB/s out |\n|---|---|---:|---:|---:|")
-    for n in names:
-        for lib in libs:
-            v = res[lib][n]
-            print(f"| {n} | {os.path.basename(lib)} | {v[0][0]:.4f} | {max(x[1] for x in v):.0f} | {max(x[2] for x in v):.0f} |")
-
+    rows = [{"stack": n, "library": os.path.basename(lib), "ratio": f"{res[lib][n][0][0]:.4f}",
+             "MB/s in": max(x[1] for x in res[lib][n]), "MB/s out": max(x[2] for x in res[lib][n])}
+            for n in names for lib in libs]
+    print(f"Machine: {machine()}; best of 9 per round, {args.rounds} rounds\n")
+    print(table(rows, ["stack", "library", "ratio", "MB/s in", "MB/s out"]))
 
 if __name__ == "__main__":
     main()
