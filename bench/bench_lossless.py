@@ -6,7 +6,7 @@ MB/s in = raw MB / compression time, MB/s out = raw MB / decompression time (1 M
 Image codecs (JPEG-LS, JPEG-XL, HTJ2K) code each plane; the others the whole stack.
 The second part measures sqeazy_filter.write_chunks / read_chunks with 1 and 2 threads.
 
-    python3 bench/bench_lossless.py [--data ../shared/data] [--reps 5] [--only NAME] [--no-parallel]
+    python3 bench/bench_lossless.py [--data ../shared/data] [--reps 5] [--only NAME] [--no-parallel] [--codecs SUBSTRING]
 Prints Markdown (the tables of docs/BENCHMARKS.md, section "Lossless codec").
 """
 import os
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import sqeazy_filter  # noqa: E402
 
-OURS = ["lossless", "lossless_fast", "lossless3d", "bitshuffle->lz4", "bitshuffle->zstd"]
+OURS = ["lossless", "lossless_fast", "lossless3d", "remap->predict->qhuff", "bitshuffle->lz4", "bitshuffle->zstd"]
 
 
 def sqz(pipeline):
@@ -187,6 +187,7 @@ def main():
     ap.add_argument("--only", action="append", help="dataset file name (repeatable)")
     ap.add_argument("--no-parallel", action="store_true")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--codecs", action="append", help="run only codecs whose name contains this (repeatable)")
     args = ap.parse_args()
     try:
         import imagecodecs as ic
@@ -219,6 +220,8 @@ def main():
         table = peers(ic)
         fix_bitshuffle_decoders(table, ic)
         codecs.update(table)
+    if args.codecs:
+        codecs = {k: v for k, v in codecs.items() if any(c in k for c in args.codecs)}
     summary = []
     for path in files:
         a = tifffile.imread(path)

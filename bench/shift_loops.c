@@ -27,7 +27,7 @@ typedef struct {
     uint32_t n, y0;
     uint8_t kt[64], lens[NSYM];
     uint32_t *z;
-    uint8_t *qs[4], *rem;  /* encoded */
+    uint8_t *qs[4], *rem, *esc;  /* encoded: quotient streams, k remainder bits each, escapes' q - ESC */
     uint32_t cnt[4];
 } blk;
 
@@ -95,6 +95,8 @@ static void encode(blk *b, unsigned X, unsigned Y)
     uint64_t pos[4] = {0}, rp = 0;
     for (int s = 0; s < 4; s++) b->qs[s] = calloc(n * 2 + 64, 1);
     b->rem = calloc(n * 4 + 64, 1);
+    b->esc = calloc(n * 4 + 64, 1);
+    uint64_t ep = 0;
     for (uint32_t i = 0; i < n; i += X) {
         const unsigned y = (b->y0 + i / X) % Y;
         row_k(y && i ? b->z + i - X : NULL, X, b->kt, k);
@@ -103,8 +105,8 @@ static void encode(blk *b, unsigned X, unsigned Y)
             unsigned s = 3;
             while ((uint64_t)n * s / 4 > i + x) s--;
             put(b->qs[s], &pos[s], code[sym], b->lens[sym]);
-            if (sym == ESC) put(b->rem, &rp, z, 17);
-            else put(b->rem, &rp, z & ((1u << k[x]) - 1), k[x]);
+            put(b->rem, &rp, z & ((1u << k[x]) - 1), k[x]);
+            if (sym == ESC) put(b->esc, &ep, q - ESC, 17);
         }
     }
     for (int s = 0; s < 4; s++) b->cnt[s] = (uint32_t)((uint64_t)n * (s + 1) / 4 - (uint64_t)n * s / 4);
@@ -167,15 +169,19 @@ static void quotients(const blk *b, const uint64_t *T, uint8_t *q)
 
 static void rows(const blk *b, unsigned X, unsigned Y, const uint8_t *q, uint32_t *z, uint8_t *k)
 {
-    uint64_t off = 0;
+    uint64_t off = 0, eo = 0;
     for (uint32_t i = 0; i < b->n; i += X) {
         const unsigned y = (b->y0 + i / X) % Y;
         row_k(y && i ? z + i - X : NULL, X, b->kt, k);
         for (unsigned x = 0; x < X; x++) {
-            const unsigned qq = q[i + x], esc = qq == ESC, nb = esc ? 17 : k[x];
-            const uint32_t r = (uint32_t)_bzhi_u64(rd64(b->rem + (off >> 3)) >> (off & 7), nb);
-            z[i + x] = esc ? r : (qq << k[x] | r);
-            off += nb;
+            uint32_t qq = q[i + x];
+            if (qq == ESC) {
+                qq += (uint32_t)_bzhi_u64(rd64(b->esc + (eo >> 3)) >> (eo & 7), 17);
+                eo += 17;
+            }
+            const uint32_t r = (uint32_t)_bzhi_u64(rd64(b->rem + (off >> 3)) >> (off & 7), k[x]);
+            z[i + x] = qq << k[x] | r;
+            off += k[x];
         }
     }
 }
@@ -202,67 +208,118 @@ static inline __m256i level8(const uint32_t *zp)
     return _mm256_min_epi32(l, _mm256_set1_epi32(63));
 }
 
-/* the same rows in AVX2: k 32 at a time, remainders 8 at a time (scalar-load gathers), the row's last
- * X % 8 elements scalar */
-static int WINDOW;
+/* the same rows in AVX2: k 32 at a time; remainders 8 at a time, at bit offsets from a prefix sum of k
+ * (scalar-load gathers, or with `window` two pshufb of 16-byte windows), or with `pdep` without offsets:
+ * one pdep puts 8 elements' bits into one byte each (4 into 16-bit slots where a k exceeds 7); the row's
+ * last X % 8 elements scalar; escapes fixed up afterwards */
+static int WINDOW, PDEP;
+
+static void row_levels(const blk *b, unsigned X, const uint32_t *zN, uint8_t *k, uint32_t *zp, const __m256i *t)
+{
+    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    if (!zN) {
+        memset(k, b->kt[level(0)], X);
+        return;
+    }
+    memcpy(zp + 2, zN, X * 4);
+    zp[0] = zp[1] = zp[2];
+    zp[X + 2] = zp[X + 3] = zp[X + 1];
+    for (unsigned x = 0; x < X; x += 32) {
+        const __m256i ab = _mm256_packus_epi32(level8(zp + x), level8(zp + x + 8));
+        const __m256i cd = _mm256_packus_epi32(level8(zp + x + 16), level8(zp + x + 24));
+        const __m256i L = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), perm);
+        _mm256_storeu_si256((__m256i *)(void *)(k + x), lut64(L, t));
+    }
+}
 
 static void rows_avx2(const blk *b, unsigned X, unsigned Y, const uint8_t *q, uint32_t *z, uint8_t *k, uint32_t *zp)
 {
     __m256i t[4];
     for (int j = 0; j < 4; j++) t[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(b->kt + 16 * j)));
-    const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), one = _mm256_set1_epi32(1), esc17 = _mm256_set1_epi32(17);
-    uint32_t off = 0;
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i lowmask = _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, -1, -1, -1, -1, -1, -1, -1, -1));
+    uint8_t mbuf[1 << 16] __attribute__((aligned(32)));
+    uint64_t off = 0, eo = 0;
     for (uint32_t i = 0; i < b->n; i += X) {
         const unsigned y = (b->y0 + i / X) % Y;
-        if (y && i) {
-            memcpy(zp + 2, z + i - X, X * 4);
-            zp[0] = zp[1] = zp[2];
-            zp[X + 2] = zp[X + 3] = zp[X + 1];
-            for (unsigned x = 0; x < X; x += 32) {
-                const __m256i ab = _mm256_packus_epi32(level8(zp + x), level8(zp + x + 8));
-                const __m256i cd = _mm256_packus_epi32(level8(zp + x + 16), level8(zp + x + 24));
-                const __m256i L = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(ab, cd), perm);
-                _mm256_storeu_si256((__m256i *)(void *)(k + x), lut64(L, t));
-            }
-        } else {
-            memset(k, b->kt[level(0)], X);
-        }
+        row_levels(b, X, y && i ? z + i - X : NULL, k, zp, t);
         const uint8_t *const qi = q + i;
         uint32_t *const zi = z + i;
         unsigned x = 0;
-        for (; x + 8 <= X; x += 8) {
-            const __m256i k8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(k + x)));
-            const __m256i q8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qi + x)));
-            const __m256i esc = _mm256_cmpeq_epi32(q8, _mm256_set1_epi32(ESC));
-            const __m256i nb = _mm256_blendv_epi8(k8, esc17, esc);
-            __m256i s = _mm256_add_epi32(nb, _mm256_slli_si256(nb, 4));
-            s = _mm256_add_epi32(s, _mm256_slli_si256(s, 8));
-            s = _mm256_add_epi32(s, _mm256_shuffle_epi32(_mm256_permute2x128_si256(s, s, 0x08), 0xFF));
-            const __m256i at = _mm256_add_epi32(_mm256_set1_epi32((int)off), _mm256_sub_epi32(s, nb));
-            __m256i w;
-            if (WINDOW) {
-                /* the 8 elements' bits lie within 24 bytes from off / 8: two pshufb of broadcast 16-byte windows */
-                const uint8_t *const base = b->rem + (off >> 3);
-                const __m256i w0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)base));
-                const __m256i w1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(base + 8)));
-                const __m256i rel = _mm256_sub_epi32(_mm256_srli_epi32(at, 3), _mm256_set1_epi32((int)(off >> 3)));
-                const __m256i ctl = _mm256_add_epi32(_mm256_mullo_epi32(rel, _mm256_set1_epi32(0x01010101)),
-                                                     _mm256_set1_epi32(0x03020100));
-                w = _mm256_blendv_epi8(_mm256_shuffle_epi8(w0, ctl), _mm256_shuffle_epi8(w1, _mm256_sub_epi8(ctl, _mm256_set1_epi8(8))),
-                                       _mm256_cmpgt_epi8(ctl, _mm256_set1_epi8(15)));
-            } else {
-                w = gather_bytes(b->rem, _mm256_srli_epi32(at, 3));
+        if (PDEP) {
+            for (unsigned j = 0; j < X; j += 32)
+                _mm256_store_si256((__m256i *)(void *)(mbuf + j),
+                                   _mm256_shuffle_epi8(lowmask, _mm256_loadu_si256((const __m256i *)(const void *)(k + j))));
+            for (; x + 8 <= X; x += 8) {
+                uint64_t kk, m;
+                memcpy(&kk, k + x, 8);
+                __m256i r;
+                if (__builtin_expect(!(kk & 0x0808080808080808ull), 1)) {
+                    memcpy(&m, mbuf + x, 8);
+                    const uint64_t rb = _pdep_u64(rd64(b->rem + (off >> 3)) >> (off & 7), m);
+                    off += (uint64_t)__builtin_popcountll(m);
+                    r = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)rb));
+                } else {
+                    uint64_t m0 = 0, m1 = 0;
+                    for (unsigned j = 0; j < 4; j++) {
+                        m0 |= ((1ull << k[x + j]) - 1) << (16 * j);
+                        m1 |= ((1ull << k[x + 4 + j]) - 1) << (16 * j);
+                    }
+                    const uint64_t r0 = _pdep_u64(rd64(b->rem + (off >> 3)) >> (off & 7), m0);
+                    off += (uint64_t)__builtin_popcountll(m0);
+                    const uint64_t r1 = _pdep_u64(rd64(b->rem + (off >> 3)) >> (off & 7), m1);
+                    off += (uint64_t)__builtin_popcountll(m1);
+                    r = _mm256_cvtepu16_epi32(_mm_set_epi64x((long long)r1, (long long)r0));
+                }
+                const __m256i k8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(k + x)));
+                const __m256i q8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qi + x)));
+                _mm256_storeu_si256((__m256i *)(void *)(zi + x), _mm256_or_si256(_mm256_sllv_epi32(q8, k8), r));
             }
-            const __m256i r = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(at, _mm256_set1_epi32(7))),
-                                               _mm256_sub_epi32(_mm256_sllv_epi32(one, nb), one));
-            _mm256_storeu_si256((__m256i *)(void *)(zi + x), _mm256_blendv_epi8(_mm256_or_si256(_mm256_sllv_epi32(q8, k8), r), r, esc));
-            off += (uint32_t)_mm256_extract_epi32(s, 7);
+        } else {
+            for (; x + 8 <= X; x += 8) {
+                const __m256i k8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(k + x)));
+                const __m256i q8 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(qi + x)));
+                const __m256i nb = k8;
+                __m256i s = _mm256_add_epi32(nb, _mm256_slli_si256(nb, 4));
+                s = _mm256_add_epi32(s, _mm256_slli_si256(s, 8));
+                s = _mm256_add_epi32(s, _mm256_shuffle_epi32(_mm256_permute2x128_si256(s, s, 0x08), 0xFF));
+                const __m256i at = _mm256_add_epi32(_mm256_set1_epi32((int)off), _mm256_sub_epi32(s, nb));
+                __m256i w;
+                if (WINDOW) {
+                    /* the 8 elements' bits lie within 24 bytes from off / 8: two pshufb of broadcast 16-byte windows */
+                    const uint8_t *const base = b->rem + (off >> 3);
+                    const __m256i w0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)base));
+                    const __m256i w1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(base + 8)));
+                    const __m256i rel = _mm256_sub_epi32(_mm256_srli_epi32(at, 3), _mm256_set1_epi32((int)(off >> 3)));
+                    const __m256i ctl = _mm256_add_epi32(_mm256_mullo_epi32(rel, _mm256_set1_epi32(0x01010101)),
+                                                         _mm256_set1_epi32(0x03020100));
+                    w = _mm256_blendv_epi8(_mm256_shuffle_epi8(w0, ctl), _mm256_shuffle_epi8(w1, _mm256_sub_epi8(ctl, _mm256_set1_epi8(8))),
+                                           _mm256_cmpgt_epi8(ctl, _mm256_set1_epi8(15)));
+                } else {
+                    w = gather_bytes(b->rem, _mm256_srli_epi32(at, 3));
+                }
+                const __m256i r = _mm256_and_si256(_mm256_srlv_epi32(w, _mm256_and_si256(at, _mm256_set1_epi32(7))),
+                                                   _mm256_sub_epi32(_mm256_sllv_epi32(one, nb), one));
+                _mm256_storeu_si256((__m256i *)(void *)(zi + x), _mm256_or_si256(_mm256_sllv_epi32(q8, k8), r));
+                off += (uint32_t)_mm256_extract_epi32(s, 7);
+            }
         }
         for (; x < X; x++) {
-            const unsigned qq = qi[x], e = qq == ESC, nb = e ? 17 : k[x];
-            const uint32_t r = (uint32_t)_bzhi_u64(rd64(b->rem + (off >> 3)) >> (off & 7), nb);
-            zi[x] = e ? r : (qq << k[x] | r);
-            off += nb;
+            const uint32_t r = (uint32_t)_bzhi_u64(rd64(b->rem + (off >> 3)) >> (off & 7), k[x]);
+            zi[x] = (uint32_t)qi[x] << k[x] | r;
+            off += k[x];
+        }
+        /* escapes: q = ESC + 17 bits of their own stream */
+        for (unsigned j = 0; j < X; j += 32) {
+            uint32_t em = (uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(const void *)(qi + j)), _mm256_set1_epi8(ESC)));
+            if (j + 32 > X) em &= (1u << (X - j)) - 1;
+            while (em) {
+                const unsigned e = j + (unsigned)__builtin_ctz(em);
+                em &= em - 1;
+                zi[e] += (uint32_t)_bzhi_u64(rd64(b->esc + (eo >> 3)) >> (eo & 7), 17) << k[e];
+                eo += 17;
+            }
         }
     }
 }
@@ -278,11 +335,12 @@ int main(int argc, char **argv)
 {
     FILE *f = fopen(argc > 1 ? argv[1] : "/tmp/shift.bin", "rb");
     WINDOW = argc > 2 && !strcmp(argv[2], "window");
+    PDEP = argc > 2 && !strcmp(argv[2], "pdep");
     char magic[4];
     uint32_t X, Y, nb;
     if (!f || fread(magic, 4, 1, f) != 1 || memcmp(magic, "SHFT", 4) || fread(&X, 4, 1, f) != 1 ||
         fread(&Y, 4, 1, f) != 1 || fread(&nb, 4, 1, f) != 1) {
-        fprintf(stderr, "usage: shift_loops FILE [window] (FILE from bench/shift_streams.py)\n");
+        fprintf(stderr, "usage: shift_loops FILE [window|pdep] (FILE from bench/shift_streams.py)\n");
         return 2;
     }
     blk *B = calloc(nb, sizeof *B);

@@ -153,6 +153,7 @@ static void test_damage(void)
     test_damage_of("bitshuffle->lz4");
     test_damage_of("lossless");
     test_damage_of("predict(mode=1)->huff");
+    test_damage_of("remap->predict->qhuff");
 }
 
 static void test_pipeline_errors(void)
@@ -281,7 +282,7 @@ static void test_lossless_simd_identity(void)
  * produce data that fails the decoded-data hash), never crash. Run under ASan. */
 static void test_decoder_garbage(void)
 {
-    const char *pls[] = {"lossless", "predict(mode=1)->huff", "remap->huff", "lossless3d"};
+    const char *pls[] = {"lossless", "predict(mode=1)->huff", "remap->huff", "lossless3d", "remap->predict->qhuff", "qhuff"};
     for (size_t p = 0; p < sizeof pls / sizeof *pls; p++) {
         uint64_t shape[3] = {3, 40, 67};
         size_t raw = 3 * 40 * 67 * 2;
