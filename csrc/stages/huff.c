@@ -14,6 +14,7 @@
 #include "../common/error.h"
 #include "huff.h"
 #include "huff_codes.h"
+#include "rows.h"
 #include "stage.h"
 
 #define NCTX SQZ_HUFF_NCTX
@@ -122,10 +123,7 @@ static inline unsigned token_of(uint32_t z)
     return 16 + (unsigned)(nb - 4) * 4 + ((z >> (nb - 2)) & 3);
 }
 
-static inline uint32_t elem(const void *z, size_t es, uint64_t k)
-{
-    return es == 1 ? ((const uint8_t *)z)[k] : es == 2 ? ((const uint16_t *)z)[k] : ((const uint32_t *)z)[k];
-}
+#define elem sqz_elem
 
 static inline int ctx_above(size_t es, const void *up, size_t j)
 {
@@ -181,17 +179,10 @@ size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (void)es; (void)z; (void)tok; (void)j1; return 0; }
 #endif
 
-/* Context of block element k at column x from the row above: taps at x-2..x+2 (weights
- * 1,1,2,1,1); a tap outside the row or the block counts as the one straight above. */
+/* Context of block element k at column x from the row above (sqz_row_activity). */
 static inline uint8_t context_at(size_t es, const void *z, uint64_t k, uint64_t x, uint64_t X)
 {
-    if (k < X) return CTX_FIRST;
-    const uint64_t n = elem(z, es, k - X);
-    const uint64_t nw = x >= 1 && k >= X + 1 ? elem(z, es, k - X - 1) : n;
-    const uint64_t nww = x >= 2 && k >= X + 2 ? elem(z, es, k - X - 2) : n;
-    const uint64_t ne = x + 1 < X ? elem(z, es, k - X + 1) : n;
-    const uint64_t nee = x + 2 < X ? elem(z, es, k - X + 2) : n;
-    return (uint8_t)ctx_of(2 * n + nw + ne + nww + nee);
+    return k < X ? CTX_FIRST : (uint8_t)ctx_of(sqz_row_activity(es, z, k, x, X));
 }
 
 /* Contexts of block elements [k, k+len), one row segment starting at column x0, to c[0, len). */
@@ -229,18 +220,9 @@ static uint32_t token_base(unsigned t) { return t < 16 ? t : (4u | (t & 3u)) << 
 
 SQZ_HUFF_DEFINE_BUILD_LENGTHS(cpu, NTOK)
 
-/* Branch-free bit writer: at least 8 bytes must be free at p (checked per row segment). */
-typedef struct { uint8_t *p; uint64_t acc; unsigned cnt; } bit_writer;
-
-static inline void put_bits(bit_writer *w, uint64_t v, unsigned n)
-{
-    w->acc |= v << w->cnt;
-    w->cnt += n;
-    sqz_wr64(w->p, w->acc);
-    w->p += w->cnt >> 3;
-    w->acc >>= w->cnt & ~7u;
-    w->cnt &= 7;
-}
+/* rows.h's bit writer: at least 8 bytes must be free at p (checked per row segment). */
+typedef sqz_bit_writer bit_writer;
+#define put_bits sqz_put_bits
 
 /* Write the codes of elements 0..m-1 to the four streams (element k to stream k mod 4);
  * ent[c * NTOK + t] = code | length << 16 | (length + extra bits) << 24. Returns -1 when a
@@ -745,11 +727,7 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 static uint64_t hf_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes)
 {
     (void)n_elems;
-    const uint64_t X = ctx->shape[ctx->ndim - 1];
-    const uint64_t target = (block_bytes ? block_bytes : DEFAULT_BYTES) / sqz_dtype_size(ctx->dtype);
-    if (!X) return 0;
-    uint64_t rows = (target + X / 2) / X;
-    return (rows ? rows : 1) * X;
+    return sqz_rows_block_elems(ctx, block_bytes, DEFAULT_BYTES);
 }
 
 const sqz_stage sqz_stage_huff = {

@@ -15,6 +15,7 @@
 #include "../common/error.h"
 #include "huff_codes.h"
 #include "qhuff.h"
+#include "rows.h"
 #include "stage.h"
 
 #define NK SQZ_QH_NK
@@ -91,10 +92,7 @@ static void qh_release(void *p)
     free_state(p);
 }
 
-static inline uint32_t elem(const void *z, size_t es, uint64_t k)
-{
-    return es == 1 ? ((const uint8_t *)z)[k] : ((const uint16_t *)z)[k];
-}
+#define elem sqz_elem
 
 void sqz_qh_levels_scalar(size_t es, const void *up, uint8_t *lv, size_t j0, size_t j1)
 {
@@ -112,17 +110,11 @@ size_t sqz_qh_lookup_avx2(const uint8_t *kt, const uint8_t *lv, uint8_t *kk, siz
 uint32_t sqz_qh_escapes_avx2(const uint8_t *q, size_t n) { (void)q; (void)n; return 0; }
 #endif
 
-/* Level of block element k at column x: taps of the row above at x-2..x+2 (weights 1,1,2,1,1), a tap
- * outside the row or the block counting as the one straight above; the first row gets SQZ_QH_FIRST. */
+/* Level of block element k at column x from the row above (sqz_row_activity, below 2^19 for 2-byte
+ * elements); the first row gets SQZ_QH_FIRST. */
 static inline uint8_t level_at(size_t es, const void *z, uint64_t k, uint64_t x, uint64_t X)
 {
-    if (k < X) return SQZ_QH_FIRST;
-    const uint32_t n = elem(z, es, k - X);
-    const uint32_t nw = x >= 1 && k >= X + 1 ? elem(z, es, k - X - 1) : n;
-    const uint32_t nww = x >= 2 && k >= X + 2 ? elem(z, es, k - X - 2) : n;
-    const uint32_t ne = x + 1 < X ? elem(z, es, k - X + 1) : n;
-    const uint32_t nee = x + 2 < X ? elem(z, es, k - X + 2) : n;
-    return (uint8_t)sqz_qh_level(2 * n + nw + ne + nww + nee);
+    return k < X ? SQZ_QH_FIRST : (uint8_t)sqz_qh_level((uint32_t)sqz_row_activity(es, z, k, x, X));
 }
 
 /* Levels of block elements [k, k+len), one row segment from column x0, to lv[0, len). */
@@ -143,17 +135,8 @@ static void segment_levels(size_t es, const void *z, uint64_t k, uint64_t len, u
 
 SQZ_HUFF_DEFINE_BUILD_LENGTHS(qh, NSYM)
 
-typedef struct { uint8_t *p; uint64_t acc; unsigned cnt; } bit_writer;
-
-static inline void put_bits(bit_writer *w, uint64_t v, unsigned n)
-{
-    w->acc |= v << w->cnt;
-    w->cnt += n;
-    sqz_wr64(w->p, w->acc);
-    w->p += w->cnt >> 3;
-    w->acc >>= w->cnt & ~7u;
-    w->cnt &= 7;
-}
+typedef sqz_bit_writer bit_writer;
+#define put_bits sqz_put_bits
 
 static size_t writer_bytes(const bit_writer *w, const uint8_t *start) { return (size_t)(w->p - start) + (w->cnt > 0); }
 
@@ -516,11 +499,7 @@ static int qh_check(const sqz_stage_ctx *ctx)
 static uint64_t qh_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes)
 {
     (void)n_elems;
-    const uint64_t X = ctx->shape[ctx->ndim - 1];
-    const uint64_t target = (block_bytes ? block_bytes : DEFAULT_BYTES) / sqz_dtype_size(ctx->dtype);
-    if (!X) return 0;
-    uint64_t rows = (target + X / 2) / X;
-    return (rows ? rows : 1) * X;
+    return sqz_rows_block_elems(ctx, block_bytes, DEFAULT_BYTES);
 }
 
 const sqz_stage sqz_stage_qhuff = {
