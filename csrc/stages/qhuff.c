@@ -28,6 +28,8 @@
 #define TSIZE (1u << TBITS)
 #define DEFAULT_BYTES (256u * 1024u)
 #define CACHE_MAX (16u << 20)
+#define TRIALS 4                 /* the encoder's shift trials: m = 1, 2, 4, 8 */
+#define TRIAL_Q ((1u << (5 + TRIALS - 1)) + 1)
 
 static unsigned kmax_of(size_t es) { return es == 1 ? 7 : 14; }
 
@@ -40,6 +42,7 @@ typedef struct {
     uint64_t tab[TSIZE];         /* decoder: 6-bit quotients | count << 48 | bits << 52 */
     uint16_t one[1u << MAXLEN];  /* decoder: symbol | code length << 8 */
     uint8_t built[NSYM];         /* code lengths tab and one were built for */
+    uint32_t trial[NK][TRIAL_Q]; /* encoder: sampled elements per level and min(z >> smallest trial shift, 256) */
     int have_built;
 } qh_state;
 
@@ -108,6 +111,10 @@ size_t sqz_qh_rows_avx2(size_t es, const uint8_t *q, const uint8_t *k, const uin
 size_t sqz_qh_lookup_avx2(const uint8_t *kt, const uint8_t *lv, uint8_t *kk, size_t n, uint64_t *sum)
 { (void)kt; (void)lv; (void)kk; (void)n; (void)sum; return 0; }
 uint32_t sqz_qh_escapes_avx2(const uint8_t *q, size_t n) { (void)q; (void)n; return 0; }
+size_t sqz_qh_symbols_avx2(size_t es, const void *z, const uint8_t *k, uint8_t *sym, size_t n)
+{ (void)es; (void)z; (void)k; (void)sym; (void)n; return 0; }
+size_t sqz_qh_pack_rem_avx2(size_t es, const void *z, const uint8_t *k, size_t n, sqz_bit_writer *w)
+{ (void)es; (void)z; (void)k; (void)n; (void)w; return 0; }
 #endif
 
 /* Level of block element k at column x from the row above (sqz_row_activity, below 2^19 for 2-byte
@@ -151,24 +158,139 @@ static void shifts_for(const uint64_t *sum, const uint64_t *cnt, unsigned m, uns
     }
 }
 
-/* Bits of elements k = 0, step, 2 step, ... with shifts kt: quotient codes, remainders, escapes. */
-static uint64_t cost_of(size_t es, const void *z, const uint8_t *lv, uint64_t m, uint64_t step, const uint8_t *kt,
-                        uint32_t *hist)
+/* sum[l] and cnt[l]: the elements of each level and their total. Four partial tables break the
+ * store-to-load chains of neighbours on one level; each entry packs sum << 21 | count over at most
+ * 2^20 elements. */
+static void level_stats(size_t es, const void *z, const uint8_t *lv, uint64_t m, uint64_t *sum, uint64_t *cnt)
 {
-    uint64_t raw = 0;
-    memset(hist, 0, NSYM * sizeof *hist);
-    for (uint64_t k = 0; k < m; k += step) {
-        const unsigned sh = kt[lv[k]];
-        const uint32_t q = elem(z, es, k) >> sh;
-        hist[q < ESC ? q : ESC]++;
-        raw += sh;
+    memset(sum, 0, NK * sizeof *sum);
+    memset(cnt, 0, NK * sizeof *cnt);
+    for (uint64_t k0 = 0; k0 < m; k0 += 1u << 20) {
+        const uint64_t k1 = m - k0 > (1u << 20) ? k0 + (1u << 20) : m;
+        uint64_t p4[4][NK] = {{0}};
+        uint64_t k = k0;
+        for (; k + 4 <= k1; k += 4)
+            for (unsigned i = 0; i < 4; i++) p4[i][lv[k + i]] += (uint64_t)elem(z, es, k + i) << 21 | 1;
+        for (; k < k1; k++) p4[0][lv[k]] += (uint64_t)elem(z, es, k) << 21 | 1;
+        for (int l = 0; l < NK; l++)
+            for (unsigned i = 0; i < 4; i++) {
+                sum[l] += p4[i][l] >> 21;
+                cnt[l] += p4[i][l] & ((1u << 21) - 1);
+            }
     }
-    raw += (uint64_t)hist[ESC] * 8 * es;
-    uint8_t len[NSYM];
-    if (sqz_huff_build_lengths_qh(hist, NSYM, len) > 1)
-        for (int s = 0; s < NSYM; s++) raw += (uint64_t)hist[s] * len[s];
-    return raw;
 }
+
+/* kk[k] = kt[lv[k]], sym[k] = min(z >> kk[k], ESC) and the histogram of sym */
+static void symbols(size_t es, const void *z, const uint8_t *lv, const uint8_t *kt, uint64_t m, int fast,
+                    uint8_t *kk, uint8_t *sym, uint32_t *hist)
+{
+    uint64_t k = 0, unused = 0;
+    if (fast) {
+        k = sqz_qh_lookup_avx2(kt, lv, kk, m, &unused);
+        k = sqz_qh_symbols_avx2(es, z, kk, sym, k);
+    }
+    for (; k < m; k++) {
+        kk[k] = kt[lv[k]];
+        const uint32_t q = elem(z, es, k) >> kk[k];
+        sym[k] = (uint8_t)(q < ESC ? q : ESC);
+    }
+    uint32_t h4[4][NSYM] = {{0}};
+    for (k = 0; k + 4 <= m; k += 4)
+        for (unsigned i = 0; i < 4; i++) h4[i][sym[k + i]]++;
+    for (; k < m; k++) h4[0][sym[k]]++;
+    for (int t = 0; t < NSYM; t++) hist[t] = h4[0][t] + h4[1][t] + h4[2][t] + h4[3][t];
+}
+
+/* The four quotient streams (quarters of the block), two symbols per table entry: bits | length << 24 */
+static void write_quotients(const uint8_t *sym, uint64_t m, const uint8_t *len, const uint16_t *code,
+                            bit_writer *qw)
+{
+    _Static_assert(2 * 2 * MAXLEN + 7 <= 64, "two pairs per flush");
+    uint32_t pair[NSYM << 6];
+    for (unsigned a = 0; a < NSYM; a++)
+        for (unsigned b = 0; b < NSYM; b++)
+            pair[a | b << 6] = ((uint32_t)code[a] | (uint32_t)code[b] << len[a]) | (uint32_t)(len[a] + len[b]) << 24;
+    uint64_t k[4], end[4];
+    for (unsigned j = 0; j < 4; j++) { k[j] = m * j / 4; end[j] = m * (j + 1) / 4; }
+    const uint64_t common = (end[0] - k[0]) & ~(uint64_t)3;  /* the first quarter is the shortest */
+    bit_writer w0 = qw[0], w1 = qw[1], w2 = qw[2], w3 = qw[3];
+#define QH_PUT4(w, kj)                                                                     \
+    do {                                                                                   \
+        const uint32_t a_ = pair[sym[(kj)] | sym[(kj) + 1] << 6];                          \
+        const uint32_t b_ = pair[sym[(kj) + 2] | sym[(kj) + 3] << 6];                      \
+        const unsigned la_ = a_ >> 24;                                                     \
+        sqz_put_bits(&(w), (a_ & 0xFFFFFF) | (uint64_t)(b_ & 0xFFFFFF) << la_, la_ + (b_ >> 24)); \
+    } while (0)
+    for (uint64_t i = 0; i < common; i += 4) {
+        QH_PUT4(w0, k[0] + i);
+        QH_PUT4(w1, k[1] + i);
+        QH_PUT4(w2, k[2] + i);
+        QH_PUT4(w3, k[3] + i);
+    }
+#undef QH_PUT4
+    qw[0] = w0; qw[1] = w1; qw[2] = w2; qw[3] = w3;
+    for (unsigned j = 0; j < 4; j++)
+        for (uint64_t kk = k[j] + common; kk < end[j]; kk++) sqz_put_bits(&qw[j], code[sym[kk]], len[sym[kk]]);
+}
+
+/* The remainder stream: the low kk[k] bits of every element, then the escape stream */
+static void write_remainders(size_t es, const void *z, const uint8_t *kk, const uint8_t *sym, uint64_t m, int fast,
+                             bit_writer *rw, bit_writer *ew)
+{
+    uint64_t k = fast ? sqz_qh_pack_rem_avx2(es, z, kk, m, rw) : 0;
+    for (; k < m; k++) sqz_put_bits(rw, elem(z, es, k) & ((1u << kk[k]) - 1), kk[k]);
+    k = 0;
+    if (fast)
+        for (; k + 32 <= m; k += 32)
+            for (uint32_t e = sqz_qh_escapes_avx2(sym + k, 32); e; e &= e - 1) {
+                const uint64_t i = k + (unsigned)__builtin_ctz(e);
+                sqz_put_bits(ew, (elem(z, es, i) >> kk[i]) - ESC, 8 * (unsigned)es);
+            }
+    for (; k < m; k++)
+        if (sym[k] == ESC) sqz_put_bits(ew, (elem(z, es, k) >> kk[k]) - ESC, 8 * (unsigned)es);
+}
+
+/* The shifts: each level's mean over m = 1, 2, 4 or 8, whichever costs least (quotient codes,
+ * remainders, escapes) on every 4th element. One pass gathers, per level, the sampled quotients at
+ * the smallest trial's shift; the others' shifts are at most 3 larger, so their histograms follow. */
+static void choose_shifts(size_t es, const void *z, const uint8_t *lv, uint64_t m, const uint64_t *sum,
+                          const uint64_t *cnt, unsigned kmax, uint32_t (*h)[TRIAL_Q], uint8_t *kt)
+{
+    uint8_t tk[TRIALS][NK];
+    for (unsigned i = 0; i < TRIALS; i++) shifts_for(sum, cnt, 1u << i, kmax, tk[i]);
+    const uint8_t *const kmin = tk[TRIALS - 1];
+    memset(h, 0, sizeof(uint32_t[NK][TRIAL_Q]));
+    for (uint64_t k = 0; k < m; k += 4) {
+        const uint32_t q = elem(z, es, k) >> kmin[lv[k]];
+        h[lv[k]][q < TRIAL_Q - 1 ? q : TRIAL_Q - 1]++;
+    }
+    uint64_t n_l[NK];
+    unsigned top[NK];
+    for (int l = 0; l < NK; l++) {
+        n_l[l] = 0;
+        top[l] = 0;
+        for (unsigned q = 0; q < TRIAL_Q; q++)
+            if (h[l][q]) { n_l[l] += h[l][q]; top[l] = q + 1; }
+    }
+    uint64_t best = UINT64_MAX;
+    for (unsigned i = 0; i < TRIALS; i++) {
+        uint32_t hist[NSYM] = {0};
+        uint64_t raw = 0;
+        for (int l = 0; l < NK; l++) {
+            if (!n_l[l]) continue;
+            const unsigned d = tk[i][l] - kmin[l];  /* 0 .. TRIALS - 1 */
+            raw += n_l[l] * tk[i][l];
+            for (unsigned q = 0; q < top[l]; q++) hist[(q >> d) < ESC ? q >> d : ESC] += h[l][q];
+        }
+        raw += (uint64_t)hist[ESC] * 8 * es;
+        uint8_t len[NSYM];
+        if (sqz_huff_build_lengths_qh(hist, NSYM, len) > 1)
+            for (int t = 0; t < NSYM; t++) raw += (uint64_t)hist[t] * len[t];
+        if (raw < best) { best = raw; memcpy(kt, tk[i], NK); }
+    }
+}
+
+static int encode_fast(void);
 
 static int64_t qh_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
                          size_t cap, void **state)
@@ -180,27 +302,19 @@ static int64_t qh_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const size_t qcap = (m / 4 + 1) * 2 + 16, rcap = 2 * m + 16;
     qh_state *s = get_state(state, m, 4 * qcap + 2 * rcap);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "qhuff buffers for %llu elements", (unsigned long long)m);
+    const int fast = encode_fast();
     for (uint64_t k = 0; k < m;) {
         const uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
         segment_levels(es, src, k, len, x, X, s->lv + k);
         k += len;
     }
-    uint64_t sum[NK] = {0}, cnt[NK] = {0};
-    for (uint64_t k = 0; k < m; k++) {
-        sum[s->lv[k]] += elem(src, es, k);
-        cnt[s->lv[k]]++;
-    }
-    /* the shifts: each level's mean over m = 1, 2, 4 or 8, whichever costs least on every 4th element */
+    uint64_t sum[NK], cnt[NK];
+    level_stats(es, src, s->lv, m, sum, cnt);
     const unsigned kmax = kmax_of(es);
-    uint8_t kt[NK], try_kt[NK];
+    uint8_t kt[NK];
     uint32_t hist[NSYM];
-    uint64_t best = UINT64_MAX;
-    for (unsigned mm = 1; mm <= 8; mm *= 2) {
-        shifts_for(sum, cnt, mm, kmax, try_kt);
-        const uint64_t c = cost_of(es, src, s->lv, m, 4, try_kt, hist);
-        if (c < best) { best = c; memcpy(kt, try_kt, NK); }
-    }
-    cost_of(es, src, s->lv, m, 1, kt, hist);
+    choose_shifts(es, src, s->lv, m, sum, cnt, kmax, s->trial, kt);
+    symbols(es, src, s->lv, kt, m, fast, s->kk, s->q, hist);
     uint8_t len[NSYM];
     uint16_t code[NSYM] = {0};
     const int present = sqz_huff_build_lengths_qh(hist, NSYM, len);
@@ -217,19 +331,9 @@ static int64_t qh_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 
     uint8_t *const qb = s->buf, *const rb = qb + 4 * qcap, *const eb = rb + rcap;
     bit_writer rw = {rb, 0, 0}, ew = {eb, 0, 0}, qw[4];
-    for (unsigned j = 0; j < 4; j++) {
-        qw[j] = (bit_writer){qb + j * qcap, 0, 0};
-        const uint64_t k0 = m * j / 4, k1 = m * (j + 1) / 4;
-        bit_writer w = qw[j];
-        for (uint64_t k = k0; k < k1; k++) {
-            const unsigned sh = kt[s->lv[k]];
-            const uint32_t z = elem(src, es, k), q = z >> sh, sym = q < ESC ? q : ESC;
-            put_bits(&w, code[sym], len[sym]);
-            put_bits(&rw, z & ((1u << sh) - 1), sh);
-            if (sym == ESC) put_bits(&ew, q - ESC, 8 * (unsigned)es);
-        }
-        qw[j] = w;
-    }
+    for (unsigned j = 0; j < 4; j++) qw[j] = (bit_writer){qb + j * qcap, 0, 0};
+    write_quotients(s->q, m, len, code, qw);
+    write_remainders(es, src, s->kk, s->q, m, fast, &rw, &ew);
     size_t sz[6];
     for (unsigned j = 0; j < 4; j++) sz[j] = writer_bytes(&qw[j], qb + j * qcap);
     sz[4] = writer_bytes(&rw, rb);
@@ -374,6 +478,8 @@ static int fast_ok(void)
 #else
 static int fast_ok(void) { return 0; }
 #endif
+
+static int encode_fast(void) { return fast_ok(); }
 
 static int64_t qh_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
                          size_t dst_size, void **state)

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rows.h"
+
 #define SQZ_QH_FIRST 64        /* shift table entry of a block's first row (no row above) */
 #define SQZ_QH_NK 65           /* shift table entries: 64 activity levels and SQZ_QH_FIRST */
 #define SQZ_QH_ESC 32          /* quotient symbol of q >= 32 (then q - 32 in the escape stream) */
@@ -34,5 +36,10 @@ uint32_t sqz_qh_escapes_avx2(const uint8_t *q, size_t n);
  * the elements done (a multiple of 8); *off moves past their bits. */
 size_t sqz_qh_rows_avx2(size_t es, const uint8_t *q, const uint8_t *k, const uint8_t *rem, uint64_t *off, void *z,
                         size_t n);
+
+/* Encoder: sym[j] = min(z[j] >> k[j], SQZ_QH_ESC) for whole groups of 16; returns the elements done */
+size_t sqz_qh_symbols_avx2(size_t es, const void *z, const uint8_t *k, uint8_t *sym, size_t n);
+/* Encoder: the low k[j] bits of z[j] to w for whole groups of 8 (BMI2's pext); returns the elements done */
+size_t sqz_qh_pack_rem_avx2(size_t es, const void *z, const uint8_t *k, size_t n, sqz_bit_writer *w);
 
 #endif

@@ -134,3 +134,50 @@ __attribute__((target("bmi,bmi2"))) size_t sqz_qh_rows_avx2(size_t es, const uin
     memcpy((uint8_t *)z + j * es, out, (n - j) * es);
     return n;
 }
+
+/* ---- encoder ---- */
+
+size_t sqz_qh_symbols_avx2(size_t es, const void *z, const uint8_t *k, uint8_t *sym, size_t n)
+{
+    const uint8_t *zb = z;
+    const __m256i esc = _mm256_set1_epi32(SQZ_QH_ESC);
+    size_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        const __m256i k0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(k + j)));
+        const __m256i k1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(k + j + 8)));
+        const __m256i q0 = _mm256_min_epu32(_mm256_srlv_epi32(widen8(es, zb + j * es), k0), esc);
+        const __m256i q1 = _mm256_min_epu32(_mm256_srlv_epi32(widen8(es, zb + (j + 8) * es), k1), esc);
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(q0, q1), 0xD8);
+        _mm_storeu_si128((__m128i *)(void *)(sym + j), _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+    }
+    return j;
+}
+
+__attribute__((target("bmi,bmi2"))) size_t sqz_qh_pack_rem_avx2(size_t es, const void *z, const uint8_t *k, size_t n,
+                                                                 sqz_bit_writer *w)
+{
+    const __m128i lo = _mm_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i hi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 7, 15, 31, 63, 127);
+    const __m128i low_bytes = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    const uint8_t *zb = z;
+    sqz_bit_writer wr = *w;
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const uint64_t kk = rd64(k + j);
+        const __m128i k16 = _mm_cvtsi64_si128((long long)kk);
+        if (!(kk & 0x0808080808080808ull)) {  /* every k <= 7: one byte per element, at most 56 bits */
+            const uint64_t m = (uint64_t)_mm_cvtsi128_si64(_mm_shuffle_epi8(lo, k16));
+            const uint64_t v = es == 1 ? rd64(zb + j)
+                                       : (uint64_t)_mm_cvtsi128_si64(_mm_shuffle_epi8(
+                                             _mm_loadu_si128((const __m128i *)(const void *)(zb + 2 * j)), low_bytes));
+            sqz_put_bits(&wr, _pext_u64(v, m), (unsigned)__builtin_popcountll(m));
+        } else {  /* 16 bits per element, four per pext */
+            const __m128i mw = _mm_unpacklo_epi8(_mm_shuffle_epi8(lo, k16), _mm_shuffle_epi8(hi, k16));
+            const uint64_t m0 = (uint64_t)_mm_cvtsi128_si64(mw), m1 = (uint64_t)_mm_extract_epi64(mw, 1);
+            sqz_put_bits(&wr, _pext_u64(rd64(zb + 2 * j), m0), (unsigned)__builtin_popcountll(m0));
+            sqz_put_bits(&wr, _pext_u64(rd64(zb + 2 * j + 8), m1), (unsigned)__builtin_popcountll(m1));
+        }
+    }
+    *w = wr;
+    return j;
+}
