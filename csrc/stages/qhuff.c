@@ -201,6 +201,13 @@ static void symbols(size_t es, const void *z, const uint8_t *lv, const uint8_t *
     for (int t = 0; t < NSYM; t++) hist[t] = h4[0][t] + h4[1][t] + h4[2][t] + h4[3][t];
 }
 
+/* four quotients, two pair entries, one flush */
+static inline void put4(bit_writer *w, const uint32_t *pair, const uint8_t *sym)
+{
+    const uint32_t a = pair[sym[0] | sym[1] << 6], b = pair[sym[2] | sym[3] << 6];
+    sqz_put_bits(w, (a & 0xFFFFFF) | (uint64_t)(b & 0xFFFFFF) << (a >> 24), (a >> 24) + (b >> 24));
+}
+
 /* The four quotient streams (quarters of the block), two symbols per table entry: bits | length << 24 */
 static void write_quotients(const uint8_t *sym, uint64_t m, const uint8_t *len, const uint16_t *code,
                             bit_writer *qw)
@@ -213,32 +220,26 @@ static void write_quotients(const uint8_t *sym, uint64_t m, const uint8_t *len, 
     uint64_t k[4], end[4];
     for (unsigned j = 0; j < 4; j++) { k[j] = m * j / 4; end[j] = m * (j + 1) / 4; }
     const uint64_t common = (end[0] - k[0]) & ~(uint64_t)3;  /* the first quarter is the shortest */
-    bit_writer w0 = qw[0], w1 = qw[1], w2 = qw[2], w3 = qw[3];
-#define QH_PUT4(w, kj)                                                                     \
-    do {                                                                                   \
-        const uint32_t a_ = pair[sym[(kj)] | sym[(kj) + 1] << 6];                          \
-        const uint32_t b_ = pair[sym[(kj) + 2] | sym[(kj) + 3] << 6];                      \
-        const unsigned la_ = a_ >> 24;                                                     \
-        sqz_put_bits(&(w), (a_ & 0xFFFFFF) | (uint64_t)(b_ & 0xFFFFFF) << la_, la_ + (b_ >> 24)); \
-    } while (0)
-    for (uint64_t i = 0; i < common; i += 4) {
-        QH_PUT4(w0, k[0] + i);
-        QH_PUT4(w1, k[1] + i);
-        QH_PUT4(w2, k[2] + i);
-        QH_PUT4(w3, k[3] + i);
+    for (unsigned j = 0; j < 4; j += 2) {  /* two streams at a time: their writers stay in registers */
+        bit_writer w0 = qw[j], w1 = qw[j + 1];
+        for (uint64_t i = 0; i < common; i += 4) {
+            put4(&w0, pair, sym + k[j] + i);
+            put4(&w1, pair, sym + k[j + 1] + i);
+        }
+        qw[j] = w0;
+        qw[j + 1] = w1;
     }
-#undef QH_PUT4
-    qw[0] = w0; qw[1] = w1; qw[2] = w2; qw[3] = w3;
     for (unsigned j = 0; j < 4; j++)
         for (uint64_t kk = k[j] + common; kk < end[j]; kk++) sqz_put_bits(&qw[j], code[sym[kk]], len[sym[kk]]);
 }
 
 /* The remainder stream: the low kk[k] bits of every element, then the escape stream */
 static void write_remainders(size_t es, const void *z, const uint8_t *kk, const uint8_t *sym, uint64_t m, int fast,
-                             bit_writer *rw, bit_writer *ew)
+                             uint32_t escapes, bit_writer *rw, bit_writer *ew)
 {
     uint64_t k = fast ? sqz_qh_pack_rem_avx2(es, z, kk, m, rw) : 0;
     for (; k < m; k++) sqz_put_bits(rw, elem(z, es, k) & ((1u << kk[k]) - 1), kk[k]);
+    if (!escapes) return;
     k = 0;
     if (fast)
         for (; k + 32 <= m; k += 32)
@@ -333,7 +334,7 @@ static int64_t qh_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     bit_writer rw = {rb, 0, 0}, ew = {eb, 0, 0}, qw[4];
     for (unsigned j = 0; j < 4; j++) qw[j] = (bit_writer){qb + j * qcap, 0, 0};
     write_quotients(s->q, m, len, code, qw);
-    write_remainders(es, src, s->kk, s->q, m, fast, &rw, &ew);
+    write_remainders(es, src, s->kk, s->q, m, fast, hist[ESC], &rw, &ew);
     size_t sz[6];
     for (unsigned j = 0; j < 4; j++) sz[j] = writer_bytes(&qw[j], qb + j * qcap);
     sz[4] = writer_bytes(&rw, rb);
