@@ -570,7 +570,7 @@ static int64_t qh_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
                 roff += kk[j];
             }
         }
-        for (j = 0; j < len_; j += 32) {
+        for (j = 0; j < (len[ESC] ? len_ : 0); j += 32) {  /* no escape symbol in the code: none to fix */
             uint32_t esc = 0;
             if (fast) {
                 esc = sqz_qh_escapes_avx2(qk + j, len_ - j);
