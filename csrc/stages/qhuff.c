@@ -291,7 +291,7 @@ static void choose_shifts(size_t es, const void *z, const uint8_t *lv, uint64_t 
     }
 }
 
-static int encode_fast(void);
+static int fast_ok(void);
 
 static int64_t qh_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
                          size_t cap, void **state)
@@ -303,7 +303,7 @@ static int64_t qh_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const size_t qcap = (m / 4 + 1) * 2 + 16, rcap = 2 * m + 16;
     qh_state *s = get_state(state, m, 4 * qcap + 2 * rcap);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "qhuff buffers for %llu elements", (unsigned long long)m);
-    const int fast = encode_fast();
+    const int fast = fast_ok();
     for (uint64_t k = 0; k < m;) {
         const uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
         segment_levels(es, src, k, len, x, X, s->lv + k);
@@ -479,8 +479,6 @@ static int fast_ok(void)
 #else
 static int fast_ok(void) { return 0; }
 #endif
-
-static int encode_fast(void) { return fast_ok(); }
 
 static int64_t qh_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst,
                          size_t dst_size, void **state)
