@@ -75,12 +75,29 @@ static inline uint64_t rd64(const uint8_t *p)
     return v;
 }
 
+/* The remainder masks (1 << k) - 1 of 8 shifts k (bytes of k8): one byte per element when every
+ * k <= 7, else 16 bits per element in two words of four. The decoder's pdep and the encoder's pext
+ * use the same masks. */
+static inline int bytes_suffice(uint64_t k8) { return !(k8 & 0x0808080808080808ull); }
+
+static inline uint64_t byte_masks(__m128i k16)
+{
+    const __m128i lo = _mm_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, -1, -1, -1, -1, -1, -1, -1, -1);
+    return (uint64_t)_mm_cvtsi128_si64(_mm_shuffle_epi8(lo, k16));
+}
+
+static inline void word_masks(__m128i k16, uint64_t *m0, uint64_t *m1)
+{
+    const __m128i lo = _mm_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i hi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 7, 15, 31, 63, 127);
+    const __m128i mw = _mm_unpacklo_epi8(_mm_shuffle_epi8(lo, k16), _mm_shuffle_epi8(hi, k16));
+    *m0 = (uint64_t)_mm_cvtsi128_si64(mw);
+    *m1 = (uint64_t)_mm_extract_epi64(mw, 1);
+}
+
 __attribute__((target("bmi,bmi2"))) static size_t rows_avx2(size_t es, const uint8_t *q, const uint8_t *k, const uint8_t *rem,
                                                              uint64_t *off, void *z, size_t n)
 {
-    /* (1 << k) - 1: its low byte for every k, its high byte (k >= 8) */
-    const __m128i lo = _mm_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m128i hi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 7, 15, 31, 63, 127);
     const __m256i q31 = _mm256_set1_epi32(31);
     uint64_t o = *off;
     size_t j = 0;
@@ -89,13 +106,13 @@ __attribute__((target("bmi,bmi2"))) static size_t rows_avx2(size_t es, const uin
         const __m128i k16 = _mm_cvtsi64_si128((long long)kk);
         uint64_t o2 = o;
         __m256i r;
-        if (!(kk & 0x0808080808080808ull)) {  /* every k <= 7: one byte per element */
-            const uint64_t m = (uint64_t)_mm_cvtsi128_si64(_mm_shuffle_epi8(lo, k16));
+        if (bytes_suffice(kk)) {
+            const uint64_t m = byte_masks(k16);
             r = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)_pdep_u64(rd64(rem + (o2 >> 3)) >> (o2 & 7), m)));
             o2 += (uint64_t)__builtin_popcountll(m);
-        } else {  /* 16 bits per element, four per pdep */
-            const __m128i mw = _mm_unpacklo_epi8(_mm_shuffle_epi8(lo, k16), _mm_shuffle_epi8(hi, k16));
-            const uint64_t m0 = (uint64_t)_mm_cvtsi128_si64(mw), m1 = (uint64_t)_mm_extract_epi64(mw, 1);
+        } else {
+            uint64_t m0, m1;
+            word_masks(k16, &m0, &m1);
             const uint64_t r0 = _pdep_u64(rd64(rem + (o2 >> 3)) >> (o2 & 7), m0);
             o2 += (uint64_t)__builtin_popcountll(m0);
             const uint64_t r1 = _pdep_u64(rd64(rem + (o2 >> 3)) >> (o2 & 7), m1);
@@ -156,8 +173,6 @@ size_t sqz_qh_symbols_avx2(size_t es, const void *z, const uint8_t *k, uint8_t *
 __attribute__((target("bmi,bmi2"))) size_t sqz_qh_pack_rem_avx2(size_t es, const void *z, const uint8_t *k, size_t n,
                                                                  sqz_bit_writer *w)
 {
-    const __m128i lo = _mm_setr_epi8(0, 1, 3, 7, 15, 31, 63, 127, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m128i hi = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3, 7, 15, 31, 63, 127);
     const __m128i low_bytes = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
     const uint8_t *zb = z;
     sqz_bit_writer wr = *w;
@@ -165,15 +180,15 @@ __attribute__((target("bmi,bmi2"))) size_t sqz_qh_pack_rem_avx2(size_t es, const
     for (; j + 8 <= n; j += 8) {
         const uint64_t kk = rd64(k + j);
         const __m128i k16 = _mm_cvtsi64_si128((long long)kk);
-        if (!(kk & 0x0808080808080808ull)) {  /* every k <= 7: one byte per element, at most 56 bits */
-            const uint64_t m = (uint64_t)_mm_cvtsi128_si64(_mm_shuffle_epi8(lo, k16));
+        if (bytes_suffice(kk)) {  /* at most 56 bits */
+            const uint64_t m = byte_masks(k16);
             const uint64_t v = es == 1 ? rd64(zb + j)
                                        : (uint64_t)_mm_cvtsi128_si64(_mm_shuffle_epi8(
                                              _mm_loadu_si128((const __m128i *)(const void *)(zb + 2 * j)), low_bytes));
             sqz_put_bits(&wr, _pext_u64(v, m), (unsigned)__builtin_popcountll(m));
-        } else {  /* 16 bits per element, four per pext */
-            const __m128i mw = _mm_unpacklo_epi8(_mm_shuffle_epi8(lo, k16), _mm_shuffle_epi8(hi, k16));
-            const uint64_t m0 = (uint64_t)_mm_cvtsi128_si64(mw), m1 = (uint64_t)_mm_extract_epi64(mw, 1);
+        } else {
+            uint64_t m0, m1;
+            word_masks(k16, &m0, &m1);
             sqz_put_bits(&wr, _pext_u64(rd64(zb + 2 * j), m0), (unsigned)__builtin_popcountll(m0));
             sqz_put_bits(&wr, _pext_u64(rd64(zb + 2 * j + 8), m1), (unsigned)__builtin_popcountll(m1));
         }
