@@ -32,6 +32,15 @@ def camera_stack(mib, plane=(512, 512), seed=1):
     return np.stack([planes[i % len(planes)] for i in range(n)]).clip(0, 65535).astype(np.uint16)
 
 
+def tiff_stack(path, mib):
+    """A real stack (uint16 or uint8, 3-D), repeated along z to about `mib` MiB."""
+    import tifffile
+    a = tifffile.imread(path)
+    a = a.reshape((-1,) + a.shape[-2:])
+    reps = max(1, int(round(mib * 2**20 / a.nbytes)))
+    return np.ascontiguousarray(np.concatenate([a] * reps))
+
+
 def best(fn, repeat):
     times = []
     for _ in range(repeat):
@@ -116,11 +125,13 @@ def main(argv=None):
     ap.add_argument("--planes", type=int, default=16, help="planes per chunk")
     ap.add_argument("--pipelines", default=f"raw;{WNL};lossless", help="separated by ';'")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--tif", help="a real stack, repeated along z to --mib, instead of the synthetic one")
     args = ap.parse_args(argv)
     pipes = [p.strip() for p in args.pipelines.split(";") if p.strip()]
-    stack = camera_stack(args.mib)
+    stack = tiff_stack(args.tif, args.mib) if args.tif else camera_stack(args.mib)
+    what = os.path.basename(args.tif) if args.tif else "synthetic camera stack"
     print(f"# sqeazy GPU benchmark\nmachine: {machine()}")
-    print(f"data: synthetic camera stack {stack.shape} uint16, {stack.nbytes / 2**20:.0f} MiB, chunks of {args.planes} planes")
+    print(f"data: {what} {stack.shape} {stack.dtype}, {stack.nbytes / 2**20:.0f} MiB, chunks of {args.planes} planes")
     have_gpu = gpu.available()
     print(f"GPU: {gpu.device_name() if have_gpu else 'no GPU available: ' + gpu.unavailable_reason()}")
     if have_gpu and "emulation" in gpu.device_name():

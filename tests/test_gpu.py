@@ -262,3 +262,73 @@ def test_real_gpu_device_resident(monkeypatch):
         out = cp.empty_like(cp.asarray(x))
         ctx.decompress(chunks, out)
         assert (cp.asnumpy(out) == x).all()
+
+
+def _real_backend(monkeypatch):
+    monkeypatch.setattr(gpu, "_backend", None)
+    monkeypatch.setattr(gpu, "_why", None)
+    monkeypatch.delenv("SQEAZY_CUDA_LIBRARY", raising=False)
+    if not gpu.available() or "emulation" in gpu.device_name():
+        pytest.skip(f"no GPU: {gpu.unavailable_reason()}")
+
+
+@pytest.mark.parametrize("pipe", ["raw", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)", "lossless",
+                                  "remap->predict(mode=1)->huff", "bitshuffle->lz4"])
+def test_real_gpu_filter_same_chunks(monkeypatch, tmp_path, pipe):
+    """REAL GPU: the HDF5 filter with SQEAZY_DEVICE=gpu writes the CPU's chunks and uses the GPU for
+    every pipeline that has kernels (no 'using the CPU' note)."""
+    _real_backend(monkeypatch)
+    env = dict(os.environ, SQEAZY_LIBRARY=_lib.library_path())
+    cpu = subprocess.run([sys.executable, "-c", FILTER_SCRIPT, str(tmp_path / "c.h5"), pipe], env=env, capture_output=True)
+    env.update(SQEAZY_DEVICE="gpu")
+    dev = subprocess.run([sys.executable, "-c", FILTER_SCRIPT, str(tmp_path / "g.h5"), pipe], env=env, capture_output=True)
+    assert cpu.returncode == 0 and dev.returncode == 0, cpu.stderr + dev.stderr
+    assert dev.stdout == cpu.stdout
+    assert dev.stderr.decode().count("using the CPU") == (1 if pipe == "bitshuffle->lz4" else 0), dev.stderr
+
+
+REAL_STACKS = ["brain_2photon_crop.tif", "brain_mesospim_crop.tif", "lightsheet_mip_u8.tif", "lls_psf_raw.tif",
+               "lls_rbc_raw.tif", "nuclei_confocal.tif", "telomeres_raw_2dt.tif", "tribolium_lightsheet.tif"]
+
+
+@pytest.mark.parametrize("name", REAL_STACKS)
+def test_real_gpu_stacks_same_bytes(monkeypatch, name):
+    """REAL GPU: the real stacks, chunked by 8 planes with the default block size, give the CPU's
+    chunks byte for byte (lossless, lossless3d, wnl), and the GPU decodes the CPU's chunks."""
+    from conftest import data_file
+    tifffile = pytest.importorskip("tifffile")
+    _real_backend(monkeypatch)
+    x = tifffile.imread(data_file(name))
+    x = x.reshape((-1,) + x.shape[-2:])[:32]
+    pipes = ["lossless", "lossless3d"]
+    if x.dtype == np.uint16:
+        pipes.append("wnl(q=1,offset=100,gain=2.5,read_noise=1.6)->raw")
+    k = 8
+    padded = np.zeros((-(-x.shape[0] // k) * k,) + x.shape[1:], x.dtype)
+    padded[: x.shape[0]] = x
+    with gpu.Context(fallback=False) as ctx:
+        for pipe in pipes:
+            got = ctx.compress(x, k, pipeline=pipe)
+            want = [codec.encode(padded[i:i + k], pipeline=pipe) for i in range(0, padded.shape[0], k)]
+            assert got == want, pipe
+            back = np.empty_like(padded)
+            ctx.decompress(want, back)
+            ref = np.concatenate([codec.decode(c) for c in want])
+            assert back.tobytes() == ref.tobytes(), pipe
+
+
+@pytest.mark.parametrize("pipe", ["lossless", "lossless3d", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)->raw"])
+def test_real_gpu_device_resident_pipelines(monkeypatch, pipe):
+    """REAL GPU: CuPy arrays in and out through the coded pipelines, the CPU's chunks byte for byte."""
+    _real_backend(monkeypatch)
+    cp = pytest.importorskip("cupy")
+    rng = np.random.default_rng(3)
+    y, xx = np.indices((256, 300))
+    x = (100 + (y + 2 * xx) % 60 + rng.poisson(20, size=(16, 256, 300))).astype(np.uint16)
+    with gpu.Context(fallback=False) as ctx:
+        chunks = ctx.compress(cp.asarray(x), 4, pipeline=pipe)
+        assert chunks == [codec.encode(x[i:i + 4], pipeline=pipe) for i in range(0, 16, 4)]
+        out = cp.zeros(x.shape, x.dtype)
+        ctx.decompress(chunks, out)
+        ref = np.concatenate([codec.decode(c) for c in chunks])
+        assert cp.asnumpy(out).tobytes() == ref.tobytes()
