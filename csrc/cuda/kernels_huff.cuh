@@ -354,19 +354,51 @@ SQZ_KERNEL k_table_coded(uint64_t n, const uint64_t *binfo, const uint32_t *hash
 
 /* ---- huff decode: one thread per coded block (huff.c's hf_decode; any error marks *bad) ---- */
 
+/* LSB-first bit reader with a 64-bit window; bytes past the end read as 0. */
 struct sqzk_hbits {
     const uint8_t *p;
-    uint64_t size, pos;  /* bytes; bits consumed (reads past the end give 0) */
+    uint64_t size, pos;  /* bytes; bits consumed */
+    uint64_t next, win;  /* next byte to load; window of the bits from pos on */
+    unsigned have;       /* valid bits in win */
 };
+
+SQZ_HD sqzk_hbits sqzk_hbits_at(const uint8_t *p, uint64_t size)
+{
+    sqzk_hbits r;
+    r.p = p, r.size = size, r.pos = 0, r.next = 0, r.win = 0, r.have = 0;
+    return r;
+}
+
+SQZ_HD uint32_t sqzk_peek(sqzk_hbits &r, unsigned n)  /* n <= 32 */
+{
+    while (r.have <= 56) {
+        if (r.next < r.size) r.win |= (uint64_t)r.p[r.next] << r.have;
+        r.next++, r.have += 8;
+    }
+    return (uint32_t)(r.win & ((1ull << n) - 1));
+}
+
+SQZ_HD void sqzk_skip(sqzk_hbits &r, unsigned n)  /* after a peek of >= n bits */
+{
+    r.win >>= n, r.have -= n, r.pos += n;
+}
 
 SQZ_HD uint32_t sqzk_get_bits(sqzk_hbits &r, unsigned n)
 {
-    uint32_t v = 0;
-    for (unsigned i = 0; i < n; i++, r.pos++) {
-        const uint64_t byte = r.pos >> 3;
-        if (byte < r.size) v |= (uint32_t)((r.p[byte] >> (r.pos & 7)) & 1u) << i;
-    }
+    const uint32_t v = sqzk_peek(r, n);
+    sqzk_skip(r, n);
     return v;
+}
+
+SQZ_HD uint32_t sqzk_rev(uint32_t v, unsigned n)  /* the low n bits, reversed */
+{
+#ifdef __CUDA_ARCH__
+    return __brev(v) >> (32 - n);
+#else
+    uint32_t o = 0;
+    for (unsigned i = 0; i < n; i++) o = o << 1 | ((v >> i) & 1u);
+    return o;
+#endif
 }
 
 /* Returns 0, or 1 when the block is corrupt. */
@@ -416,10 +448,10 @@ SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uin
     for (int i = 0; i < 3; i++) {
         const uint64_t sz = sqzk_rd32(p + 4 * i);
         if (sz > (uint64_t)(end - q)) return 1;
-        st[i] = sqzk_hbits{q, sz, 0};
+        st[i] = sqzk_hbits_at(q, sz);
         q += sz;
     }
-    st[3] = sqzk_hbits{q, (uint64_t)(end - q), 0};
+    st[3] = sqzk_hbits_at(q, (uint64_t)(end - q));
     for (uint64_t k = 0; k < m; k++) {
         const unsigned c = sqzk_context_at(z, es, k, (first + k) % X, X);
         if (sole[c] == -2) return 1;
@@ -428,16 +460,18 @@ SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uin
         if (sole[c] >= 0) {
             t = (unsigned)sole[c];
         } else {
-            int code = 0, fst = 0, idx = 0, l = 1;
+            /* canonical codes, first bit most significant: the prefix of length l is bits' top l */
+            const uint32_t bits = sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN);
+            int fst = 0, idx = 0, l = 1, code;
             for (;; l++) {
                 if (l > SQZK_MAXLEN) return 1;
-                code |= (int)sqzk_get_bits(r, 1);
+                code = (int)(bits >> (SQZK_MAXLEN - l));
                 const int count = cnt[c][l];
                 if (code - fst < count) break;
                 idx += count;
                 fst = (fst + count) << 1;
-                code <<= 1;
             }
+            sqzk_skip(r, (unsigned)l);
             t = sym[c][idx + code - fst];
         }
         sqzk_st(z, es, k, sqzk_token_base(t) | sqzk_get_bits(r, sqzk_extra_bits(t)));
