@@ -66,18 +66,18 @@ def cpu_rows(stack, planes, pipes, repeat):
     return rows
 
 
-def gpu_rows(stack, planes, pipes, repeat):
+def gpu_rows(stack, planes, pipes, repeat, slots=4):
     rows = []
     cp = None
     try:
         import cupy as cp  # noqa: F811
     except ImportError:
         pass
-    with gpu.Context(fallback=False, slots=4) as ctx:
+    with gpu.Context(fallback=False, slots=slots) as ctx:
         for pipe in pipes:
             chunks = ctx.compress(stack, planes, pipeline=pipe)
             out = np.empty_like(stack)
-            rows.append(("GPU host-to-host", pipe,
+            rows.append((f"GPU host-to-host, {slots} slots", pipe,
                          stack.nbytes / best(lambda: ctx.compress(stack, planes, pipeline=pipe), repeat) / 1e9,
                          stack.nbytes / best(lambda: ctx.decompress(chunks, out), repeat) / 1e9,
                          stack.nbytes / sum(len(c) for c in chunks)))
@@ -91,7 +91,7 @@ def gpu_rows(stack, planes, pipes, repeat):
                 def dec():
                     ctx.decompress(chunks, d_out)
                     cp.cuda.Device().synchronize()
-                rows.append(("GPU device-resident", pipe, stack.nbytes / best(enc, repeat) / 1e9,
+                rows.append((f"GPU device-resident, {slots} slots", pipe, stack.nbytes / best(enc, repeat) / 1e9,
                              stack.nbytes / best(dec, repeat) / 1e9, rows[-1][4]))
     return rows
 
@@ -125,6 +125,7 @@ def main(argv=None):
     ap.add_argument("--planes", type=int, default=16, help="planes per chunk")
     ap.add_argument("--pipelines", default=f"raw;{WNL};lossless", help="separated by ';'")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--slots", default="4", help="chunks in flight on the GPU; several separated by ','")
     ap.add_argument("--tif", help="a real stack, repeated along z to --mib, instead of the synthetic one")
     args = ap.parse_args(argv)
     pipes = [p.strip() for p in args.pipelines.split(";") if p.strip()]
@@ -138,7 +139,8 @@ def main(argv=None):
         print("NOTE: the CPU EMULATION backend is loaded (SQEAZY_CUDA_LIBRARY): these are not GPU numbers")
     rows = cpu_rows(stack, args.planes, pipes, args.repeat)
     if have_gpu:
-        rows += gpu_rows(stack, args.planes, pipes, args.repeat)
+        for slots in (int(v) for v in args.slots.split(",")):
+            rows += gpu_rows(stack, args.planes, pipes, args.repeat, slots)
     print(f"\n| path | pipeline | encode GB/s | decode GB/s | ratio |\n|---|---|---:|---:|---:|")
     for path, pipe, e, d, r in rows:
         print(f"| {path} | {pipe} | {e:.2f} | {d:.2f} | {r:.2f} |")

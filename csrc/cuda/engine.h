@@ -30,6 +30,13 @@ namespace sqzc {
 const unsigned k_threads = 256;
 const size_t k_meta_cap = 65536 * 8 + 64;   /* the CPU encoder's metadata buffer per stage */
 
+/* SQEAZY_CUDA_SERIAL_DECODE=1: the one-thread-per-block decoders (for A/B runs). */
+int serial_decode()
+{
+    static const int on = getenv("SQEAZY_CUDA_SERIAL_DECODE") && atoi(getenv("SQEAZY_CUDA_SERIAL_DECODE"));
+    return on;
+}
+
 unsigned grid_for(uint64_t threads)
 {
     uint64_t b = (threads + k_threads - 1) / k_threads;
@@ -481,8 +488,19 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
         SQZ_FORWARD_IF_ERROR(need(s.d_z, h.raw_size));
         z = a = s.d_z.as<uint8_t>();
     }
-    SQZ_LAUNCH(k_huff_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
-               lg.X, z, bad);
+#ifndef SQZ_EMULATE
+    if (!serial_decode() && lg.X >= 3) {
+        SQZ_LAUNCH(k_huff_decode4, grid_for(4 * n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table,
+                   g, lg.X, z, bad);
+    } else
+#endif
+        SQZ_LAUNCH(k_huff_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
+                   lg.X, z, bad);
+#ifndef SQZ_EMULATE
+    if (pred && !serial_decode() && lg.X >= 8) {
+        SQZ_LAUNCH(k_predict_dec_wave, n < 65536 ? (unsigned)n : 65536u, 64u, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
+    } else
+#endif
     if (pred) SQZ_LAUNCH(k_predict_dec, grid_for(n), k_threads, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
     if (n_tab) {
         SQZ_FORWARD_IF_ERROR(need(s.h_tab, (size_t)n_tab * 2));

@@ -401,18 +401,21 @@ SQZ_HD uint32_t sqzk_rev(uint32_t v, unsigned n)  /* the low n bits, reversed */
 #endif
 }
 
-/* Returns 0, or 1 when the block is corrupt. */
-SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uint32_t es, uint64_t m, uint64_t first,
-                                  uint64_t X)
+/* A coded block's code tables and its 4 streams (hf_decode's layout and checks). */
+struct sqzk_htabs {
+    uint8_t cnt[SQZK_NCTX][SQZK_MAXLEN + 1], sym[SQZK_NCTX][SQZK_NT];
+    int sole[SQZK_NCTX];  /* -2: unused context, -1: coded, else the sole token */
+};
+
+/* Returns 0, or 1 when the block's tables or stream sizes are corrupt. */
+SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htabs &h, sqzk_hbits st[4])
 {
     if (n < SQZK_NCTX + 12) return 1;
     const uint8_t *end = in + n, *p = in + SQZK_NCTX;
     const unsigned ntok = sqzk_n_tokens(es);
-    uint8_t cnt[SQZK_NCTX][SQZK_MAXLEN + 1], sym[SQZK_NCTX][SQZK_NT];
-    int sole[SQZK_NCTX];
     for (int c = 0; c < SQZK_NCTX; c++) {
         const unsigned ns = in[c];
-        sole[c] = -2;  /* unused context */
+        h.sole[c] = -2;
         if (!ns) continue;
         if (ns > ntok) return 1;
         const uint64_t bytes = (ns + 1) / 2;
@@ -420,30 +423,29 @@ SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uin
         uint8_t len[SQZK_NT];
         int count = 0;
         uint32_t kraft = 0;
-        sole[c] = -1;
+        h.sole[c] = -1;
         for (unsigned t = 0; t < ns; t++) {
             len[t] = (uint8_t)((p[t / 2] >> (4 * (t & 1))) & 15);
             if (!len[t]) continue;
             count++;
-            if (len[t] == SQZK_SOLE) sole[c] = (int)t;
+            if (len[t] == SQZK_SOLE) h.sole[c] = (int)t;
             else if (len[t] > SQZK_MAXLEN) return 1;
             else kraft += (1u << SQZK_MAXLEN) >> len[t];
         }
         p += bytes;
         if (!len[ns - 1]) return 1;
-        if (sole[c] >= 0) {
+        if (h.sole[c] >= 0) {
             if (count != 1) return 1;
             continue;
         }
         if (count < 2 || kraft != (1u << SQZK_MAXLEN)) return 1;
-        for (int l = 0; l <= SQZK_MAXLEN; l++) cnt[c][l] = 0;
-        for (unsigned t = 0; t < ns; t++) cnt[c][len[t]]++;
+        for (int l = 0; l <= SQZK_MAXLEN; l++) h.cnt[c][l] = 0;
+        for (unsigned t = 0; t < ns; t++) h.cnt[c][len[t]]++;
         int k = 0;
         for (int l = 1; l <= SQZK_MAXLEN; l++)
-            for (unsigned t = 0; t < ns; t++) if (len[t] == l) sym[c][k++] = (uint8_t)t;
+            for (unsigned t = 0; t < ns; t++) if (len[t] == l) h.sym[c][k++] = (uint8_t)t;
     }
     if (end - p < 12) return 1;
-    sqzk_hbits st[4];
     const uint8_t *q = p + 12;
     for (int i = 0; i < 3; i++) {
         const uint64_t sz = sqzk_rd32(p + 4 * i);
@@ -452,32 +454,53 @@ SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uin
         q += sz;
     }
     st[3] = sqzk_hbits_at(q, (uint64_t)(end - q));
-    for (uint64_t k = 0; k < m; k++) {
-        const unsigned c = sqzk_context_at(z, es, k, (first + k) % X, X);
-        if (sole[c] == -2) return 1;
-        sqzk_hbits &r = st[k & 3];
-        unsigned t;
-        if (sole[c] >= 0) {
-            t = (unsigned)sole[c];
-        } else {
-            /* canonical codes, first bit most significant: the prefix of length l is bits' top l */
-            const uint32_t bits = sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN);
-            int fst = 0, idx = 0, l = 1, code;
-            for (;; l++) {
-                if (l > SQZK_MAXLEN) return 1;
-                code = (int)(bits >> (SQZK_MAXLEN - l));
-                const int count = cnt[c][l];
-                if (code - fst < count) break;
-                idx += count;
-                fst = (fst + count) << 1;
-            }
-            sqzk_skip(r, (unsigned)l);
-            t = sym[c][idx + code - fst];
+    return 0;
+}
+
+/* Decodes block element k from its stream r; returns 0, or 1 when the code is corrupt. */
+SQZ_HD int sqzk_huff_decode_elem(const sqzk_htabs &h, sqzk_hbits &r, uint8_t *z, uint32_t es, uint64_t k,
+                                 uint64_t first, uint64_t X)
+{
+    const unsigned c = sqzk_context_at(z, es, k, (first + k) % X, X);
+    if (h.sole[c] == -2) return 1;
+    unsigned t;
+    if (h.sole[c] >= 0) {
+        t = (unsigned)h.sole[c];
+    } else {
+        /* canonical codes, first bit most significant: the prefix of length l is bits' top l */
+        const uint32_t bits = sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN);
+        int fst = 0, idx = 0, l = 1, code;
+        for (;; l++) {
+            if (l > SQZK_MAXLEN) return 1;
+            code = (int)(bits >> (SQZK_MAXLEN - l));
+            const int count = h.cnt[c][l];
+            if (code - fst < count) break;
+            idx += count;
+            fst = (fst + count) << 1;
         }
-        sqzk_st(z, es, k, sqzk_token_base(t) | sqzk_get_bits(r, sqzk_extra_bits(t)));
+        sqzk_skip(r, (unsigned)l);
+        t = h.sym[c][idx + code - fst];
     }
+    sqzk_st(z, es, k, sqzk_token_base(t) | sqzk_get_bits(r, sqzk_extra_bits(t)));
+    return 0;
+}
+
+SQZ_HD int sqzk_hbits_done(const sqzk_hbits &r)  /* all bits read, less than a byte left */
+{
+    return r.pos <= r.size * 8 && r.size * 8 - r.pos < 8;
+}
+
+/* Returns 0, or 1 when the block is corrupt. */
+SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uint32_t es, uint64_t m, uint64_t first,
+                                  uint64_t X)
+{
+    sqzk_htabs h;
+    sqzk_hbits st[4];
+    if (sqzk_huff_parse(in, n, es, h, st)) return 1;
+    for (uint64_t k = 0; k < m; k++)
+        if (sqzk_huff_decode_elem(h, st[k & 3], z, es, k, first, X)) return 1;
     for (int i = 0; i < 4; i++)
-        if (st[i].pos > st[i].size * 8 || st[i].size * 8 - st[i].pos >= 8) return 1;
+        if (!sqzk_hbits_done(st[i])) return 1;
     return 0;
 }
 
@@ -492,4 +515,62 @@ SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uin
     }
 }
 
+/* ---- GPU-only decoders: threads of one block cooperate between barriers, which the
+ * emulation (threads one after another) cannot run; tests/test_gpu.py checks them on a GPU. ---- */
+#ifndef SQZ_EMULATE
+
+/* huff: 4 threads per coded block, one per stream (launch with a multiple of 4 threads per
+ * CTA, so that a block's threads share a warp). An element's context reads the row above, at
+ * most X - 2 elements back, so segments of X - 2 elements decode in parallel. Needs X >= 3. */
+SQZ_KERNEL k_huff_decode4(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
+                          sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad)
+{
+    const unsigned s = (unsigned)(SQZ_TID & 3), mask = 0xFu << (threadIdx.x & 28);
+    for (uint64_t b = SQZ_TID >> 2; b < g.n_blocks; b += SQZ_NTHREADS >> 2) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;  /* the whole group */
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b), seg = X - 2;
+        sqzk_htabs h;
+        sqzk_hbits st[4];
+        if (sqzk_huff_parse(payload + offs[b], slens[b], g.es, h, st)) {  /* the same in all 4 */
+            if (!s) sqz_atomic_min_u64(bad, b);
+            continue;
+        }
+        sqzk_hbits r = st[s];
+        uint8_t *zb = z + first * g.es;
+        int dead = 0;
+        for (uint64_t a = 0; a < m; a += seg) {
+            const uint64_t e = a + seg < m ? a + seg : m;
+            for (uint64_t k = a + ((s - a) & 3); k < e && !dead; k += 4)
+                dead = sqzk_huff_decode_elem(h, r, zb, g.es, k, first, X);
+            __syncwarp(mask);
+        }
+        if (dead || !sqzk_hbits_done(r)) sqz_atomic_min_u64(bad, b);
+        __syncwarp(mask);
+    }
+}
+
+/* Inverse prediction as a wavefront: one CTA per coded block, rows of the chunk across its
+ * threads; at step t row j does column t - 2j, after its left, upper-left, upper, upper-right
+ * and previous-plane neighbours (all done at earlier steps). */
+SQZ_KERNEL k_predict_dec_wave(const uint8_t *z, uint8_t *out, const uint8_t *table, sqzk_geo g, sqzk_lgeo lg)
+{
+    for (uint64_t b = blockIdx.x; b < g.n_blocks; b += gridDim.x) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;  /* the whole CTA */
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b), X = lg.X;
+        const uint64_t r0 = first / X, rows = (first + m - 1) / X - r0 + 1, steps = X + 2 * (rows - 1);
+        const uint8_t *zb = z + first * g.es;
+        uint8_t *ob = out + first * g.es;
+        for (uint64_t t = 0; t < steps; t++) {
+            for (uint64_t j = threadIdx.x; j < rows && 2 * j <= t; j += blockDim.x) {
+                const uint64_t x = t - 2 * j, i = (r0 + j) * X + x;
+                if (x >= X || i < first || i >= first + m) continue;
+                const uint64_t k = i - first;
+                sqzk_st(ob, g.es, k, sqzk_unzig(sqzk_ld(zb, g.es, k), sqzk_pred_at(ob, g.es, lg, first, k), g.es) ^ lg.flip);
+            }
+            __syncthreads();
+        }
+    }
+}
+
+#endif
 #endif
