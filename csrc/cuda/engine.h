@@ -30,7 +30,8 @@ namespace sqzc {
 const unsigned k_threads = 256;
 const size_t k_meta_cap = 65536 * 8 + 64;   /* the CPU encoder's metadata buffer per stage */
 
-/* SQEAZY_CUDA_SERIAL_DECODE=1: the one-thread-per-block decoders (for A/B runs). */
+/* SQEAZY_CUDA_SERIAL_DECODE=1: the kernels that the emulation also runs, instead of the GPU-only
+ * ones (per-block decoders, shared-memory histograms); for A/B runs. */
 int serial_decode()
 {
     static const int on = getenv("SQEAZY_CUDA_SERIAL_DECODE") && atoi(getenv("SQEAZY_CUDA_SERIAL_DECODE"));
@@ -339,8 +340,15 @@ int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *ds
         cur = s.d_z.as<uint8_t>();
     }
     if (n) {
-        SQZ_LAUNCH(k_fill_u32, grid_for(hist_n), k_threads, s.stream, hist, (uint64_t)hist_n, 0u);
-        SQZ_LAUNCH(k_ctx_tok, grid_for(ne), k_threads, s.stream, cur, g, lg.X, ct, hist);
+#ifndef SQZ_EMULATE
+        if (!serial_decode()) {
+            SQZ_LAUNCH(k_ctx_tok_cta, n < 65536 ? (unsigned)n : 65536u, k_threads, s.stream, cur, g, lg.X, ct, hist);
+        } else
+#endif
+        {
+            SQZ_LAUNCH(k_fill_u32, grid_for(hist_n), k_threads, s.stream, hist, (uint64_t)hist_n, 0u);
+            SQZ_LAUNCH(k_ctx_tok, grid_for(ne), k_threads, s.stream, cur, g, lg.X, ct, hist);
+        }
         SQZ_LAUNCH(k_huff_tables, grid_for(n * SQZK_NCTX), k_threads, s.stream, (const uint32_t *)hist, n, es, nsym, lens, ent);
         SQZ_LAUNCH(k_tile_bits, grid_for(n * 4 * tps), k_threads, s.stream, (const uint8_t *)ct, (const uint32_t *)ent, g, tps,
                    tiles);

@@ -519,6 +519,29 @@ SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uin
  * emulation (threads one after another) cannot run; tests/test_gpu.py checks them on a GPU. ---- */
 #ifndef SQZ_EMULATE
 
+/* k_ctx_tok with one CTA per block: the block's histogram in shared memory, then stored
+ * (hist needs no zeroing). */
+SQZ_KERNEL k_ctx_tok_cta(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint32_t *hist)
+{
+    __shared__ uint32_t h[SQZK_NCTX * SQZK_NT];
+    for (uint64_t b = blockIdx.x; b < g.n_blocks; b += gridDim.x) {
+        for (unsigned i = threadIdx.x; i < SQZK_NCTX * SQZK_NT; i += blockDim.x) h[i] = 0;
+        __syncthreads();
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        const uint8_t *zb = z + first * g.es;
+        for (uint64_t k = threadIdx.x; k < m; k += blockDim.x) {
+            const uint64_t i = first + k;
+            const unsigned c = sqzk_context_at(zb, g.es, k, i % X, X), t = sqzk_token_of(sqzk_ld(zb, g.es, k));
+            ct[i] = (uint8_t)c;
+            ct[g.n_elems + i] = (uint8_t)t;
+            atomicAdd(&h[c * SQZK_NT + t], 1u);
+        }
+        __syncthreads();
+        for (unsigned i = threadIdx.x; i < SQZK_NCTX * SQZK_NT; i += blockDim.x) hist[b * SQZK_NCTX * SQZK_NT + i] = h[i];
+        __syncthreads();
+    }
+}
+
 /* huff: 4 threads per coded block, one per stream (launch with a multiple of 4 threads per
  * CTA, so that a block's threads share a warp). An element's context reads the row above, at
  * most X - 2 elements back, so segments of X - 2 elements decode in parallel. Needs X >= 3. */
