@@ -2,7 +2,10 @@
 (numpy in, chunks out) and device-resident (CuPy in/out), next to the CPU on all cores and the
 ceilings measured in the same run: host memory copy, device memory copy and PCIe (CuPy).
 
-    python bench/gpu.py [--mib 1024] [--planes 16] [--pipelines 'raw;lossless'] [--repeat 3]
+    python bench/gpu.py [--mib 1024] [--planes 16] [--pipelines 'raw;lossless;lossless@16384'] [--repeat 3]
+
+A pipeline written P@B is coded with blocks of B bytes (the block_size option): smaller blocks
+give the GPU more independent streams to decode.
 
 Without a GPU it says so, prints the CPU column and exits 0.
 """
@@ -50,6 +53,12 @@ def best(fn, repeat):
     return min(times)
 
 
+def split(pipe):
+    """'P@B' -> (P, B); 'P' -> (P, 0)."""
+    p, _, b = pipe.partition("@")
+    return p, int(b or 0)
+
+
 def cpu_rows(stack, planes, pipes, repeat):
     """The CPU path on all cores: chunks coded in parallel threads (the C code releases the GIL)."""
     workers = os.cpu_count() or 1
@@ -57,7 +66,8 @@ def cpu_rows(stack, planes, pipes, repeat):
     rows = []
     with ThreadPoolExecutor(workers) as pool:
         for pipe in pipes:
-            enc = lambda p=pipe: list(pool.map(lambda a: codec.encode(a, pipeline=p, threads=1), parts))  # noqa: E731
+            p, bs = split(pipe)
+            enc = lambda: list(pool.map(lambda a: codec.encode(a, pipeline=p, threads=1, block_size=bs), parts))  # noqa: E731
             chunks = enc()
             dec = lambda: list(pool.map(lambda c: codec.decode(c, threads=1), chunks))  # noqa: E731
             ratio = stack.nbytes / sum(len(c) for c in chunks)
@@ -75,17 +85,18 @@ def gpu_rows(stack, planes, pipes, repeat, slots=4):
         pass
     with gpu.Context(fallback=False, slots=slots) as ctx:
         for pipe in pipes:
-            chunks = ctx.compress(stack, planes, pipeline=pipe)
+            p, bs = split(pipe)
+            chunks = ctx.compress(stack, planes, pipeline=p, block_size=bs)
             out = np.empty_like(stack)
             rows.append((f"GPU host-to-host, {slots} slots", pipe,
-                         stack.nbytes / best(lambda: ctx.compress(stack, planes, pipeline=pipe), repeat) / 1e9,
+                         stack.nbytes / best(lambda: ctx.compress(stack, planes, pipeline=p, block_size=bs), repeat) / 1e9,
                          stack.nbytes / best(lambda: ctx.decompress(chunks, out), repeat) / 1e9,
                          stack.nbytes / sum(len(c) for c in chunks)))
             if cp is not None:
                 d_stack, d_out = cp.asarray(stack), cp.empty(stack.shape, stack.dtype)
 
                 def enc():
-                    ctx.compress(d_stack, planes, pipeline=pipe)
+                    ctx.compress(d_stack, planes, pipeline=p, block_size=bs)
                     cp.cuda.Device().synchronize()
 
                 def dec():

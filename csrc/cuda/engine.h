@@ -340,15 +340,14 @@ int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *ds
         cur = s.d_z.as<uint8_t>();
     }
     if (n) {
+        SQZ_LAUNCH(k_fill_u32, grid_for(hist_n), k_threads, s.stream, hist, (uint64_t)hist_n, 0u);
 #ifndef SQZ_EMULATE
         if (!serial_decode()) {
-            SQZ_LAUNCH(k_ctx_tok_cta, n < 65536 ? (unsigned)n : 65536u, k_threads, s.stream, cur, g, lg.X, ct, hist);
+            const uint64_t ctas = n * ((p.block_elems + SQZK_CTX_SLICE - 1) / SQZK_CTX_SLICE);
+            SQZ_LAUNCH(k_ctx_tok_cta, ctas < 65536 ? (unsigned)ctas : 65536u, k_threads, s.stream, cur, g, lg.X, ct, hist);
         } else
 #endif
-        {
-            SQZ_LAUNCH(k_fill_u32, grid_for(hist_n), k_threads, s.stream, hist, (uint64_t)hist_n, 0u);
             SQZ_LAUNCH(k_ctx_tok, grid_for(ne), k_threads, s.stream, cur, g, lg.X, ct, hist);
-        }
         SQZ_LAUNCH(k_huff_tables, grid_for(n * SQZK_NCTX), k_threads, s.stream, (const uint32_t *)hist, n, es, nsym, lens, ent);
         SQZ_LAUNCH(k_tile_bits, grid_for(n * 4 * tps), k_threads, s.stream, (const uint8_t *)ct, (const uint32_t *)ent, g, tps,
                    tiles);
@@ -506,7 +505,7 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
                    lg.X, z, bad);
 #ifndef SQZ_EMULATE
     if (pred && !serial_decode() && lg.X >= 8) {
-        SQZ_LAUNCH(k_predict_dec_wave, n < 65536 ? (unsigned)n : 65536u, 64u, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
+        SQZ_LAUNCH(k_predict_dec_wave, n < 65536 ? (unsigned)n : 65536u, 256u, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
     } else
 #endif
     if (pred) SQZ_LAUNCH(k_predict_dec, grid_for(n), k_threads, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);

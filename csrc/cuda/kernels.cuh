@@ -177,10 +177,11 @@ SQZ_KERNEL k_lut(const uint8_t *in, uint8_t *out, uint64_t n, uint32_t es, const
                  unsigned long long *bad)
 {
     for (uint64_t i = SQZ_TID; i < n; i += SQZ_NTHREADS) {
-        uint32_t v = es == 1 ? in[i] : ((const uint16_t *)in)[i];
+        /* byte accesses: a chunk's payload (in or out) starts wherever its header ends */
+        uint32_t v = es == 1 ? in[i] : (uint32_t)in[2 * i] | (uint32_t)in[2 * i + 1] << 8;
         if (v >= lut_n) { sqz_atomic_min_u64(bad, i); v = 0; }
         if (es == 1) out[i] = (uint8_t)lut[v];
-        else ((uint16_t *)out)[i] = lut[v];
+        else out[2 * i] = (uint8_t)lut[v], out[2 * i + 1] = (uint8_t)(lut[v] >> 8);
     }
 }
 

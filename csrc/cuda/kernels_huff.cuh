@@ -55,10 +55,24 @@ SQZ_HD uint32_t sqzk_mask(uint32_t es) { return es == 1 ? 0xFFu : 0xFFFFu; }
 
 /* Prediction of block element k (block starts at chunk element `first`) from the values
  * `val` of the block, in the sign-flipped domain; masked to the element width. */
+/* a / b and a % b in 32 bits where both fit (a 64-bit division costs the GPU ~5x more) */
+SQZ_HD uint64_t sqzk_div(uint64_t a, uint64_t b) { return (a | b) >> 32 ? a / b : (uint32_t)a / (uint32_t)b; }
+SQZ_HD uint64_t sqzk_mod(uint64_t a, uint64_t b) { return (a | b) >> 32 ? a % b : (uint32_t)a % (uint32_t)b; }
+
+SQZ_HD uint32_t sqzk_pred_xy(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t i, uint64_t k, uint64_t x,
+                             int row_n);
+
 SQZ_HD uint32_t sqzk_pred_at(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t first, uint64_t k)
 {
-    const uint64_t i = first + k, X = g.X, x = i % X;
-    const int row_n = g.Y && (i / X) % g.Y > 0;
+    const uint64_t i = first + k, X = g.X, r = sqzk_div(i, X);
+    return sqzk_pred_xy(val, es, g, i, k, i - r * X, g.Y && sqzk_mod(r, g.Y) > 0);
+}
+
+/* The same, given x = i % X and whether the row above is in the same plane (row_n). */
+SQZ_HD uint32_t sqzk_pred_xy(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t i, uint64_t k, uint64_t x,
+                             int row_n)
+{
+    const uint64_t X = g.X;
     const int hw = k > 0 && x > 0, hn = row_n && k >= X, hnw = hn && hw && k > X;
     const int hp = g.plane && i >= g.plane && k >= g.plane, hne = hn && x + 1 < X;
     const uint32_t f = g.flip;
@@ -91,7 +105,7 @@ SQZ_HD uint32_t sqzk_unzig(uint32_t z, uint32_t pred, uint32_t es)
 SQZ_KERNEL k_predict(const uint8_t *in, uint8_t *out, sqzk_geo g, sqzk_lgeo lg)
 {
     for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
-        const uint64_t b = i / g.block_elems, first = b * g.block_elems;
+        const uint64_t b = sqzk_div(i, g.block_elems), first = b * g.block_elems;
         const uint8_t *blk = in + first * g.es;
         const uint32_t pr = sqzk_pred_at(blk, g.es, lg, first, i - first);
         sqzk_st(out, g.es, i, sqzk_zig(sqzk_ld(in, g.es, i) ^ lg.flip, pr, g.es));
@@ -125,7 +139,7 @@ SQZ_KERNEL k_remap_dec(const uint8_t *in, uint8_t *out, const uint8_t *table, sq
                        uint32_t n, unsigned long long *bad)
 {
     for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
-        const uint64_t b = i / g.block_elems;
+        const uint64_t b = sqzk_div(i, g.block_elems);
         if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
         uint32_t r = sqzk_ld(in, g.es, i);
         if (r >= n) { sqz_atomic_min_u64(bad, b); r = 0; }
@@ -170,8 +184,8 @@ SQZ_HD unsigned sqzk_context_at(const uint8_t *z, uint32_t es, uint64_t k, uint6
 SQZ_KERNEL k_ctx_tok(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint32_t *hist)
 {
     for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
-        const uint64_t b = i / g.block_elems, first = b * g.block_elems;
-        const unsigned c = sqzk_context_at(z + first * g.es, g.es, i - first, i % X, X);
+        const uint64_t b = sqzk_div(i, g.block_elems), first = b * g.block_elems;
+        const unsigned c = sqzk_context_at(z + first * g.es, g.es, i - first, sqzk_mod(i, X), X);
         const unsigned t = sqzk_token_of(sqzk_ld(z, g.es, i));
         ct[i] = (uint8_t)c;
         ct[g.n_elems + i] = (uint8_t)t;
@@ -371,9 +385,12 @@ SQZ_HD sqzk_hbits sqzk_hbits_at(const uint8_t *p, uint64_t size)
 
 SQZ_HD uint32_t sqzk_peek(sqzk_hbits &r, unsigned n)  /* n <= 32 */
 {
-    while (r.have <= 56) {
-        if (r.next < r.size) r.win |= (uint64_t)r.p[r.next] << r.have;
-        r.next++, r.have += 8;
+    if (r.have < 32) {  /* four independent byte loads */
+        uint32_t w = 0;
+        for (unsigned b = 0; b < 4; b++)
+            if (r.next + b < r.size) w |= (uint32_t)r.p[r.next + b] << (8 * b);
+        r.win |= (uint64_t)w << r.have;
+        r.next += 4, r.have += 32;
     }
     return (uint32_t)(r.win & ((1ull << n) - 1));
 }
@@ -402,10 +419,26 @@ SQZ_HD uint32_t sqzk_rev(uint32_t v, unsigned n)  /* the low n bits, reversed */
 }
 
 /* A coded block's code tables and its 4 streams (hf_decode's layout and checks). */
+#define SQZK_LUT_BITS 7  /* codes of up to this many bits decode with one lookup */
+
 struct sqzk_htabs {
     uint8_t cnt[SQZK_NCTX][SQZK_MAXLEN + 1], sym[SQZK_NCTX][SQZK_NT];
+    uint16_t lut[SQZK_NCTX][1 << SQZK_LUT_BITS];  /* token | length << 8 by the next bits; 0: longer code */
     int sole[SQZK_NCTX];  /* -2: unused context, -1: coded, else the sole token */
 };
+
+SQZ_HD void sqzk_huff_lut(sqzk_htabs &h, int c)
+{
+    for (int i = 0; i < 1 << SQZK_LUT_BITS; i++) h.lut[c][i] = 0;
+    int code = 0, idx = 0;  /* canonical: codes of each length follow, first bit most significant */
+    for (int l = 1; l <= SQZK_LUT_BITS; l++) {
+        for (int j = 0; j < h.cnt[c][l]; j++, code++, idx++) {
+            const int lo = code << (SQZK_LUT_BITS - l), hi = (code + 1) << (SQZK_LUT_BITS - l);
+            for (int i = lo; i < hi; i++) h.lut[c][i] = (uint16_t)(h.sym[c][idx] | l << 8);
+        }
+        code <<= 1;
+    }
+}
 
 /* Returns 0, or 1 when the block's tables or stream sizes are corrupt. */
 SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htabs &h, sqzk_hbits st[4])
@@ -444,6 +477,7 @@ SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htab
         int k = 0;
         for (int l = 1; l <= SQZK_MAXLEN; l++)
             for (unsigned t = 0; t < ns; t++) if (len[t] == l) h.sym[c][k++] = (uint8_t)t;
+        sqzk_huff_lut(h, c);
     }
     if (end - p < 12) return 1;
     const uint8_t *q = p + 12;
@@ -457,18 +491,23 @@ SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htab
     return 0;
 }
 
-/* Decodes block element k from its stream r; returns 0, or 1 when the code is corrupt. */
+/* Decodes block element k (column x of X) from its stream r; returns 0, or 1 when the code is
+ * corrupt. */
 SQZ_HD int sqzk_huff_decode_elem(const sqzk_htabs &h, sqzk_hbits &r, uint8_t *z, uint32_t es, uint64_t k,
-                                 uint64_t first, uint64_t X)
+                                 uint64_t x, uint64_t X)
 {
-    const unsigned c = sqzk_context_at(z, es, k, (first + k) % X, X);
+    const unsigned c = sqzk_context_at(z, es, k, x, X);
     if (h.sole[c] == -2) return 1;
     unsigned t;
+    /* canonical codes, first bit most significant: the prefix of length l is bits' top l */
+    const uint32_t bits = h.sole[c] >= 0 ? 0 : sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN);
+    const unsigned e = h.sole[c] >= 0 ? 0 : h.lut[c][bits >> (SQZK_MAXLEN - SQZK_LUT_BITS)];
     if (h.sole[c] >= 0) {
         t = (unsigned)h.sole[c];
+    } else if (e) {
+        sqzk_skip(r, e >> 8);
+        t = e & 0xFFu;
     } else {
-        /* canonical codes, first bit most significant: the prefix of length l is bits' top l */
-        const uint32_t bits = sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN);
         int fst = 0, idx = 0, l = 1, code;
         for (;; l++) {
             if (l > SQZK_MAXLEN) return 1;
@@ -497,8 +536,8 @@ SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uin
     sqzk_htabs h;
     sqzk_hbits st[4];
     if (sqzk_huff_parse(in, n, es, h, st)) return 1;
-    for (uint64_t k = 0; k < m; k++)
-        if (sqzk_huff_decode_elem(h, st[k & 3], z, es, k, first, X)) return 1;
+    for (uint64_t k = 0, x = sqzk_mod(first, X); k < m; k++, x = x + 1 < X ? x + 1 : 0)
+        if (sqzk_huff_decode_elem(h, st[k & 3], z, es, k, x, X)) return 1;
     for (int i = 0; i < 4; i++)
         if (!sqzk_hbits_done(st[i])) return 1;
     return 0;
@@ -519,25 +558,30 @@ SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uin
  * emulation (threads one after another) cannot run; tests/test_gpu.py checks them on a GPU. ---- */
 #ifndef SQZ_EMULATE
 
-/* k_ctx_tok with one CTA per block: the block's histogram in shared memory, then stored
- * (hist needs no zeroing). */
+/* k_ctx_tok by slices of SQZK_CTX_SLICE elements of a block, one CTA each: the histogram in
+ * shared memory, then its nonzero bins added to hist (zeroed before). */
+#define SQZK_CTX_SLICE 8192
 SQZ_KERNEL k_ctx_tok_cta(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint32_t *hist)
 {
     __shared__ uint32_t h[SQZK_NCTX * SQZK_NT];
-    for (uint64_t b = blockIdx.x; b < g.n_blocks; b += gridDim.x) {
+    const uint64_t per = (g.block_elems + SQZK_CTX_SLICE - 1) / SQZK_CTX_SLICE;
+    for (uint64_t u = blockIdx.x; u < g.n_blocks * per; u += gridDim.x) {
+        const uint64_t b = u / per, first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        const uint64_t k0 = (u % per) * SQZK_CTX_SLICE, k1 = k0 + SQZK_CTX_SLICE < m ? k0 + SQZK_CTX_SLICE : m;
+        if (k0 >= m) continue;  /* the whole CTA */
         for (unsigned i = threadIdx.x; i < SQZK_NCTX * SQZK_NT; i += blockDim.x) h[i] = 0;
         __syncthreads();
-        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
         const uint8_t *zb = z + first * g.es;
-        for (uint64_t k = threadIdx.x; k < m; k += blockDim.x) {
+        for (uint64_t k = k0 + threadIdx.x; k < k1; k += blockDim.x) {
             const uint64_t i = first + k;
-            const unsigned c = sqzk_context_at(zb, g.es, k, i % X, X), t = sqzk_token_of(sqzk_ld(zb, g.es, k));
+            const unsigned c = sqzk_context_at(zb, g.es, k, sqzk_mod(i, X), X), t = sqzk_token_of(sqzk_ld(zb, g.es, k));
             ct[i] = (uint8_t)c;
             ct[g.n_elems + i] = (uint8_t)t;
             atomicAdd(&h[c * SQZK_NT + t], 1u);
         }
         __syncthreads();
-        for (unsigned i = threadIdx.x; i < SQZK_NCTX * SQZK_NT; i += blockDim.x) hist[b * SQZK_NCTX * SQZK_NT + i] = h[i];
+        for (unsigned i = threadIdx.x; i < SQZK_NCTX * SQZK_NT; i += blockDim.x)
+            if (h[i]) atomicAdd(&hist[b * SQZK_NCTX * SQZK_NT + i], h[i]);
         __syncthreads();
     }
 }
@@ -561,10 +605,14 @@ SQZ_KERNEL k_huff_decode4(const uint8_t *payload, const uint64_t *offs, const ui
         sqzk_hbits r = st[s];
         uint8_t *zb = z + first * g.es;
         int dead = 0;
+        uint64_t k = s, x = sqzk_mod(first + s, X);  /* X >= 3: a step of 4 wraps at most twice */
         for (uint64_t a = 0; a < m; a += seg) {
             const uint64_t e = a + seg < m ? a + seg : m;
-            for (uint64_t k = a + ((s - a) & 3); k < e && !dead; k += 4)
-                dead = sqzk_huff_decode_elem(h, r, zb, g.es, k, first, X);
+            for (; k < e && !dead; k += 4) {
+                dead = sqzk_huff_decode_elem(h, r, zb, g.es, k, x, X);
+                x += 4;
+                while (x >= X) x -= X;
+            }
             __syncwarp(mask);
         }
         if (dead || !sqzk_hbits_done(r)) sqz_atomic_min_u64(bad, b);
@@ -588,7 +636,8 @@ SQZ_KERNEL k_predict_dec_wave(const uint8_t *z, uint8_t *out, const uint8_t *tab
                 const uint64_t x = t - 2 * j, i = (r0 + j) * X + x;
                 if (x >= X || i < first || i >= first + m) continue;
                 const uint64_t k = i - first;
-                sqzk_st(ob, g.es, k, sqzk_unzig(sqzk_ld(zb, g.es, k), sqzk_pred_at(ob, g.es, lg, first, k), g.es) ^ lg.flip);
+                const uint32_t pr = sqzk_pred_xy(ob, g.es, lg, i, k, x, lg.Y && sqzk_mod(r0 + j, lg.Y) > 0);
+                sqzk_st(ob, g.es, k, sqzk_unzig(sqzk_ld(zb, g.es, k), pr, g.es) ^ lg.flip);
             }
             __syncthreads();
         }
