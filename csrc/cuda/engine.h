@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <new>
+#include <vector>
 
 extern "C" {
 #include "../common/bytes.h"
@@ -37,6 +38,33 @@ int serial_decode()
     static const int on = getenv("SQEAZY_CUDA_SERIAL_DECODE") && atoi(getenv("SQEAZY_CUDA_SERIAL_DECODE"));
     return on;
 }
+
+#ifdef SQZ_EMULATE
+/* k_predict_dec_wave's schedule, each step's writes held back to its end (a read of a value
+ * written in the same step or later sees the poison): the wavefront's order, checked. */
+void predict_dec_wave_emul(const uint8_t *z, uint8_t *out, const uint8_t *table, const sqzk_geo &g, const sqzk_lgeo &lg)
+{
+    for (uint64_t b = 0; b < g.n_blocks; b++) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
+        const sqzk_wave w = sqzk_wave_of(g, lg, b);
+        const uint8_t *zb = z + w.first * g.es;
+        uint8_t *ob = out + w.first * g.es;
+        memset(ob, 0xA5, w.m * g.es);
+        std::vector<std::pair<uint64_t, uint32_t>> step;
+        for (uint64_t t = 0; t < w.steps; t++) {
+            step.clear();
+            for (uint64_t j = 0; j < w.rows; j++) {
+                uint64_t k;
+                uint32_t v;
+                const int r = sqzk_wave_elem(zb, ob, g.es, lg, w, j, t, &k, &v);
+                if (r == 2) break;
+                if (r) step.emplace_back(k, v);
+            }
+            for (auto &kv : step) sqzk_st(ob, g.es, kv.first, kv.second);
+        }
+    }
+}
+#endif
 
 unsigned grid_for(uint64_t threads)
 {
@@ -503,12 +531,15 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
 #endif
         SQZ_LAUNCH(k_huff_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
                    lg.X, z, bad);
-#ifndef SQZ_EMULATE
     if (pred && !serial_decode() && lg.X >= 8) {
+#ifndef SQZ_EMULATE
         SQZ_LAUNCH(k_predict_dec_wave, n < 65536 ? (unsigned)n : 65536u, 256u, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
-    } else
+#else
+        predict_dec_wave_emul(z, n_tab ? a : d_dst, d_table, g, lg);
 #endif
-    if (pred) SQZ_LAUNCH(k_predict_dec, grid_for(n), k_threads, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
+    } else if (pred) {
+        SQZ_LAUNCH(k_predict_dec, grid_for(n), k_threads, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);
+    }
     if (n_tab) {
         SQZ_FORWARD_IF_ERROR(need(s.h_tab, (size_t)n_tab * 2));
         SQZ_FORWARD_IF_ERROR(need(s.d_lut, (size_t)n_tab * 2));

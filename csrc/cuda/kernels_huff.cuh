@@ -126,6 +126,47 @@ SQZ_KERNEL k_predict_dec(const uint8_t *z, uint8_t *out, const uint8_t *table, s
     }
 }
 
+/* Inverse prediction as a wavefront (k_predict_dec_wave; the emulation runs the same schedule
+ * with each step's writes held back to its end, sqzc::predict_dec_wave_emul). One CTA per coded
+ * block, rows of the chunk across its threads. Row j starts at step S(j) and does column
+ * t - S(j) at step t. After a row with a row above in its plane, S(j) = S(j-1) + 2: its left,
+ * upper-left, upper, upper-right and previous-plane neighbours are done at earlier steps. The
+ * first row of a plane may predict its first element from the element before it (the end of
+ * the previous row), so it starts when that row is done: S(j) = S(j-1) + X. */
+SQZ_HD uint64_t sqzk_wave_start(uint64_t r0, uint64_t j, uint64_t X, uint64_t Y)
+{
+    const uint64_t plane_starts = Y ? sqzk_div(r0 + j, Y) - sqzk_div(r0, Y) : j;  /* in rows r0+1 .. r0+j */
+    return 2 * j + (X - 2) * plane_starts;
+}
+
+struct sqzk_wave {
+    uint64_t first, m, r0, rows, steps;
+};
+
+SQZ_HD sqzk_wave sqzk_wave_of(const sqzk_geo &g, const sqzk_lgeo &lg, uint64_t b)
+{
+    sqzk_wave w;
+    w.first = b * g.block_elems, w.m = sqzk_block_elems(g, b);
+    w.r0 = sqzk_div(w.first, lg.X), w.rows = sqzk_div(w.first + w.m - 1, lg.X) - w.r0 + 1;
+    w.steps = sqzk_wave_start(w.r0, w.rows - 1, lg.X, lg.Y) + lg.X;
+    return w;
+}
+
+/* Row j at step t: 0 when it has nothing to do (stop: 2, the rows after j start later too),
+ * else 1 with block element *k and its value *v. */
+SQZ_HD int sqzk_wave_elem(const uint8_t *zb, const uint8_t *ob, uint32_t es, const sqzk_lgeo &lg, const sqzk_wave &w,
+                          uint64_t j, uint64_t t, uint64_t *k, uint32_t *v)
+{
+    const uint64_t X = lg.X, s0 = sqzk_wave_start(w.r0, j, X, lg.Y);
+    if (s0 > t) return 2;
+    const uint64_t x = t - s0, i = (w.r0 + j) * X + x;
+    if (x >= X || i < w.first || i >= w.first + w.m) return 0;
+    *k = i - w.first;
+    const uint32_t pr = sqzk_pred_xy(ob, es, lg, i, *k, x, lg.Y && sqzk_mod(w.r0 + j, lg.Y) > 0);
+    *v = sqzk_unzig(sqzk_ld(zb, es, *k), pr, es) ^ lg.flip;
+    return 1;
+}
+
 /* ---- remap ---- */
 
 /* rank[table[i]] = i (the table: n little-endian values of es bytes). */
@@ -620,24 +661,20 @@ SQZ_KERNEL k_huff_decode4(const uint8_t *payload, const uint64_t *offs, const ui
     }
 }
 
-/* Inverse prediction as a wavefront: one CTA per coded block, rows of the chunk across its
- * threads; at step t row j does column t - 2j, after its left, upper-left, upper, upper-right
- * and previous-plane neighbours (all done at earlier steps). */
 SQZ_KERNEL k_predict_dec_wave(const uint8_t *z, uint8_t *out, const uint8_t *table, sqzk_geo g, sqzk_lgeo lg)
 {
     for (uint64_t b = blockIdx.x; b < g.n_blocks; b += gridDim.x) {
         if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;  /* the whole CTA */
-        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b), X = lg.X;
-        const uint64_t r0 = first / X, rows = (first + m - 1) / X - r0 + 1, steps = X + 2 * (rows - 1);
-        const uint8_t *zb = z + first * g.es;
-        uint8_t *ob = out + first * g.es;
-        for (uint64_t t = 0; t < steps; t++) {
-            for (uint64_t j = threadIdx.x; j < rows && 2 * j <= t; j += blockDim.x) {
-                const uint64_t x = t - 2 * j, i = (r0 + j) * X + x;
-                if (x >= X || i < first || i >= first + m) continue;
-                const uint64_t k = i - first;
-                const uint32_t pr = sqzk_pred_xy(ob, g.es, lg, i, k, x, lg.Y && sqzk_mod(r0 + j, lg.Y) > 0);
-                sqzk_st(ob, g.es, k, sqzk_unzig(sqzk_ld(zb, g.es, k), pr, g.es) ^ lg.flip);
+        const sqzk_wave w = sqzk_wave_of(g, lg, b);
+        const uint8_t *zb = z + w.first * g.es;
+        uint8_t *ob = out + w.first * g.es;
+        for (uint64_t t = 0; t < w.steps; t++) {
+            for (uint64_t j = threadIdx.x; j < w.rows; j += blockDim.x) {
+                uint64_t k;
+                uint32_t v;
+                const int r = sqzk_wave_elem(zb, ob, g.es, lg, w, j, t, &k, &v);
+                if (r == 2) break;
+                if (r) sqzk_st(ob, g.es, k, v);
             }
             __syncthreads();
         }
