@@ -249,11 +249,7 @@ def test_loads_with_cuda_hidden(tmp_path):
 
 def test_real_gpu_device_resident(monkeypatch):
     """REAL GPU: device arrays (CuPy) in and out; skipped without a GPU or CuPy."""
-    monkeypatch.setattr(gpu, "_backend", None)
-    monkeypatch.setattr(gpu, "_why", None)
-    monkeypatch.delenv("SQEAZY_CUDA_LIBRARY", raising=False)
-    if not gpu.available():
-        pytest.skip(f"no GPU: {gpu.unavailable_reason()}")
+    _real_backend(monkeypatch)
     cp = pytest.importorskip("cupy")
     x = (np.arange(8 * 256 * 256) % 4000).astype(np.uint16).reshape(8, 256, 256)
     with gpu.Context(fallback=False) as ctx:

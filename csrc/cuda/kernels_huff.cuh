@@ -52,23 +52,13 @@ SQZ_HD uint32_t sqzk_mask(uint32_t es) { return es == 1 ? 0xFFu : 0xFFFFu; }
 
 /* ---- predict (predict.h: sqz_pred_full; predict.c: pred_edge and the generic walk) ---- */
 
-
-/* Prediction of block element k (block starts at chunk element `first`) from the values
- * `val` of the block, in the sign-flipped domain; masked to the element width. */
 /* a / b and a % b in 32 bits where both fit (a 64-bit division costs the GPU ~5x more) */
 SQZ_HD uint64_t sqzk_div(uint64_t a, uint64_t b) { return (a | b) >> 32 ? a / b : (uint32_t)a / (uint32_t)b; }
 SQZ_HD uint64_t sqzk_mod(uint64_t a, uint64_t b) { return (a | b) >> 32 ? a % b : (uint32_t)a % (uint32_t)b; }
 
-SQZ_HD uint32_t sqzk_pred_xy(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t i, uint64_t k, uint64_t x,
-                             int row_n);
-
-SQZ_HD uint32_t sqzk_pred_at(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t first, uint64_t k)
-{
-    const uint64_t i = first + k, X = g.X, r = sqzk_div(i, X);
-    return sqzk_pred_xy(val, es, g, i, k, i - r * X, g.Y && sqzk_mod(r, g.Y) > 0);
-}
-
-/* The same, given x = i % X and whether the row above is in the same plane (row_n). */
+/* Prediction of block element k (chunk element i, column x = i % X; row_n: the row above is in
+ * the same plane) from the values `val` of the block, in the sign-flipped domain; masked to the
+ * element width. */
 SQZ_HD uint32_t sqzk_pred_xy(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t i, uint64_t k, uint64_t x,
                              int row_n)
 {
@@ -88,6 +78,13 @@ SQZ_HD uint32_t sqzk_pred_xy(const uint8_t *val, uint32_t es, const sqzk_lgeo &g
     else if (mode != SQZ_PRED_LEFT && hw && hn) r = (w + n) >> 1;
     else r = hw ? w : hn ? n : hp ? p : w;
     return (uint32_t)r & sqzk_mask(es);
+}
+
+/* The same for block element k of a block that starts at chunk element `first`. */
+SQZ_HD uint32_t sqzk_pred_at(const uint8_t *val, uint32_t es, const sqzk_lgeo &g, uint64_t first, uint64_t k)
+{
+    const uint64_t i = first + k, X = g.X, r = sqzk_div(i, X);
+    return sqzk_pred_xy(val, es, g, i, k, i - r * X, g.Y && sqzk_mod(r, g.Y) > 0);
 }
 
 SQZ_HD uint32_t sqzk_zig(uint32_t x, uint32_t pred, uint32_t es)
