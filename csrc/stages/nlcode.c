@@ -41,7 +41,7 @@ typedef struct {
     uint8_t *bits;               /* encoder: extra-bit streams, one region per lane */
     uint8_t *rans;               /* encoder: rANS words, written downwards */
     size_t cap;
-    uint32_t count[2][NCTX][NTOK];  /* encoder: even and odd elements (merged into [0]) */
+    uint32_t count[4][NCTX][NTOK];  /* encoder: elements k mod 4 (merged into [0]) */
     uint16_t freq[NCTX][NTOK];
     enc_sym esym[NCTX * NTOK];
     uint32_t efc[NCTX * NTOK];   /* encoder (nlcode16, AVX2): freq | cum << 16 */
@@ -311,7 +311,7 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     }
     uint8_t *const cx = s->ctx;
     uint16_t *const idx = s->idx;
-    uint32_t *const cnt0 = &s->count[0][0][0], *const cnt1 = &s->count[1][0][0];
+    uint32_t *const cnt[4] = {&s->count[0][0][0], &s->count[1][0][0], &s->count[2][0][0], &s->count[3][0][0]};
     /* pass 1: contexts and z, then tokens, extra bits and counts */
     uint64_t bulk_end = 0;
     for (uint64_t k = 0; k < ne;) {
@@ -337,8 +337,9 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             cx[k + t] = (uint8_t)model(&b, mask, &fp, &mirror);
             idx[k + t] = (uint16_t)residual_zig(v[k + t], fp, mirror, mask, bits);
         }
-        /* even and odd elements count into separate tables (no store-to-load waits on repeats) */
-#define TOKEN(K, CNT)                                                                                              \
+        /* elements k mod 4 count into separate tables (no store-to-load waits on repeats); groups of 8
+         * without an escape token take the short way */
+#define TOKEN(K)                                                                                                   \
     do {                                                                                                       \
         const uint32_t z = idx[K];                                                                             \
         unsigned tk = z;                                                                                       \
@@ -349,20 +350,28 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         }                                                                                                      \
         const unsigned id = cx[K] * NTOK + tk;                                                                 \
         idx[K] = (uint16_t)id;                                                                                 \
-        CNT[id]++;                                                                                             \
+        cnt[(K) & 3][id]++;                                                                                    \
     } while (0)
         const uint64_t kend = k + len;
-        if (k < kend && (k & 1)) { TOKEN(k, cnt1); k++; }
-        for (; k + 1 < kend; k += 2) {
-            TOKEN(k, cnt0);
-            TOKEN(k + 1, cnt1);
+        for (; k < kend && (k & 7); k++) TOKEN(k);
+        for (; k + 8 <= kend; k += 8) {
+            uint32_t any = 0;
+            for (unsigned j = 0; j < 8; j++) any |= idx[k + j];
+            if (__builtin_expect(any >= 16, 0)) {
+                for (unsigned j = 0; j < 8; j++) TOKEN(k + j);
+                continue;
+            }
+            uint16_t id[8];
+            for (unsigned j = 0; j < 8; j++) id[j] = (uint16_t)(cx[k + j] * NTOK + idx[k + j]);
+            memcpy(idx + k, id, sizeof id);
+            for (unsigned j = 0; j < 8; j++) cnt[j & 3][id[j]]++;
         }
-        if (k < kend) { TOKEN(k, cnt0); k++; }
+        for (; k < kend; k++) TOKEN(k);
 #undef TOKEN
     }
     uint32_t (*const count)[NCTX][NTOK] = s->count;
     for (unsigned c = 0; c < NCTX; c++)
-        for (unsigned t = 0; t < NTOK; t++) count[0][c][t] += count[1][c][t];
+        for (unsigned t = 0; t < NTOK; t++) count[0][c][t] += count[1][c][t] + count[2][c][t] + count[3][c][t];
     size_t bits_size[MAX_LANES];
     for (size_t l = 0, off = 0; l < nl; off += 2 * lane_n[l] + 16, l++) {
         if (bw[l].nb) { *bw[l].p++ = (uint8_t)bw[l].acc; bw[l].nb = 0; }

@@ -29,6 +29,7 @@ typedef struct {
     uint32_t max_value, n_levels;
     uint16_t to_index[65536];
     uint16_t level[65536];
+    uint32_t index_level[65536];     /* to_index | its level << 16: the encoder's one look-up */
 } tables;
 
 double sqz_wnl_bound(const double *p, double v)
@@ -55,6 +56,7 @@ static void build(tables *t)
     }
     t->n_levels = n;
     for (uint32_t u = n; u < 65536; u++) t->level[u] = (uint16_t)max;  /* indices no encoder writes */
+    for (uint32_t u = 0; u <= max; u++) t->index_level[u] = t->to_index[u] | (uint32_t)t->level[t->to_index[u]] << 16;
 }
 
 /* Tables are shared between threads and chunks: a few parameter sets stay cached. */
@@ -143,9 +145,9 @@ static int64_t wnl_encode_reconstruct(const sqz_stage_ctx *ctx, const sqz_block 
         const uint16_t *in = src;
         uint16_t *out = dst, *re = rec;
         for (size_t i = 0; i < n / 2; i++) {
-            const uint16_t j = t->to_index[in[i]];
-            out[i] = j;
-            re[i] = t->level[j];
+            const uint32_t e = t->index_level[in[i]];
+            out[i] = (uint16_t)e;
+            re[i] = (uint16_t)(e >> 16);
         }
     }
     return (int64_t)n;
