@@ -6,7 +6,10 @@ import statistics
 import time
 from pathlib import Path
 
-import numpy as np
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")  # before numpy: an idle BLAS pool spins and steals a core from the codecs
+
+import numpy as np  # noqa: E402
 
 DATA = Path(os.environ.get("SQEAZY_TEST_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
