@@ -354,11 +354,17 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     } while (0)
         const uint64_t kend = k + len;
         for (; k < kend && (k & 7); k++) TOKEN(k);
-        for (; k + 8 <= kend; k += 8) {
-            uint32_t any = 0;
-            for (unsigned j = 0; j < 8; j++) any |= idx[k + j];
-            if (__builtin_expect(any >= 16, 0)) {
-                for (unsigned j = 0; j < 8; j++) TOKEN(k + j);
+        /* after a group with an escape, the next one goes the long way without looking */
+        for (int plain = 1; k + 8 <= kend; k += 8) {
+            uint32_t any = 16;
+            if (plain)
+                for (unsigned j = any = 0; j < 8; j++) any |= idx[k + j];
+            if (any >= 16) {
+                plain = 1;
+                for (unsigned j = 0; j < 8; j++) {
+                    plain &= idx[k + j] < 16;
+                    TOKEN(k + j);
+                }
                 continue;
             }
             uint16_t id[8];
