@@ -11,8 +11,7 @@ Prints Markdown (the tables of docs/BENCHMARKS.md, section "Lossless codec").
 """
 import os
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")  # an idle BLAS pool spins and steals a core from the codecs
+import common  # noqa: F401  (first: one BLAS thread before numpy is imported)
 
 import argparse
 import datetime

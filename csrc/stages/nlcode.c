@@ -337,8 +337,8 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
             cx[k + t] = (uint8_t)model(&b, mask, &fp, &mirror);
             idx[k + t] = (uint16_t)residual_zig(v[k + t], fp, mirror, mask, bits);
         }
-        /* elements k mod 4 count into separate tables (no store-to-load waits on repeats); groups of 8
-         * without an escape token take the short way */
+        /* elements count into 4 tables in turn (no store-to-load waits on repeats; the tables are
+         * summed); groups of 8 without an escape token take the short way */
 #define TOKEN(K)                                                                                                   \
     do {                                                                                                       \
         const uint32_t z = idx[K];                                                                             \
@@ -353,13 +353,12 @@ static int64_t nl_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         cnt[(K) & 3][id]++;                                                                                    \
     } while (0)
         const uint64_t kend = k + len;
-        for (; k < kend && (k & 7); k++) TOKEN(k);
         /* after a group with an escape, the next one goes the long way without looking */
         for (int plain = 1; k + 8 <= kend; k += 8) {
-            uint32_t any = 16;
+            uint32_t any = 0;
             if (plain)
-                for (unsigned j = any = 0; j < 8; j++) any |= idx[k + j];
-            if (any >= 16) {
+                for (unsigned j = 0; j < 8; j++) any |= idx[k + j];
+            if (!plain || any >= 16) {
                 plain = 1;
                 for (unsigned j = 0; j < 8; j++) {
                     plain &= idx[k + j] < 16;
