@@ -1,9 +1,9 @@
 """Golden files: committed chunks and .h5 files of every format version and pipeline.
 
-Each must decode to the data it was made from, and encoding that data again must give the
-identical bytes: a change that alters the bytes of an existing format version fails here.
-(Such a change needs a new stage ID or format version; see docs/FORMAT.md.) New stages:
-`python3 tests/golden/make_golden.py` adds their goldens (test_every_pipeline_has_goldens).
+Each must decode to the data it was made from, forever. Encoding that data again must give the
+identical bytes, so any change of an encoder's output fails here; a deliberate one that keeps the
+format moves the old files to superseded/ (decoded, not re-encoded; docs/HARDENING.md). New
+stages: `python3 tests/golden/make_golden.py` adds their goldens (test_every_pipeline_has_goldens).
 """
 import glob
 import hashlib
@@ -54,6 +54,16 @@ def test_format_v1_goldens_exist():
     assert total < 1 << 20, f"goldens take {total} bytes; keep them under 1 MB"
 
 
+def test_superseded_goldens_have_successors():
+    """A file kept for decoding only names why, and today's encoder has its own golden of that case."""
+    for d, m in MANIFESTS:
+        for rel, e in m["files"].items():
+            if e.get("reencode", True):
+                continue
+            assert rel.startswith("superseded/") and e.get("superseded"), rel
+            assert rel[len("superseded/"):] in m["files"], f"{rel}: no current golden of the same case"
+
+
 def test_every_pipeline_has_goldens():
     """Every registered pipeline of the current format has goldens (a new stage must add them)."""
     current = sqeazy_filter.config()["format_version"]
@@ -87,6 +97,8 @@ def test_golden_chunk(d, rel, e):
         if not lossy:
             np.testing.assert_array_equal(out, expected)
     assert _sha(expected.tobytes()) == e["raw_sha256"], "hardening_util.synthetic changed: goldens need it stable"
+    if not e.get("reencode", True):
+        return  # made by an earlier encoder of the same format: decoded only
     for threads in (1, 2):
         again = sqeazy_filter.encode(expected, e["pipeline"], threads=threads, block_size=e["block_size"])
         assert again == chunk, f"encoding the same data now gives other bytes (threads={threads})"
@@ -113,6 +125,8 @@ def test_golden_h5(d, rel, e):
             assert _sha(data.tobytes()) == spec.get("decoded_sha256", spec["raw_sha256"]), "decoded data changed"
             if not lossy:
                 np.testing.assert_array_equal(data, expected)
+            if not e.get("reencode", True):
+                continue
             # every stored chunk is what encoding that part of the data gives today
             for offset, (mask, stored) in _read_chunks(ds):
                 assert mask == 0

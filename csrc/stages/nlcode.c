@@ -206,20 +206,38 @@ static inline void bw_put(bitw *w, uint32_t v, unsigned n)
     while (w->nb >= 8) { *w->p++ = (uint8_t)w->acc; w->acc >>= 8; w->nb -= 8; }
 }
 
+/* Frequencies summing to SCALE. A boundary between two tokens of at least one bucket each moves to
+ * the nearest bucket edge: the decoder's bucket table then names one token per bucket there, and
+ * fewer look-ups need the second, branchy step (docs/DESIGN.md, "Speed (session 17)"). */
 static void normalise(const uint32_t *count, unsigned ntok, uint16_t *freq)
 {
+    const uint32_t bucket = 1u << LUT_SHIFT;
     uint64_t total = 0;
     for (unsigned t = 0; t < ntok; t++) total += count[t];
-    uint32_t sum = 0;
+    uint32_t sum = 0, present = 0;
     unsigned big = 0;
     for (unsigned t = 0; t < ntok; t++) {
         uint32_t f = (uint32_t)((uint64_t)count[t] * SCALE / total);
         if (count[t] && !f) f = 1;
         freq[t] = (uint16_t)f;
         sum += f;
+        present += f > 0;
         if (f > freq[big]) big = t;
     }
     freq[big] = (uint16_t)(freq[big] + (int32_t)(SCALE - sum));
+    /* cum: the exact boundary after token t; at: where it goes (each present token keeps >= 1 slot) */
+    uint32_t cum = 0, at = 0;
+    for (unsigned t = 0; t + 1 < ntok; t++) {
+        const uint32_t f = freq[t], start = at;
+        cum += f;
+        if (!f) continue;
+        present--;
+        uint32_t b = f >= bucket && freq[t + 1] >= bucket ? (cum + bucket / 2) & ~(bucket - 1) : cum;
+        b = b < start + 1 ? start + 1 : b > SCALE - present ? SCALE - present : b;
+        freq[t] = (uint16_t)(b - start);
+        at = b;
+    }
+    freq[ntok - 1] = (uint16_t)(SCALE - at);
 }
 
 /* Block elements [*lo, *hi) of chunk row r. */

@@ -8,8 +8,10 @@
 Layout: tests/golden/v<format>/{chunks/*.sqz, h5/*.h5, manifest.json}. Data comes from
 hardening_util.synthetic (seeded, no numpy RNG), so tests/test_golden.py can rebuild it,
 decode every file and check that encoding the same data gives the identical bytes. Existing
-goldens are a promise: never regenerate them with --force for a released format version;
-a change that alters their bytes needs a new stage ID or format version (docs/FORMAT.md).
+goldens are a promise: never regenerate them with --force for a released format version. A
+change of the bytes' meaning needs a new stage ID or format version (docs/FORMAT.md); a deliberate
+change of an encoder's output within the format moves the old files to superseded/ (decoded
+forever, not re-encoded) and a plain run adds today's (docs/HARDENING.md).
 Pipelines come from the registry (every codec, every filter->codec), so after a stage lands
 a plain run adds its goldens.
 """
