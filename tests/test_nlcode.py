@@ -161,3 +161,32 @@ def test_stage_validation_without_checksums(codec, rng):
                 short[table + 12 * i:table + 12 * i + 4] = (size - 3).to_bytes(4, "little")
                 sqeazy_filter.decode(rehash(bytes(short), meta))
         assert by_stage > 0
+
+
+@pytest.mark.parametrize("shape", [(2, 100, 2100), (3, 70, 40), (2, 30, 9), (300, 700), (1, 40, 5000)])
+@pytest.mark.parametrize("block_size", [0, 50 * 1024])
+def test_fused_stages_and_checksum(shape, block_size, rng):
+    """nlcode hands finished rows to wnl and the checksum while it decodes (runs of rows sized for
+    the cache, planes, blocks that start inside a plane): the same values as wnl before a codec
+    that does not (zstd)."""
+    a = (100 + 2.5 * rng.poisson(30, shape)).astype(np.uint16)
+    for codec in CODECS:
+        fused = sqeazy_filter.encode(a, lossy_pipeline(1, CAM, then=codec), block_size=block_size)
+        ref = sqeazy_filter.encode(a, lossy_pipeline(1, CAM, then="zstd"), block_size=block_size)
+        np.testing.assert_array_equal(sqeazy_filter.decode(fused), sqeazy_filter.decode(ref))
+        check_encode_decode(a, codec, block_size=block_size)
+        sparse = (a // 3 * 47).astype(np.uint16)  # remap (pointwise) before nlcode: fused too
+        chunk = check_encode_decode(sparse, "remap->" + codec, block_size=block_size)
+        assert "remap" in sqeazy_filter.info(chunk)["pipeline"]
+
+
+def test_fused_stage_error_names_the_stage(rng):
+    """Level indices beyond wnl's table, met while nlcode hands rows over: wnl's error, no output."""
+    from hardening_util import Chunk
+    a = (100 + 2.5 * rng.poisson(30, (2, 64, 300))).astype(np.uint16)
+    coarse = Chunk(sqeazy_filter.encode(a, lossy_pipeline(200, CAM), block_size=40 * 1024))
+    wide = Chunk(sqeazy_filter.encode(indices(a, 1, CAM), "nlcode16", block_size=40 * 1024))
+    assert len(coarse.blocks) == len(wide.blocks) > 1
+    coarse.blocks = wide.blocks
+    with pytest.raises(sqeazy_filter.SqeazyError, match="wnl index"):
+        sqeazy_filter.decode(coarse.to_bytes())

@@ -62,6 +62,43 @@ uint32_t sqz_hash32_avx2(const void *data, size_t size)
 uint32_t sqz_hash32_avx2(const void *data, size_t size) { return sqz_hash32_scalar(data, size); }
 #endif
 
+static void stripes(uint32_t acc[SQZ_HASH_LANES], const uint8_t *p, size_t n_stripes)
+{
+#ifdef SQZ_HAVE_AVX2
+    if (sqz_simd_get() >= SQZ_SIMD_AVX2) { sqz_hash32_stripes_avx2(acc, p, n_stripes); return; }
+#endif
+    stripes_scalar(acc, p, n_stripes);
+}
+
+void sqz_hash32_begin(sqz_hash32_state *h)
+{
+    lanes_init(h->acc);
+    h->tail_size = 0;
+    h->size = 0;
+}
+
+void sqz_hash32_update(sqz_hash32_state *h, const void *data, size_t size)
+{
+    const uint8_t *p = data;
+    h->size += size;
+    if (h->tail_size) {
+        const size_t take = STRIPE - h->tail_size < size ? STRIPE - h->tail_size : size;
+        memcpy(h->tail + h->tail_size, p, take);
+        h->tail_size += take;
+        p += take;
+        size -= take;
+        if (h->tail_size < STRIPE) return;
+        stripes(h->acc, h->tail, 1);
+        h->tail_size = 0;
+    }
+    const size_t n = size / STRIPE;
+    stripes(h->acc, p, n);
+    memcpy(h->tail, p + n * STRIPE, size - n * STRIPE);
+    h->tail_size = size - n * STRIPE;
+}
+
+uint32_t sqz_hash32_end(sqz_hash32_state *h) { return finish(h->acc, h->tail, h->tail_size, (size_t)h->size); }
+
 uint32_t sqz_hash32(const void *data, size_t size)
 {
     return sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_hash32_avx2(data, size) : sqz_hash32_scalar(data, size);

@@ -20,8 +20,39 @@ typedef struct {
     uint8_t *dst;
     size_t esize;
     int direct_from;  /* stages <= this one decode into dst (the ones before them run in place) */
+    int fused;        /* the codec hands finished ranges to the pointwise stages before it and the checksum */
     sqz_workers w;
 } dec_job;
+
+/* The stages before the codec and the checksum, over the ranges the codec has finished. */
+typedef struct {
+    sqz_sink sink;
+    dec_job *j;
+    int worker;
+    uint64_t first;   /* the block's first element */
+    uint8_t *out;
+    size_t done;      /* bytes put so far */
+    sqz_hash32_state hash;
+} block_sink;
+
+static int put_range(sqz_sink *sink, size_t offset, size_t size)
+{
+    block_sink *b = (block_sink *)sink;
+    dec_job *j = b->j;
+    SQZ_RETURN_IF(offset != b->done || size % j->esize, SQZ_ERR_GENERIC, "decoder put %zu bytes at %zu, %zu expected",
+                  size, offset, b->done);
+    uint8_t *p = b->out + offset;
+    const sqz_block sub = {b->first + offset / j->esize, size / j->esize};
+    for (int s = j->pl->n - 2; s >= 0; s--) {
+        sqz_stage_ctx *c = &j->pl->st[s];
+        if (sqz_stage_skipped(c)) continue;
+        const int64_t r = c->stage->decode(c, &sub, p, size, p, size, sqz_workers_state(&j->w, b->worker, s));
+        if (r < 0) return (int)r;
+    }
+    sqz_hash32_update(&b->hash, p, size);
+    b->done += size;
+    return 0;
+}
 
 static int decode_block(void *ctx, int worker, uint64_t i)
 {
@@ -44,6 +75,21 @@ static int decode_block(void *ctx, int worker, uint64_t i)
         SQZ_RETURN_IF(in_n != len, SQZ_ERR_CORRUPT_DATA, "stored block %llu has %zu bytes, expected %zu",
                       (unsigned long long)i, in_n, len);
         memcpy(out, in, len);
+    } else if (j->fused) {
+        const int last = pl->n - 1;
+        sqz_stage_ctx *c = &pl->st[last];
+        block_sink b = {{put_range}, j, worker, first, out, 0, {{0}, {0}, 0, 0}};
+        sqz_hash32_begin(&b.hash);
+        int64_t r = c->stage->decode_sink(c, &blk, in, in_n, out, len, sqz_workers_state(&j->w, worker, last), &b.sink);
+        if (r >= 0 && b.done < len) r = put_range(&b.sink, b.done, len - b.done);
+        if (r < 0) {
+            char detail[400];
+            snprintf(detail, sizeof detail, "%s", sqz_last_error());
+            return sqz_fail((int)-r, "block %llu: %s", (unsigned long long)i, detail);
+        }
+        SQZ_RETURN_IF(sqz_hash32_end(&b.hash) != sqz_rd32(h->table + SQZ_TABLE_ENTRY * i + 4), SQZ_ERR_CHECKSUM,
+                      "block %llu decodes to data that fails its checksum (corrupt chunk)", (unsigned long long)i);
+        return 0;
     } else {
         size_t sizes[SQZ_MAX_STAGES];
         sizes[0] = len;
@@ -137,6 +183,10 @@ int64_t sqz_decode(const void *src, size_t src_size, void *dst, size_t dst_cap, 
             break;
         j.direct_from = s;
     }
+    /* fused: the codec decodes into dst and every stage before it is pointwise (or skipped) */
+    j.fused = pl.st[pl.n - 1].stage->decode_sink && j.direct_from == pl.n - 1;
+    for (int s = 0; s + 1 < pl.n; s++)
+        if (!sqz_stage_skipped(&pl.st[s]) && !pl.st[s].stage->pointwise) j.fused = 0;
     size_t scratch = (size_t)max_block;
     for (int s = 0; s + 1 < pl.n; s++) {
         size_t o = pl.st[s].stage->out_size(&pl.st[s], (size_t)max_block);

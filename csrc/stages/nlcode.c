@@ -25,6 +25,9 @@
 #define SCALE (1u << SCALE_BITS)
 #define RANS_L (1u << 16)       /* state lower bound; 16-bit renormalisation */
 #define DEFAULT_BYTES (4u << 20)
+/* the least the decoder hands to its sink at once (elements), and about the most (bytes) */
+#define SINK_MIN 4096
+#define SINK_BYTES (256u << 10)
 #define LUT_SHIFT 3             /* decoder: slots per bucket of the token table: 8 */
 #define MAX_LANES 16            /* nlcode: 2 lanes (rows alternate), nlcode16: 16 (row mod 16) */
 
@@ -909,8 +912,8 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
 #endif
 }
 
-static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                         void *dst, size_t dst_size, void **state)
+static int64_t nl_decode_sink(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                              void *dst, size_t dst_size, void **state, sqz_sink *sink)
 {
     const unsigned nl = lanes(ctx);
     const size_t es = sqz_dtype_size(ctx->dtype);
@@ -1028,13 +1031,24 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     }
     int bad = 0, narrow = 1;
     const uint64_t X = g.X;
+    uint64_t put = 0;  /* elements handed to sink: nothing reads them again */
+    /* rounds of the wavefront per call, so that the sink sees its rows in cache */
+    const uint64_t sink_rows = SINK_BYTES / (32 * X) > 1 ? SINK_BYTES / (32 * X) * 16 : 16;
     for (uint64_t k = 0; k < ne && !bad;) {
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
         const uint64_t len = X - x0 < ne - k ? X - x0 : ne - k, y = g.Y ? row % g.Y : 0;
+        /* a plane reads one element of the one before; other rows, two rows back */
+        const uint64_t final = x0 == 0 && y == 0 && k ? k - 1 : k > 2 * X + 2 ? k - 2 * X - 2 : 0;
+        if (sink && es == 2 && final >= put + SINK_MIN) {
+            const int rc = sink->put(sink, put * 2, (final - put) * 2);
+            if (rc < 0) return rc;
+            put = final;
+        }
         /* the rows left in the plane and block; a last round of 1 or 2 rows (most lanes idle) costs
          * more in the wavefront than in the scalar code (docs/DESIGN.md, session 9) */
         uint64_t run = g.Y - y < (ne - k) / X ? g.Y - y : (ne - k) / X;
         if (run > 16 && run % 16 < 3) run -= run % 16;
+        if (sink && es == 2 && run > sink_rows + 16) run = sink_rows;
         if (wave && x0 == 0 && (y == 0 || (y >= 2 && k >= 2 * X)) && run >= 8) {
             wave_group(s, in, n, v + k, X, run, (unsigned)(row % 16), y == 0, k ? v[k - 1] : 0, mask, rr, br, bstart,
                        &narrow, &bad);
@@ -1096,6 +1110,12 @@ static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     return (int64_t)dst_size;
 }
 
+static int64_t nl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                         void *dst, size_t dst_size, void **state)
+{
+    return nl_decode_sink(ctx, blk, src, n, dst, dst_size, state, NULL);
+}
+
 static int nl_check(const sqz_stage_ctx *ctx)
 {
     SQZ_RETURN_IF(ctx->dtype != SQZ_UINT16 && ctx->dtype != SQZ_INT16 && ctx->dtype != SQZ_UINT8,
@@ -1119,12 +1139,12 @@ const sqz_stage sqz_stage_nlcode = {
     .id = 41, .name = "nlcode", .kind = SQZ_STAGE_CODEC,
     .doc = "8-tap predictor in 1/16 units + 108 contexts (fraction, activity) + rANS in 2 lanes, for wnl level indices",
     .check = nl_check, .encode = nl_encode, .decode = nl_decode, .release = nl_release,
-    .block_elems = nl_block_elems,
+    .block_elems = nl_block_elems, .decode_sink = nl_decode_sink,
 };
 
 const sqz_stage sqz_stage_nlcode16 = {
     .id = 42, .name = "nlcode16", .kind = SQZ_STAGE_CODEC,
     .doc = "nlcode with 16 rANS lanes (row mod 16), decoded 16 rows at once with AVX2",
     .check = nl_check, .encode = nl_encode, .decode = nl_decode, .release = nl_release,
-    .block_elems = nl_block_elems,
+    .block_elems = nl_block_elems, .decode_sink = nl_decode_sink,
 };

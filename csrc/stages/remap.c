@@ -194,4 +194,5 @@ const sqz_stage sqz_stage_remap = {
     .doc = "values -> ranks in the chunk's sorted value table (metadata), when the values are sparse",
     .check = rm_check, .prepare = rm_prepare, .out_size = rm_out_size,
     .encode = rm_encode, .decode = rm_decode, .release = rm_release, .identity = rm_identity, .decode_in_place = 1,
+    .pointwise = 1,
 };

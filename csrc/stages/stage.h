@@ -22,6 +22,13 @@ typedef struct {
 
 struct sqz_stage;
 
+/* Where a codec's decoder hands the parts of its output it will not read again: put() runs the
+ * pointwise stages after it and the block checksum on them while they are in cache. Ranges are
+ * bytes of dst, in order, each once; 0 or -sqz_error (the decoder then stops with it). */
+typedef struct sqz_sink {
+    int (*put)(struct sqz_sink *sink, size_t offset, size_t size);
+} sqz_sink;
+
 /* A stage as configured in one chunk: parameters, metadata and the data it sees. */
 typedef struct {
     const struct sqz_stage *stage;
@@ -87,6 +94,13 @@ typedef struct sqz_stage {
     /* 1: decode works in place (dst == src, same size): the decoder then runs the stages
      * after it in the final buffer, without scratch copies */
     int decode_in_place;
+    /* 1 (with decode_in_place): decode maps each element on its own, so any range of a block
+     * decodes alone (wnl, remap) */
+    int pointwise;
+    /* optional, codecs: decode() that also hands finished ranges of dst to sink (a prefix of
+     * the block; the pipeline puts the rest) */
+    int64_t (*decode_sink)(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                           void *dst, size_t dst_size, void **state, sqz_sink *sink);
 } sqz_stage;
 
 /* decode() of a stage that leaves bytes unchanged (raw) or has nothing to undo (rmbkrd). */

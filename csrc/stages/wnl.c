@@ -206,5 +206,5 @@ const sqz_stage sqz_stage_wnl = {
     .n_params = 4, .params = k_params,
     .doc = "within-noise-level quantisation: |error| <= q/2 * sigma(value) under the camera model",
     .check = wnl_check, .out_size = wnl_out_size, .encode = wnl_encode, .decode = wnl_decode, .release = wnl_release,
-    .encode_reconstruct = wnl_encode_reconstruct, .decode_in_place = 1,
+    .encode_reconstruct = wnl_encode_reconstruct, .decode_in_place = 1, .pointwise = 1,
 };

@@ -67,6 +67,21 @@ static void test_checksum(void)
     uint32_t h = sqz_hash32_scalar(buf, 1024);
     buf[77] ^= 4;
     CHECK(h != sqz_hash32_scalar(buf, 1024), "hash misses a bit flip");
+    /* in pieces: the same value for any split, scalar or AVX2 */
+    const size_t pieces[] = {1, 7, 255, 256, 257, 1000};
+    for (int simd = 0; simd < 2; simd++) {
+        sqz_simd_set(simd ? SQZ_SIMD_AVX2 : SQZ_SIMD_SCALAR);
+        for (size_t k = 0; k < sizeof lens / sizeof *lens; k++)
+            for (size_t q = 0; q < sizeof pieces / sizeof *pieces; q++) {
+                sqz_hash32_state st;
+                sqz_hash32_begin(&st);
+                for (size_t at = 0; at < lens[k]; at += pieces[q])
+                    sqz_hash32_update(&st, buf + at, lens[k] - at < pieces[q] ? lens[k] - at : pieces[q]);
+                CHECK(sqz_hash32_end(&st) == sqz_hash32_scalar(buf, lens[k]), "hash in pieces of %zu at %zu, simd %d",
+                      pieces[q], lens[k], simd);
+            }
+    }
+    sqz_simd_set(-1);
 }
 
 static const char *k_pipelines[] = {"raw", "lz4", "zstd", "zstd(level=5)", "bitshuffle->lz4", "bitshuffle->zstd(level=3)", "bitshuffle",
