@@ -54,6 +54,14 @@ static int put_range(sqz_sink *sink, size_t offset, size_t size)
     return 0;
 }
 
+/* A stage's error, with the block named and the stage's detail kept. */
+static int stage_failed(uint64_t i, int64_t r)
+{
+    char detail[400];
+    snprintf(detail, sizeof detail, "%s", sqz_last_error());
+    return sqz_fail((int)-r, "block %llu: %s", (unsigned long long)i, detail);
+}
+
 static int decode_block(void *ctx, int worker, uint64_t i)
 {
     dec_job *j = ctx;
@@ -71,10 +79,12 @@ static int decode_block(void *ctx, int worker, uint64_t i)
 
     SQZ_RETURN_IF(sqz_hash32(in, in_n) != sqz_rd32(h->table + SQZ_TABLE_ENTRY * i + 8), SQZ_ERR_CHECKSUM,
                   "block %llu: stored bytes fail their checksum (corrupt chunk)", (unsigned long long)i);
+    uint32_t sum;
     if (word & SQZ_STORED_FLAG) {
         SQZ_RETURN_IF(in_n != len, SQZ_ERR_CORRUPT_DATA, "stored block %llu has %zu bytes, expected %zu",
                       (unsigned long long)i, in_n, len);
         memcpy(out, in, len);
+        sum = sqz_hash32(out, len);
     } else if (j->fused) {
         const int last = pl->n - 1;
         sqz_stage_ctx *c = &pl->st[last];
@@ -82,14 +92,8 @@ static int decode_block(void *ctx, int worker, uint64_t i)
         sqz_hash32_begin(&b.hash);
         int64_t r = c->stage->decode_sink(c, &blk, in, in_n, out, len, sqz_workers_state(&j->w, worker, last), &b.sink);
         if (r >= 0 && b.done < len) r = put_range(&b.sink, b.done, len - b.done);
-        if (r < 0) {
-            char detail[400];
-            snprintf(detail, sizeof detail, "%s", sqz_last_error());
-            return sqz_fail((int)-r, "block %llu: %s", (unsigned long long)i, detail);
-        }
-        SQZ_RETURN_IF(sqz_hash32_end(&b.hash) != sqz_rd32(h->table + SQZ_TABLE_ENTRY * i + 4), SQZ_ERR_CHECKSUM,
-                      "block %llu decodes to data that fails its checksum (corrupt chunk)", (unsigned long long)i);
-        return 0;
+        if (r < 0) return stage_failed(i, r);
+        sum = sqz_hash32_end(&b.hash);
     } else {
         size_t sizes[SQZ_MAX_STAGES];
         sizes[0] = len;
@@ -103,17 +107,12 @@ static int decode_block(void *ctx, int worker, uint64_t i)
             uint8_t *to = s <= j->direct_from ? out : sqz_workers_scratch(&j->w, worker, b);
             b ^= 1;
             int64_t r = c->stage->decode(c, &blk, in, in_n, to, sizes[s], sqz_workers_state(&j->w, worker, s));
-            if (r < 0) {
-                /* Name the block, keep the stage's detail. */
-                char detail[400];
-                snprintf(detail, sizeof detail, "%s", sqz_last_error());
-                return sqz_fail((int)-r, "block %llu: %s", (unsigned long long)i, detail);
-            }
+            if (r < 0) return stage_failed(i, r);
             in = to;
             in_n = sizes[s];
         }
+        sum = sqz_hash32(out, len);
     }
-    uint32_t sum = sqz_hash32(out, len);
     SQZ_RETURN_IF(sum != sqz_rd32(h->table + SQZ_TABLE_ENTRY * i + 4), SQZ_ERR_CHECKSUM,
                   "block %llu decodes to data that fails its checksum (corrupt chunk)", (unsigned long long)i);
     return 0;
