@@ -1032,7 +1032,7 @@ static int64_t nl_decode_sink(const sqz_stage_ctx *ctx, const sqz_block *blk, co
     int bad = 0, narrow = 1;
     const uint64_t X = g.X;
     uint64_t put = 0;  /* elements handed to sink: nothing reads them again */
-    /* rounds of the wavefront per call, so that the sink sees its rows in cache */
+    /* rows per wavefront call (whole rounds of 16), so that the sink sees them in cache */
     const uint64_t sink_rows = SINK_BYTES / (32 * X) > 1 ? SINK_BYTES / (32 * X) * 16 : 16;
     for (uint64_t k = 0; k < ne && !bad;) {
         const uint64_t i = blk->first_elem + k, x0 = i % X, row = i / X;
