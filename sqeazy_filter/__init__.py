@@ -54,7 +54,7 @@ def config():
     except ImportError as exc:
         report["error"] = str(exc)
         return report
-    names = {0: "scalar", 2: "avx2"}
+    names = {0: "scalar", 2: "avx2", 3: "avx512"}
     report.update(
         c_version=_lib.ffi.string(lib.sqz_version_string()).decode(),
         format_version=lib.sqz_format_version(),

@@ -157,3 +157,38 @@ def test_lossy_stage_after_remap_is_refused(pipeline):
     a = np.arange(1000, dtype=np.uint16).reshape(10, 100)
     with pytest.raises(ValueError, match="cannot follow 'remap'"):
         sqeazy_filter.encode(a, pipeline)
+
+
+@pytest.mark.parametrize("top", [0, 40, 63, 64, 127, 128, 191, 192, 255, 256, 320, "beyond"])
+def test_wnl_lookup_at_every_simd_level(top, rng):
+    """wnl's decoder gives the same levels at every SIMD level: AVX-512 looks up indices below 64,
+    128, 192 and 256 in registers and larger ones one at a time; an index beyond the table fails at
+    every level. Chunks are made by putting chosen indices into a `wnl->raw` chunk."""
+    from common import with_simd
+    from hardening_util import STORED, Chunk, sqh32
+    from sqeazy_filter.lossy import lossy_pipeline
+    from test_nlcode_simd import simd_levels
+    camera = CAMERAS[0]
+    every = np.arange(65536, dtype=np.uint16)
+    levels = np.unique(sqeazy_filter.decode(sqeazy_filter.encode(every, lossy_pipeline(1, camera, then="raw"))))
+    hi = len(levels) if top == "beyond" else top
+    shape = (3, 41, 67)
+    idx = rng.integers(0, hi + 1, shape, dtype=np.uint16)
+    idx.flat[rng.integers(idx.size)] = hi
+    chunk = Chunk(sqeazy_filter.encode(np.zeros(shape, np.uint16), lossy_pipeline(1, camera, then="raw"), block_size=4096))
+    assert len(chunk.blocks) > 1
+    flat = idx.ravel()
+    expected = levels[np.minimum(flat, len(levels) - 1)]
+    for i, entry in enumerate(chunk.table):
+        part = slice(i * chunk.block_elems, (i + 1) * chunk.block_elems)
+        chunk.blocks[i] = flat[part].tobytes()
+        entry[0] &= ~STORED  # raw's output, not the decoded data
+        entry[1] = sqh32(expected[part].tobytes())
+    data = chunk.to_bytes()
+    for level in [0] + simd_levels():
+        if top == "beyond":
+            with pytest.raises(sqeazy_filter.SqeazyError, match="wnl index"):
+                with_simd(level, lambda: sqeazy_filter.decode(data))
+        else:
+            back = with_simd(level, lambda: sqeazy_filter.decode(data))
+            np.testing.assert_array_equal(back.ravel(), expected, err_msg=f"level {level}")

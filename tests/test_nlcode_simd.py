@@ -1,4 +1,5 @@
-"""nlcode: the scalar and AVX2 encoders give the same bytes, on wnl level indices and on raw values."""
+"""nlcode: the scalar and AVX2 encoders give the same bytes, and the scalar, AVX2 and AVX-512 decoders the same
+values, on wnl level indices and on raw values."""
 import numpy as np
 import pytest
 
@@ -11,13 +12,30 @@ CAM = {"offset": 100, "gain": 2.5, "read_noise": 1.6}
 STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.is_dir() else []
 
 
+def simd_levels():
+    """The SIMD levels this CPU runs besides scalar: 2 (AVX2), 3 (AVX-512: nlcode16's wavefront)."""
+    from sqeazy_filter import _lib
+    return [level for level in (2, 3) if level <= _lib.load().sqz_simd_available()]
+
+
 def same_bytes(a, pipeline, block_size=0):
+    """Scalar and SIMD encoders give the same bytes, and every decoder gives the same values."""
     scalar = with_simd(0, lambda: sqeazy_filter.encode(a, pipeline, threads=1, block_size=block_size))
     simd = with_simd(-1, lambda: sqeazy_filter.encode(a, pipeline, threads=2, block_size=block_size))
     assert scalar == simd
     back = with_simd(0, lambda: sqeazy_filter.decode(simd))
-    np.testing.assert_array_equal(back, with_simd(-1, lambda: sqeazy_filter.decode(scalar)))
+    for level in simd_levels():
+        np.testing.assert_array_equal(back, with_simd(level, lambda: sqeazy_filter.decode(scalar)), err_msg=f"level {level}")
     return back
+
+
+def test_simd_level_names():
+    """sqeazy_filter.config() names the level in use; sqz_simd_set sets any level the CPU runs."""
+    from sqeazy_filter import _lib
+    lib = _lib.load()
+    assert sqeazy_filter.config()["simd_in_use"] in ("scalar", "avx2", "avx512")
+    for level in [0] + simd_levels():
+        assert with_simd(level, lib.sqz_simd_get) == level
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16", "int16"])

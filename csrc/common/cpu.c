@@ -10,6 +10,11 @@ int sqz_simd_available(void)
 {
 #if defined(SQZ_HAVE_AVX2) && (defined(__x86_64__) || defined(__i386__))
     __builtin_cpu_init();
+#ifdef SQZ_HAVE_AVX512
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512vbmi"))
+        return SQZ_SIMD_AVX512;
+#endif
     if (__builtin_cpu_supports("avx2")) return SQZ_SIMD_AVX2;
 #endif
     return SQZ_SIMD_SCALAR;
@@ -22,6 +27,7 @@ int sqz_simd_get(void)
     level = sqz_simd_available();
     const char *env = getenv("SQEAZY_SIMD");
     if (env && strcmp(env, "scalar") == 0) level = SQZ_SIMD_SCALAR;
+    if (env && strcmp(env, "avx2") == 0 && level > SQZ_SIMD_AVX2) level = SQZ_SIMD_AVX2;
     atomic_store(&g_level, level);
     return level;
 }

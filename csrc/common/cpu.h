@@ -1,4 +1,4 @@
-/* SIMD level: detected once, overridable for tests (sqz_simd_set) and by SQEAZY_SIMD=scalar. */
+/* SIMD level: detected once, overridable for tests (sqz_simd_set) and by SQEAZY_SIMD=scalar or =avx2. */
 #ifndef SQZ_CPU_H
 #define SQZ_CPU_H
 

@@ -53,7 +53,7 @@ typedef enum {
     SQZ_UINT32 = 5, SQZ_INT32 = 6, SQZ_FLOAT32 = 7
 } sqz_dtype;
 
-typedef enum { SQZ_SIMD_SCALAR = 0, SQZ_SIMD_AVX2 = 2 } sqz_simd;
+typedef enum { SQZ_SIMD_SCALAR = 0, SQZ_SIMD_AVX2 = 2, SQZ_SIMD_AVX512 = 3 } sqz_simd;
 
 typedef struct {
     int dtype;                 /* sqz_dtype */

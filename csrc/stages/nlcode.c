@@ -29,6 +29,7 @@
 #define SINK_MIN 4096
 #define SINK_BYTES (256u << 10)
 #define LUT_SHIFT 3             /* decoder: slots per bucket of the token table: 8 */
+#define OVF_MAX (NCTX * (NTOK - 1)) /* buckets with more than one token: each holds a token's start */
 #define MAX_LANES 16            /* nlcode: 2 lanes (rows alternate), nlcode16: 16 (row mod 16) */
 
 typedef struct {
@@ -51,8 +52,11 @@ typedef struct {
     uint16_t dF[NCTX][64], dC[NCTX][64];  /* decoder: frequency, cumulative frequency (SCALE after the last) */
     uint32_t fc[NCTX][64];       /* decoder (nlcode16): dF | dC << 16 */
     /* decoder (nlcode16): per bucket with one token t, dF | dC << 13 | code << 25 with code = the
-     * residual (4 bits) for t < 16, 32 | t - 16 for an escape; 0x80000000: more than one token */
+     * residual (4 bits) for t < 16, 32 | t - 16 for an escape; 0x80000000 | i: more than one token,
+     * those of its 8 slots in ovf[i] (i = 0: an unused context) */
     uint32_t lut32[NCTX][SCALE >> LUT_SHIFT];
+    uint8_t ovf[OVF_MAX + 1][8];
+    uint8_t ovf_pad[4];          /* the AVX-512 decoder reads 4 bytes at a token */
     /* decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
     uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
     int32_t *pre;                /* decoder: P, G, N of a row (3 * pre_cap) */
@@ -883,7 +887,7 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
                        int *narrow, int *bad)
 {
 #ifdef SQZ_HAVE_AVX2
-    nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
+    nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .ovf = &s->ovf[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
                  .slow = wave_slow, .scratch = s->wave, .narrow = *narrow, .first = first, .w0 = w0};
     wave_arg a = {s, mask};
     w.arg = &a;
@@ -896,7 +900,11 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
         w.bl[j] = (int32_t)(8 * (br[l].end - bstart[l]));
         w.bc[j] = (int32_t)(8 * (br[l].p - bstart[l]) - br[l].nb);
     }
-    sqz_nlcode_wave16_avx2(&w, v, X, rows, mask);
+#ifdef SQZ_HAVE_AVX512
+    if (sqz_simd_get() >= SQZ_SIMD_AVX512) sqz_nlcode_wave16_avx512(&w, v, X, rows, mask);
+    else
+#endif
+        sqz_nlcode_wave16_avx2(&w, v, X, rows, mask);
     for (unsigned j = 0; j < 16; j++) {
         const unsigned l = (lane0 + j) % 16;
         rr[l].x = w.x[j];
@@ -927,6 +935,8 @@ static int64_t nl_decode_sink(const sqz_stage_ctx *ctx, const sqz_block *blk, co
     const uint8_t *in = src, *const end = in + n;
     SQZ_RETURN_IF(n < NCTX, SQZ_ERR_CORRUPT_DATA, "nlcode: block of %zu bytes is too short", n);
     const uint8_t *p = in + NCTX;
+    unsigned n_ovf = 0;
+    if (nl == 16) memset(s->ovf[0], 0, sizeof s->ovf[0]);
     for (unsigned c = 0; c < NCTX; c++) {
         const unsigned ntok = in[c];
         s->unused[c] = ntok ? 0 : 2;
@@ -976,7 +986,13 @@ static int64_t nl_decode_sink(const sqz_stage_ctx *ctx, const sqz_block *blk, co
             while (cm[t2 + 1] <= hi) t2++;
             /* t2 == t + 1: token t + 1 starts at slot cm[t + 1] of the bucket */
             s->lut[c][bk] = (uint8_t)(t >= 31 || t2 > t + 1 ? 31 : t | ((8 - (cm[t2] - lo)) << 5));
-            if (nl == 16) s->lut32[c][bk] = 0x80000000u;
+            if (nl == 16) {
+                s->lut32[c][bk] = 0x80000000u | ++n_ovf;
+                for (unsigned i = 0, tt = t; i < 8; i++) {
+                    while (cm[tt + 1] <= lo + i) tt++;
+                    s->ovf[n_ovf][i] = (uint8_t)tt;
+                }
+            }
             bk++;
         }
     }

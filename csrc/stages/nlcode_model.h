@@ -49,6 +49,7 @@ static inline __attribute__((always_inline)) void nl_prep_row(const uint16_t *v,
 typedef struct nl_wave {
     const uint8_t *lut;          /* [108][512] token buckets (nlcode.c) */
     const uint32_t *lut32;       /* [108][512] frequency | cumulative << 13 | residual or escape << 25, flags */
+    const uint8_t *ovf;          /* [..][8] tokens of the slots of a bucket with more than one (nlcode.c) */
     const uint32_t *fc;          /* [108 * 64]: frequency | cumulative frequency << 16 */
     const uint8_t *base;         /* the block: stream offsets count from here */
     int32_t n;                   /* its bytes */
@@ -82,6 +83,9 @@ static inline size_t nl_wave_scratch_bytes(uint64_t X)
 
 #ifdef SQZ_HAVE_AVX2
 void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t R, uint32_t mask);
+#ifdef SQZ_HAVE_AVX512
+void sqz_nlcode_wave16_avx512(nl_wave *w, uint16_t *v, uint64_t X, uint64_t R, uint32_t mask);
+#endif
 /* nlcode16's encoder: rANS for 16 whole rows (row j: idx + j X, lane j), from the last symbol; efc:
  * frequency | cumulative frequency << 16 per symbol id; xs, p: the lanes' states and stream pointers */
 void sqz_nlcode_rans16_avx2(const uint32_t *efc, const uint16_t *idx, uint64_t X, uint32_t *xs, uint8_t **p);

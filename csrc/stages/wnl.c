@@ -14,6 +14,8 @@
 
 #include "../common/error.h"
 #include "stage.h"
+#include "../common/cpu.h"
+#include "wnl_simd.h"
 
 enum { P_Q, P_OFFSET, P_GAIN, P_READ_NOISE };
 
@@ -176,6 +178,9 @@ static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         const uint16_t *in = src;
         uint16_t *out = dst, m = 0;
         size_t i = 0;
+#ifdef SQZ_HAVE_AVX512
+        if (sqz_simd_get() >= SQZ_SIMD_AVX512 && sqz_wnl_decode16_avx512(in, out, n / 2, t->level, &worst)) i = n / 2;
+#endif
 #ifdef __SSE2__
         /* the maximum 8 at a time (max(a, b) = b + (a -sat b)), the look-ups without a chain */
         __m128i m8 = _mm_setzero_si128();
@@ -193,7 +198,7 @@ static int64_t wnl_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
             m = v > m ? v : m;
             out[i] = t->level[v];
         }
-        worst = m;
+        worst = m > worst ? m : worst;
     }
     SQZ_RETURN_IF(n && worst >= t->n_levels, SQZ_ERR_CORRUPT_DATA, "wnl index %u beyond %u levels", worst, t->n_levels);
     return (int64_t)n;

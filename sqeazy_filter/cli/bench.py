@@ -198,7 +198,7 @@ def run(args):
     best, why = recommend(ok, args.min_speed)
     lib = _lib.load()
     machine = {"cpu": _machine(), "cores": os.cpu_count(), "threads": threads or lib.sqz_default_threads(),
-               "simd": {0: "scalar", 2: "avx2"}.get(lib.sqz_simd_get(), "?")}
+               "simd": {0: "scalar", 2: "avx2", 3: "avx512"}.get(lib.sqz_simd_get(), "?")}
     dataset = {"input": name, "shape": list(data.shape), "dtype": str(data.dtype), "MB": data.nbytes / 1e6,
                "chunks": list(chunks), "planes_used": n, "planes_total": src.shape[0]}
     if args.json:
