@@ -62,8 +62,15 @@ uint32_t sqz_hash32_avx2(const void *data, size_t size)
 uint32_t sqz_hash32_avx2(const void *data, size_t size) { return sqz_hash32_scalar(data, size); }
 #endif
 
+#ifdef SQZ_HAVE_AVX512
+void sqz_hash32_stripes_avx512(uint32_t acc[SQZ_HASH_LANES], const uint8_t *p, size_t n_stripes);
+#endif
+
 static void stripes(uint32_t acc[SQZ_HASH_LANES], const uint8_t *p, size_t n_stripes)
 {
+#ifdef SQZ_HAVE_AVX512
+    if (sqz_simd_get() >= SQZ_SIMD_AVX512) { sqz_hash32_stripes_avx512(acc, p, n_stripes); return; }
+#endif
 #ifdef SQZ_HAVE_AVX2
     if (sqz_simd_get() >= SQZ_SIMD_AVX2) { sqz_hash32_stripes_avx2(acc, p, n_stripes); return; }
 #endif
@@ -101,5 +108,9 @@ uint32_t sqz_hash32_end(sqz_hash32_state *h) { return finish(h->acc, h->tail, h-
 
 uint32_t sqz_hash32(const void *data, size_t size)
 {
-    return sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_hash32_avx2(data, size) : sqz_hash32_scalar(data, size);
+    uint32_t acc[SQZ_HASH_LANES];
+    lanes_init(acc);
+    const size_t n = size / STRIPE;
+    stripes(acc, data, n);
+    return finish(acc, (const uint8_t *)data + n * STRIPE, size - n * STRIPE, size);
 }

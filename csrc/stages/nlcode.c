@@ -887,7 +887,7 @@ static void wave_group(nl_state *s, const uint8_t *in, size_t n, uint16_t *v, ui
                        int *narrow, int *bad)
 {
 #ifdef SQZ_HAVE_AVX2
-    nl_wave w = {.lut = &s->lut[0][0], .lut32 = &s->lut32[0][0], .ovf = &s->ovf[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
+    nl_wave w = {.lut32 = &s->lut32[0][0], .ovf = &s->ovf[0][0], .fc = &s->fc[0][0], .base = in, .n = (int32_t)n,
                  .slow = wave_slow, .scratch = s->wave, .narrow = *narrow, .first = first, .w0 = w0};
     wave_arg a = {s, mask};
     w.arg = &a;

@@ -213,6 +213,11 @@ static inline __m256i unzig(__m256i tk)
     return _mm256_add_epi32(_mm256_xor_si256(half, _mm256_sub_epi32(_mm256_setzero_si256(), odd)), odd);
 }
 
+/* The AVX2 wavefront (steps: nlcode_wave.h). The rANS states are in two vectors of 8 x 32 bits. The
+ * values are in one vector of 16 x 16 bits while every value is at most NARROW_MAX (the prediction's
+ * sum, 19 times a value, fits in 16 bits), else in two vectors of 8 x 32 bits: a plane that shows a
+ * larger value is decoded again that way. */
+
 /* The rANS part of a step for lanes 8h .. 8h+7 with contexts ctx: their residuals (before the
  * mirror). *rare: lanes left to wave_slow, whose states before the step are then in w->x, w->p. */
 INLINE __m256i rans_half(const wave_tabs *k, rans8 *hs, const unsigned h, const __m256i ctx, const __m256i live,
@@ -231,18 +236,17 @@ INLINE __m256i rans_half(const wave_tabs *k, rans8 *hs, const unsigned h, const 
     __m256i rare = zero;
     const __m256i spec = _mm256_and_si256(ent, set1((int32_t)0xC0000000u));
     if (__builtin_expect(!_mm256_testz_si256(spec, live), 0)) {
-        /* a bucket with two tokens: the byte table says where the second starts (a bucket it does
-         * not resolve, or an unused context, goes to the scalar code); an escape token: its extra
-         * bits from the lane's stream */
+        /* a bucket with more than one token: the slot's token from the bucket's row of ovf (none:
+         * an unused context, for the scalar code); an escape token: its extra bits from the lane's
+         * stream */
         const __m256i multi = _mm256_and_si256(live, _mm256_cmpgt_epi32(zero, ent));
         __m256i esc = _mm256_andnot_si256(multi, _mm256_and_si256(live, _mm256_cmpgt_epi32(spec, zero)));
         __m256i tk = _mm256_add_epi32(_mm256_and_si256(_mm256_srli_epi32(ent, 25), set1(31)), set1(16));
         if (!_mm256_testz_si256(multi, multi)) {
-            const __m256i e = _mm256_and_si256(gather_bytes((const uint8_t *)k->lut, bucket), set1(0xFF));
-            const __m256i t2 = _mm256_add_epi32(
-                _mm256_and_si256(e, set1(31)),
-                _mm256_srli_epi32(_mm256_add_epi32(_mm256_and_si256(slot, set1(7)), _mm256_srli_epi32(e, 5)), 3));
-            rare = _mm256_and_si256(multi, _mm256_cmpeq_epi32(e, set1(31)));
+            const __m256i oi = _mm256_and_si256(ent, set1(0x3FFFFFFF));
+            const __m256i at = _mm256_add_epi32(_mm256_slli_epi32(oi, 3), _mm256_and_si256(slot, set1(7)));
+            const __m256i t2 = _mm256_and_si256(gather_bytes((const uint8_t *)k->ovf, _mm256_and_si256(at, multi)), set1(0xFF));
+            rare = _mm256_and_si256(multi, _mm256_cmpeq_epi32(oi, _mm256_setzero_si256()));
             const __m256i fcv = gather32(k->fc, _mm256_add_epi32(_mm256_slli_epi32(ctx, 6), t2));
             F = _mm256_blendv_epi8(F, _mm256_and_si256(fcv, set1(0xFFFF)), multi);
             C = _mm256_blendv_epi8(C, _mm256_srli_epi32(fcv, 16), multi);

@@ -44,10 +44,9 @@ static inline __attribute__((always_inline)) void nl_prep_row(const uint16_t *v,
 }
 
 /* nlcode16's wavefront decoder: rows y0 .. y0+R-1 of a plane (y0 >= 2, rows y0-2 and y0-1 decoded, all
- * in the block, X >= 8); lane j of two AVX2 vectors decodes rows j, j+16, ..., three columns behind
- * lane j-1 (and lane 0 behind lane 15's previous row). */
+ * in the block, X >= 8); lane j (of two AVX2 vectors or one AVX-512 vector) decodes rows j, j+16, ...,
+ * three columns behind lane j-1 (and lane 0 behind lane 15's previous row). */
 typedef struct nl_wave {
-    const uint8_t *lut;          /* [108][512] token buckets (nlcode.c) */
     const uint32_t *lut32;       /* [108][512] frequency | cumulative << 13 | residual or escape << 25, flags */
     const uint8_t *ovf;          /* [..][8] tokens of the slots of a bucket with more than one (nlcode.c) */
     const uint32_t *fc;          /* [108 * 64]: frequency | cumulative frequency << 16 */
@@ -60,8 +59,8 @@ typedef struct nl_wave {
     int narrow;                  /* in: try values in 16-bit lanes; out: 0 where a value needed more */
     int first;                   /* the rows start at row 0 of a plane (row 0 and 1's own neighbours) */
     uint16_t w0;                 /* then row 0's W in column 0: the element before the plane, or 0 */
-    /* an element the vectors leave to scalar code (a bucket the tables do not resolve, an unused
-     * context): its value from the clamped prediction sp and activity sum gg; updates x[j], p[j],
+    /* an element the vectors leave to scalar code (an unused context, extra bits at the block's
+     * end): its value from the clamped prediction sp and activity sum gg; updates x[j], p[j],
      * bc[j], bad */
     int32_t (*slow)(struct nl_wave *w, unsigned j, int32_t sp, uint32_t gg);
     void *arg;

@@ -23,12 +23,7 @@ static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
  * rows above: lane 0 then sees the element before the plane, and top_substitutes gives rows 0
  * and 1 their own neighbours in round 0. While some lane is near a row end
  * (the first and last 47 steps), blends give columns outside the row the substitutes of
- * docs/FORMAT.md and lanes outside their row keep their state; their values are never used.
- * The rANS states are in two vectors of 8 x 32 bits. The values are in one vector of 16 x 16 bits
- * while every value is at most NARROW_MAX (the prediction's sum, 19 times a value, fits in 16
- * bits), else in two vectors of 8 x 32 bits: a plane that shows a larger value is decoded again
- * that way. */
-
+ * docs/FORMAT.md and lanes outside their row keep their state; their values are never used. */
 
 typedef struct {
     __m256i x, p, end2;              /* rANS states, word offsets, stream ends - 2 */
@@ -36,7 +31,7 @@ typedef struct {
 } rans8;
 
 typedef struct {
-    const int *lut32, *lut, *fc, *base, *ovf;
+    const int *lut32, *fc, *base, *ovf;
     int32_t mask, n;
     int32_t X, period;
     int32_t first;                   /* nl_wave's */
@@ -120,8 +115,7 @@ static int32_t setup(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_rows, uint3
         top = top > s->f1[j] ? top : s->f1[j];
         top = top > s->f2[j] ? top : s->f2[j];
     }
-    s->k = (wave_tabs){(const int *)(const void *)w->lut32, (const int *)(const void *)w->lut,
-                       (const int *)(const void *)w->fc, (const int *)(const void *)w->base,
+    s->k = (wave_tabs){(const int *)(const void *)w->lut32, (const int *)(const void *)w->fc, (const int *)(const void *)w->base,
                        (const int *)(const void *)w->ovf, (int32_t)mask, w->n, (int32_t)X, (int32_t)s->P, w->first, w};
     /* lane j: rows j, j + 16, ... (rows[j] of them); its last element at step 3j + P (rows[j] - 1) + X - 1 */
     s->T = 0;

@@ -67,11 +67,13 @@ static void test_checksum(void)
     uint32_t h = sqz_hash32_scalar(buf, 1024);
     buf[77] ^= 4;
     CHECK(h != sqz_hash32_scalar(buf, 1024), "hash misses a bit flip");
-    /* in pieces: the same value for any split, scalar or AVX2 */
+    /* whole and in pieces: the same value for any split, at every SIMD level (set clamps to the CPU's) */
     const size_t pieces[] = {1, 7, 255, 256, 257, 1000};
-    for (int simd = 0; simd < 2; simd++) {
-        sqz_simd_set(simd ? SQZ_SIMD_AVX2 : SQZ_SIMD_SCALAR);
-        for (size_t k = 0; k < sizeof lens / sizeof *lens; k++)
+    const int levels[] = {SQZ_SIMD_SCALAR, SQZ_SIMD_AVX2, SQZ_SIMD_AVX512};
+    for (int simd = 0; simd < 3; simd++) {
+        sqz_simd_set(levels[simd]);
+        for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+            CHECK(sqz_hash32(buf, lens[k]) == sqz_hash32_scalar(buf, lens[k]), "hash at %zu, simd %d", lens[k], simd);
             for (size_t q = 0; q < sizeof pieces / sizeof *pieces; q++) {
                 sqz_hash32_state st;
                 sqz_hash32_begin(&st);
@@ -80,6 +82,7 @@ static void test_checksum(void)
                 CHECK(sqz_hash32_end(&st) == sqz_hash32_scalar(buf, lens[k]), "hash in pieces of %zu at %zu, simd %d",
                       pieces[q], lens[k], simd);
             }
+        }
     }
     sqz_simd_set(-1);
 }
