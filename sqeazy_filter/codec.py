@@ -1,6 +1,4 @@
 """Encode and decode sqeazy chunks without HDF5."""
-import threading
-
 import numpy as np
 
 from . import _lib
@@ -47,21 +45,6 @@ def _check_block_size(block_size):
     return int(block_size)
 
 
-_SCRATCH_MAX = 64 << 20
-_scratch = threading.local()
-
-
-def _out_buffer(size):
-    """A buffer of `size` bytes for the encoder. Up to 64 MiB it is kept per thread and reused, so
-    its pages are not faulted in and zeroed by the kernel again on every call (encode returns a copy)."""
-    if size > _SCRATCH_MAX:
-        return np.empty(size, np.uint8)  # not bytearray(size): that zero-fills the whole bound
-    buf = getattr(_scratch, "buf", None)
-    if buf is None or buf.size < size:
-        buf = _scratch.buf = np.empty(size, np.uint8)
-    return buf
-
-
 def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
     """Compress an array into one self-describing chunk (bytes); pipeline None: the default.
 
@@ -87,7 +70,7 @@ def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
     ffi = _lib.ffi
     text = pipeline.encode()
     bound = lib.sqz_encode_bound(array.nbytes, code, array.ndim, text)
-    out = _out_buffer(bound)
+    out = np.empty(bound, np.uint8)  # not bytearray(bound): that zero-fills the whole bound
     shape = ffi.new("uint64_t[]", list(array.shape))
     ctext = ffi.new("char[]", text)  # keep alive: a struct field does not own what it points to
     opts = ffi.new("sqz_options *", {"pipeline": ctext, "threads": threads, "block_bytes": block_size})
