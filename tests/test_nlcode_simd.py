@@ -94,3 +94,17 @@ def test_nlcode16_wavefront_value_width(late, rng):
         a[1].flat[int(late * a[1].size)] = 3450
     for block_size in (0, 8192):
         np.testing.assert_array_equal(same_bytes(a, "nlcode16", block_size), a)
+
+
+@pytest.mark.parametrize("env, most", [("scalar", 0), ("avx2", 2)])
+def test_simd_environment_caps_the_level(env, most):
+    """SQEAZY_SIMD=scalar or =avx2 caps the level a fresh process picks."""
+    import os
+    import subprocess
+    import sys
+    code = "from sqeazy_filter import _lib; print(_lib.load().sqz_simd_get())"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "SQEAZY_SIMD": env},
+                         capture_output=True, text=True, check=True).stdout
+    assert int(out) <= most
+    if env == "scalar":
+        assert int(out) == 0
