@@ -56,8 +56,8 @@ typedef struct {
      * those of its 8 slots in ovf[i] (i = 0: an unused context) */
     uint32_t lut32[NCTX][SCALE >> LUT_SHIFT];
     uint8_t ovf[OVF_MAX + 1][8];
-    uint8_t ovf_pad[4];          /* the AVX-512 decoder reads 4 bytes at a token */
-    /* decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
+    uint8_t ovf_pad[4];          /* the vector decoders read 4 bytes at a token */
+    /* scalar decoder: per bucket of slots, first token | (8 - first slot of the next token) << 5; 31: search */
     uint8_t lut[NCTX][SCALE >> LUT_SHIFT];
     int32_t *pre;                /* decoder: P, G, N of a row (3 * pre_cap) */
     uint64_t pre_cap;
