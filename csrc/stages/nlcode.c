@@ -272,6 +272,12 @@ static inline void rans_put(const enc_sym *es, const uint16_t *idx, uint64_t k, 
 /* Contexts and z of the elements [t0, t1) of an inner row (v: the row). */
 static void model_row(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx, uint16_t *zo)
 {
+#ifdef SQZ_HAVE_AVX512
+    if (sqz_simd_get() >= SQZ_SIMD_AVX512) {
+        sqz_nlcode_model_row_avx512(v, X, t0, t1, mask, cx, zo);
+        return;
+    }
+#endif
 #ifdef SQZ_HAVE_AVX2
     if (sqz_simd_get() >= SQZ_SIMD_AVX2) {
         sqz_nlcode_model_row_avx2(v, X, t0, t1, mask, cx, zo);

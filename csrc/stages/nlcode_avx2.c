@@ -5,8 +5,6 @@
 
 #include "gather_avx2.h"
 #include "nlcode_wave.h"
-/* the largest value for which 6W + 3(N + NE + NEE + WW) + NW (19 values) fits 16 bits */
-#define NARROW_MAX 3449
 /* activity class of g < 16 (thresholds 1, 2, 3, 4, 6, 8, 11); 16, 22, 32, 45 by comparisons */
 #define ACT_TAB                                                                                                    \
     _mm256_setr_epi8(0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7, 0, 1, 2, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7, 7)

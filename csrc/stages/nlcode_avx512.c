@@ -1,5 +1,6 @@
-/* nlcode16's wavefront decoder with AVX-512 (F, BW, VL, VBMI), chosen at run time by nlcode.c.
- * The steps are nlcode_avx2.c's (nlcode_wave.h); here the 16 lanes' rANS states and values are
+/* nlcode's AVX-512 code (F, BW, VL, VBMI), chosen at run time by nlcode.c: the encoder's model pass,
+ * 32 elements at a time, and nlcode16's wavefront decoder. The decoder's steps are nlcode_avx2.c's
+ * (nlcode_wave.h); here the 16 lanes' rANS states and values are
  * each one vector of 16 x 32 bits, lanes near a row's ends are masks, the gathers are the CPU's and
  * the activity class is one byte permute. Any value range, so a plane is never decoded twice. It
  * decodes what the AVX2 and scalar decoders decode (tests/test_nlcode_simd.py). */
@@ -25,6 +26,86 @@ static inline __m512i unzigz(__m512i tk)
     const __m512i one = z1(1), half = _mm512_srli_epi32(_mm512_add_epi32(tk, one), 1), odd = _mm512_and_si512(tk, one);
     return _mm512_add_epi32(_mm512_xor_si512(half, _mm512_sub_epi32(_mm512_setzero_si512(), odd)), odd);
 }
+
+/* ---- the encoder's model pass: model_row16 of nlcode_avx2.c, 32 elements at a time ---- */
+
+/* the activity class of g = 0 .. 63 (thresholds 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45) */
+static __m512i act_table(void)
+{
+    uint8_t act[64];
+    static const uint8_t th[11] = {1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45};
+    for (unsigned g = 0; g < 64; g++) {
+        act[g] = 0;
+        for (unsigned i = 0; i < 11; i++) act[g] += g >= th[i];
+    }
+    return LDZ(act);
+}
+
+/* narrow: every value at most NARROW_MAX (the prediction's sum fits 16-bit lanes); bits8: 8-bit data */
+static inline __attribute__((always_inline)) void model_row32(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1,
+                                                              uint8_t *cx, uint16_t *zo, const int bits8)
+{
+    const uint16_t *u = v - X, *uu = v - 2 * X;
+    const __m512i act_tab = act_table(), one = _mm512_set1_epi16(1), c15 = _mm512_set1_epi16(15);
+    uint64_t t = t0;
+    for (; t + 32 <= t1; t += 32) {
+        const __m512i W = LDZ(v + t - 1), WW = LDZ(v + t - 2), V = LDZ(v + t), N = LDZ(u + t), NW = LDZ(u + t - 1),
+                      NE = LDZ(u + t + 1), NEE = LDZ(u + t + 2), NWW = LDZ(u + t - 2), NN = LDZ(uu + t);
+        /* 6W + 3(N + NE + NEE + WW) + NW - 2NN - NWW, at least 0 */
+        const __m512i t3 = _mm512_add_epi16(_mm512_add_epi16(N, NE), _mm512_add_epi16(NEE, WW));
+        const __m512i w6 = _mm512_slli_epi16(_mm512_add_epi16(W, _mm512_slli_epi16(W, 1)), 1);
+        const __m512i pos = _mm512_add_epi16(_mm512_add_epi16(w6, _mm512_add_epi16(t3, _mm512_slli_epi16(t3, 1))), NW);
+        __m512i sp = _mm512_subs_epu16(pos, _mm512_add_epi16(_mm512_add_epi16(NN, NN), NWW));
+        if (bits8) sp = _mm512_min_epu16(sp, _mm512_set1_epi16(16 * 0xFF));
+        const __m512i fp = _mm512_srli_epi16(sp, 4), f = _mm512_and_si512(sp, c15);
+        const __mmask32 mir = _mm512_cmpgt_epi16_mask(f, _mm512_set1_epi16(8));
+        const __m512i fm = _mm512_mask_sub_epi16(f, mir, _mm512_set1_epi16(16), f);
+#define AD(a, b) _mm512_or_si512(_mm512_subs_epu16((a), (b)), _mm512_subs_epu16((b), (a)))
+        __m512i g = _mm512_adds_epu16(_mm512_adds_epu16(AD(W, NW), AD(N, NW)), _mm512_adds_epu16(AD(N, NE), AD(W, WW)));
+        g = _mm512_min_epu16(_mm512_adds_epu16(g, AD(N, NN)), _mm512_set1_epi16(45));
+#undef AD
+        /* g's high bytes are 0, and so is the class of 0 */
+        const __m512i act = _mm512_permutexvar_epi8(g, act_tab);
+        const __m512i ctx = _mm512_add_epi16(_mm512_add_epi16(_mm512_slli_epi16(fm, 3), _mm512_slli_epi16(fm, 2)), act);
+        _mm256_storeu_si256((__m256i *)(void *)(cx + t), _mm512_cvtepi16_epi8(ctx));
+        __m512i r = _mm512_mask_sub_epi16(_mm512_sub_epi16(V, fp), mir, _mm512_add_epi16(fp, one), V);
+        __m512i zz;
+        if (bits8) {
+            const __m512i ff = _mm512_set1_epi16(0xFF);
+            r = _mm512_and_si512(r, ff);
+            zz = _mm512_and_si512(_mm512_xor_si512(_mm512_slli_epi16(r, 1), _mm512_movm_epi16(_mm512_cmpgt_epi16_mask(r, _mm512_set1_epi16(127)))), ff);
+        } else {
+            zz = _mm512_xor_si512(_mm512_slli_epi16(r, 1), _mm512_srai_epi16(r, 15));
+        }
+        STZ(zo + t, zz);
+    }
+    if (bits8) nl_model_row(v, X, t, t1, 0xFF, cx, zo);
+    else nl_model_row(v, X, t, t1, 0xFFFF, cx, zo);
+}
+
+void sqz_nlcode_model_row_avx512(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
+                                 uint16_t *zo)
+{
+    if (mask == 0xFF) {
+        model_row32(v, X, t0, t1, cx, zo, 1);  /* 8-bit values (widened) */
+        return;
+    }
+    /* the largest value of the rows the neighbours come from */
+    const uint16_t *p = v - 2 * X;
+    const uint64_t n = 2 * X + t1 + 2;
+    __m512i m = _mm512_setzero_si512();
+    uint64_t i = 0;
+    for (; i + 32 <= n; i += 32) m = _mm512_max_epu16(m, LDZ(p + i));
+    uint32_t top = 0;
+    for (; i < n; i++) top = p[i] > top ? p[i] : top;
+    uint16_t lanes[32];
+    STZ(lanes, m);
+    for (unsigned j = 0; j < 32; j++) top = lanes[j] > top ? lanes[j] : top;
+    if (top <= NARROW_MAX) model_row32(v, X, t0, t1, cx, zo, 0);
+    else sqz_nlcode_model_row_avx2(v, X, t0, t1, mask, cx, zo);
+}
+
+/* ---- the wavefront decoder ---- */
 
 /* rans_half of nlcode_avx2.c for all 16 lanes. */
 INLINE __m512i rans_z(const wave_tabs *k, ransz *hs, const __m512i fm12, const __m512i act, const __mmask16 live,
@@ -223,14 +304,7 @@ void sqz_nlcode_wave16_avx512(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_ro
     }
     valsz vs = {_mm512_setzero_si512(), _mm512_setzero_si512(), LDZ(&R[7][16]), LDZ(col), LDZ(rl), LDZ(rl)};
     ransz hz = {LDZ(w->x), LDZ(w->p), _mm512_sub_epi32(LDZ(w->end), z1(2)), LDZ(w->bs), LDZ(w->bl), LDZ(w->bc)};
-    /* the activity class of g = 0 .. 63 (thresholds 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45) */
-    uint8_t act[64];
-    static const uint8_t th[11] = {1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45};
-    for (unsigned g = 0; g < 64; g++) {
-        act[g] = 0;
-        for (unsigned i = 0; i < 11; i++) act[g] += g >= th[i];
-    }
-    const __m512i act_tab = LDZ(act);
+    const __m512i act_tab = act_table();
     const __m512i fm12_tab = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 12, 24, 36, 48, 60, 72, 84, 96, 84, 72, 60, 48, 36, 24, 12));
     __mmask16 bad = 0;
 #define STEPS(a, b, E) wave_stepsz(&s.k, &hz, &vs, act_tab, fm12_tab, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &bad, E)

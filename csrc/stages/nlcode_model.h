@@ -84,6 +84,8 @@ static inline size_t nl_wave_scratch_bytes(uint64_t X)
 void sqz_nlcode_wave16_avx2(nl_wave *w, uint16_t *v, uint64_t X, uint64_t R, uint32_t mask);
 #ifdef SQZ_HAVE_AVX512
 void sqz_nlcode_wave16_avx512(nl_wave *w, uint16_t *v, uint64_t X, uint64_t R, uint32_t mask);
+void sqz_nlcode_model_row_avx512(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1, uint32_t mask, uint8_t *cx,
+                                 uint16_t *zo);
 #endif
 /* nlcode16's encoder: rANS for 16 whole rows (row j: idx + j X, lane j), from the last symbol; efc:
  * frequency | cumulative frequency << 16 per symbol id; xs, p: the lanes' states and stream pointers */

@@ -15,6 +15,9 @@
 
 static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
 
+/* the largest value for which 6W + 3(N + NE + NEE + WW) + NW (19 values) fits 16 bits */
+#define NARROW_MAX 3449
+
 /* ---- nlcode16: the 16-row wavefront decoder ----
  * Step t decodes column t - 3j of row j (lane j), so row j-1 is three columns ahead, as far as
  * row j's neighbours reach (NEE). S_t is D_t (the values of step t) moved up one lane, with row
