@@ -14,20 +14,6 @@ void sqz_nlcode_prep_row_avx2(const uint16_t *v, uint64_t X, uint64_t t0, uint64
     nl_prep_row(v, X, t0, t1, P, G, N);
 }
 
-/* The largest of n values. */
-static uint32_t max_u16(const uint16_t *p, uint64_t n)
-{
-    __m256i m = _mm256_setzero_si256();
-    uint64_t i = 0;
-    for (; i + 16 <= n; i += 16) m = _mm256_max_epu16(m, _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
-    uint16_t t[16];
-    _mm256_storeu_si256((__m256i *)(void *)t, m);
-    uint32_t r = 0;
-    for (unsigned j = 0; j < 16; j++) r = t[j] > r ? t[j] : r;
-    for (; i < n; i++) r = p[i] > r ? p[i] : r;
-    return r;
-}
-
 /* nl_model_row, 16 elements at a time; same results as the C code. narrow: every value is at most
  * NARROW_MAX, so the prediction's sum fits 16-bit lanes (as in the decoder); bits8: 8-bit data;
  * else it is made in 32-bit lanes and the rest in 16-bit lanes (the activity sum saturates, which

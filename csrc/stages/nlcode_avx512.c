@@ -1,9 +1,9 @@
 /* nlcode's AVX-512 code (F, BW, VL, VBMI), chosen at run time by nlcode.c: the encoder's model pass,
  * 32 elements at a time, and nlcode16's wavefront decoder. The decoder's steps are nlcode_avx2.c's
- * (nlcode_wave.h); here the 16 lanes' rANS states and values are
- * each one vector of 16 x 32 bits, lanes near a row's ends are masks, the gathers are the CPU's and
- * the activity class is one byte permute. Any value range, so a plane is never decoded twice. It
- * decodes what the AVX2 and scalar decoders decode (tests/test_nlcode_simd.py). */
+ * (nlcode_wave.h); here the 16 lanes' rANS states and values are each one vector of 16 x 32 bits,
+ * lanes near a row's ends are masks, the gathers are the CPU's and the activity class is one byte
+ * permute. Any value range, so a plane is never decoded twice. Same bytes and values as the AVX2 and
+ * scalar code (tests/test_nlcode_simd.py). */
 #include "nlcode_wave.h"
 
 #define LDZ(p) _mm512_loadu_si512((const void *)(p))
@@ -30,23 +30,17 @@ static inline __m512i unzigz(__m512i tk)
 /* ---- the encoder's model pass: model_row16 of nlcode_avx2.c, 32 elements at a time ---- */
 
 /* the activity class of g = 0 .. 63 (thresholds 1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45) */
-static __m512i act_table(void)
-{
-    uint8_t act[64];
-    static const uint8_t th[11] = {1, 2, 3, 4, 6, 8, 11, 16, 22, 32, 45};
-    for (unsigned g = 0; g < 64; g++) {
-        act[g] = 0;
-        for (unsigned i = 0; i < 11; i++) act[g] += g >= th[i];
-    }
-    return LDZ(act);
-}
+static const uint8_t k_act64[64] = {0,  1,  2,  3,  4,  4,  5,  5,  6,  6,  6,  7,  7,  7,  7,  7,
+                                    8,  8,  8,  8,  8,  8,  9,  9,  9,  9,  9,  9,  9,  9,  9,  9,
+                                    10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 11, 11, 11,
+                                    11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11, 11};
 
 /* narrow: every value at most NARROW_MAX (the prediction's sum fits 16-bit lanes); bits8: 8-bit data */
 static inline __attribute__((always_inline)) void model_row32(const uint16_t *v, uint64_t X, uint64_t t0, uint64_t t1,
                                                               uint8_t *cx, uint16_t *zo, const int bits8)
 {
     const uint16_t *u = v - X, *uu = v - 2 * X;
-    const __m512i act_tab = act_table(), one = _mm512_set1_epi16(1), c15 = _mm512_set1_epi16(15);
+    const __m512i act_tab = LDZ(k_act64), one = _mm512_set1_epi16(1), c15 = _mm512_set1_epi16(15);
     uint64_t t = t0;
     for (; t + 32 <= t1; t += 32) {
         const __m512i W = LDZ(v + t - 1), WW = LDZ(v + t - 2), V = LDZ(v + t), N = LDZ(u + t), NW = LDZ(u + t - 1),
@@ -90,18 +84,7 @@ void sqz_nlcode_model_row_avx512(const uint16_t *v, uint64_t X, uint64_t t0, uin
         model_row32(v, X, t0, t1, cx, zo, 1);  /* 8-bit values (widened) */
         return;
     }
-    /* the largest value of the rows the neighbours come from */
-    const uint16_t *p = v - 2 * X;
-    const uint64_t n = 2 * X + t1 + 2;
-    __m512i m = _mm512_setzero_si512();
-    uint64_t i = 0;
-    for (; i + 32 <= n; i += 32) m = _mm512_max_epu16(m, LDZ(p + i));
-    uint32_t top = 0;
-    for (; i < n; i++) top = p[i] > top ? p[i] : top;
-    uint16_t lanes[32];
-    STZ(lanes, m);
-    for (unsigned j = 0; j < 32; j++) top = lanes[j] > top ? lanes[j] : top;
-    if (top <= NARROW_MAX) model_row32(v, X, t0, t1, cx, zo, 0);
+    if (max_u16(v - 2 * X, 2 * X + t1 + 2) <= NARROW_MAX) model_row32(v, X, t0, t1, cx, zo, 0);
     else sqz_nlcode_model_row_avx2(v, X, t0, t1, mask, cx, zo);
 }
 
@@ -304,7 +287,7 @@ void sqz_nlcode_wave16_avx512(nl_wave *w, uint16_t *v, uint64_t X, uint64_t n_ro
     }
     valsz vs = {_mm512_setzero_si512(), _mm512_setzero_si512(), LDZ(&R[7][16]), LDZ(col), LDZ(rl), LDZ(rl)};
     ransz hz = {LDZ(w->x), LDZ(w->p), _mm512_sub_epi32(LDZ(w->end), z1(2)), LDZ(w->bs), LDZ(w->bl), LDZ(w->bc)};
-    const __m512i act_tab = act_table();
+    const __m512i act_tab = LDZ(k_act64);
     const __m512i fm12_tab = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 12, 24, 36, 48, 60, 72, 84, 96, 84, 72, 60, 48, 36, 24, 12));
     __mmask16 bad = 0;
 #define STEPS(a, b, E) wave_stepsz(&s.k, &hz, &vs, act_tab, fm12_tab, R, s.f1, s.f2, s.dbuf, s.ring, a, b, &bad, E)

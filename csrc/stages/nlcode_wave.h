@@ -1,5 +1,6 @@
-/* nlcode16's wavefront decoder: what its AVX2 and AVX-512 versions share (the steps' order, the
- * value ring, copying rows out, set-up). Included by nlcode_avx2.c and nlcode_avx512.c only. */
+/* What nlcode's AVX2 and AVX-512 code share: the encoder's test for values in 16-bit lanes, and the
+ * wavefront decoder's steps, value ring, copying rows out and set-up. Included by nlcode_avx2.c and
+ * nlcode_avx512.c only. */
 #ifndef SQZ_NLCODE_WAVE_H
 #define SQZ_NLCODE_WAVE_H
 
@@ -17,6 +18,20 @@ static inline __m256i set1(int32_t v) { return _mm256_set1_epi32(v); }
 
 /* the largest value for which 6W + 3(N + NE + NEE + WW) + NW (19 values) fits 16 bits */
 #define NARROW_MAX 3449
+
+/* The largest of n values. */
+static inline uint32_t max_u16(const uint16_t *p, uint64_t n)
+{
+    __m256i m = _mm256_setzero_si256();
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm256_max_epu16(m, _mm256_loadu_si256((const __m256i *)(const void *)(p + i)));
+    uint16_t t[16];
+    _mm256_storeu_si256((__m256i *)(void *)t, m);
+    uint32_t r = 0;
+    for (unsigned j = 0; j < 16; j++) r = t[j] > r ? t[j] : r;
+    for (; i < n; i++) r = p[i] > r ? p[i] : r;
+    return r;
+}
 
 /* ---- nlcode16: the 16-row wavefront decoder ----
  * Step t decodes column t - 3j of row j (lane j), so row j-1 is three columns ahead, as far as
