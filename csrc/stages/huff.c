@@ -38,6 +38,8 @@ typedef struct {
     uint16_t *idx;       /* encoder, 1-2 byte elements: context * NTOK + token per element */
     const uint32_t **cp; /* decoder, 1-2 byte elements: the first-level table of each element of a row */
     uint8_t *spill;      /* encoder: bit streams 1..3 */
+    uint16_t *words;     /* huff64 encoder: the four word streams */
+    size_t words_cap;
     size_t cap, spill_cap;
     uint32_t hist[NCTX][NTOK];
     uint32_t part[4][NCTX][NTOK];
@@ -60,7 +62,7 @@ static void free_state(void *p)
 {
     huff_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->tok); free(s->cp); free(s->idx); free(s->spill); free(s->tab); free(s->ftab); free(s);
+    free(s->ctx); free(s->tok); free(s->cp); free(s->idx); free(s->spill); free(s->words); free(s->tab); free(s->ftab); free(s);
 }
 
 static void make_cache_key(void) { g_cache_ok = pthread_key_create(&g_cache_key, free_state) == 0; }
@@ -307,14 +309,13 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
     return 0;
 }
 
-static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
-                         void *dst, size_t cap, void **state)
+/* Contexts, histograms and codes of a block: writes its tables (n_sym, code lengths) to dst and
+ * ent[c * NTOK + t] = code | length << 16 | (length + extra bits) << 24 to s->ent. For 1-2 byte
+ * elements s->idx holds each element's context * NTOK + token, else s->ctx and s->tok. Returns
+ * the bytes written or -sqz_error. */
+static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, uint64_t m, huff_state *s,
+                        uint8_t *dst, size_t cap)
 {
-    const size_t es = sqz_dtype_size(ctx->dtype);
-    const uint64_t X = ctx->shape[ctx->ndim - 1], m = n / es, first = blk->first_elem;
-    SQZ_RETURN_IF(n % es || m != blk->n_elems, SQZ_ERR_BAD_ARGUMENT, "huff block of %zu bytes", n);
-    huff_state *s = get_state(state, m, n, 0);
-    SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff buffers for %llu elements", (unsigned long long)m);
     for (uint64_t k = 0; k < m;) {
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
         segment_contexts(es, src, k, len, x, X, s->ctx + k);
@@ -354,10 +355,8 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const unsigned ntok = n_tokens(es);
     uint8_t len[NCTX][NTOK], tot[NCTX][NTOK];
     uint16_t code[NCTX][NTOK];
-    uint32_t mask[NTOK];
     memset(code, 0, sizeof code);
     memset(len, 0, sizeof len);
-    for (unsigned t = 0; t < NTOK; t++) mask[t] = (uint32_t)((1ull << extra_bits(t)) - 1);
     uint8_t *out = dst, *o = out + NCTX;
     if (cap < NCTX + 12) return -SQZ_ERR_DST_TOO_SMALL;
     for (int c = 0; c < NCTX; c++) {
@@ -380,18 +379,35 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     for (int c = 0; c < NCTX; c++)
         for (unsigned t = 0; t < NTOK; t++) tot[c][t] = (uint8_t)(len[c][t] + extra_bits(t));
 
-    /* stream 0 goes straight after the three size words, streams 1..3 to the spill buffer */
     uint32_t *const ent = s->ent;
     for (int c = 0; c < NCTX; c++)
         for (unsigned t = 0; t < NTOK; t++)
             ent[c * NTOK + t] = code[c][t] | (uint32_t)len[c][t] << 16 | (uint32_t)tot[c][t] << 24;
+    return (int64_t)(o - out);
+}
+
+static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                         void *dst, size_t cap, void **state)
+{
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    const uint64_t X = ctx->shape[ctx->ndim - 1], m = n / es;
+    SQZ_RETURN_IF(n % es || m != blk->n_elems, SQZ_ERR_BAD_ARGUMENT, "huff block of %zu bytes", n);
+    huff_state *s = get_state(state, m, n, 0);
+    SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff buffers for %llu elements", (unsigned long long)m);
+    const int64_t head = hf_model(es, X, blk->first_elem, src, m, s, dst, cap);
+    if (head < 0) return head;
+    uint8_t *const out = dst, *const o = out + head;
+    uint32_t mask[NTOK];
+    for (unsigned t = 0; t < NTOK; t++) mask[t] = (uint32_t)((1ull << extra_bits(t)) - 1);
+    const uint32_t *const ent = s->ent;
+    /* stream 0 goes straight after the three size words, streams 1..3 to the spill buffer */
     const size_t per_elem = (MAXLEN + 8 * es - 3 + 7) / 8 + 1;
     uint8_t *const s0 = o + 12, *const end0 = out + cap;
     uint8_t *const sp[3] = {s->spill, s->spill + n + 16, s->spill + 2 * (n + 16)};
     if (end0 < s0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w[4] = {{s0, 0, 0}, {sp[0], 0, 0}, {sp[1], 0, 0}, {sp[2], 0, 0}};
     uint8_t *const lim[4] = {end0, sp[0] + n + 16, sp[1] + n + 16, sp[2] + n + 16};
-    int rc = es <= 2 ? emit_tiles(es, src, m, s->idx, ent, w, lim, per_elem, s->bits, s->nbits, s->pbits, s->pnbits)
+    int rc = es <= 2 ? emit_tiles(es, src, m, s->idx, s->ent, w, lim, per_elem, s->bits, s->nbits, s->pbits, s->pnbits)
                      : emit_u32(src, m, s->ctx, s->tok, ent, mask, w, lim, per_elem);
     if (rc < 0) return -SQZ_ERR_DST_TOO_SMALL;
     bit_writer w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3];
@@ -645,6 +661,49 @@ static void fast_tables(huff_state *s, int c, const uint8_t *len, const uint16_t
     }
 }
 
+/* A block's tables as stored: per context the number of tokens and their code lengths
+ * (sole: the context's only token, coded with 0 bits, else -1). */
+typedef struct { unsigned nsym; int sole; uint8_t len[NTOK]; uint16_t code[NTOK]; } hf_spec;
+
+/* Reads and checks the tables at the start of a block of n bytes; returns the bytes they take
+ * or -sqz_error. */
+static int64_t hf_parse(const uint8_t *in, size_t n, size_t es, hf_spec *spec)
+{
+    const uint8_t *end = in + n, *p = in + NCTX;
+    SQZ_RETURN_IF(n < NCTX, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes has no tables", n);
+    const unsigned ntok = n_tokens(es);
+    for (int c = 0; c < NCTX; c++) {
+        hf_spec *sp = &spec[c];
+        const unsigned nsym = in[c];
+        sp->nsym = nsym;
+        sp->sole = -1;
+        if (!nsym) continue;
+        SQZ_RETURN_IF(nsym > ntok, SQZ_ERR_CORRUPT_DATA, "huff: context %d has %u tokens (at most %u)", c, nsym, ntok);
+        size_t bytes = (nsym + 1) / 2;
+        SQZ_RETURN_IF((size_t)(end - p) < bytes, SQZ_ERR_CORRUPT_DATA, "huff tables truncated");
+        memset(sp->len, 0, sizeof sp->len);
+        int count = 0;
+        uint32_t kraft = 0;
+        for (unsigned t = 0; t < nsym; t++) {
+            sp->len[t] = (uint8_t)((p[t / 2] >> (4 * (t & 1))) & 15);
+            if (!sp->len[t]) continue;
+            count++;
+            if (sp->len[t] == SOLE) sp->sole = (int)t;
+            else if (sp->len[t] > MAXLEN) return sqz_fail(SQZ_ERR_CORRUPT_DATA, "huff: code length %u", sp->len[t]);
+            else kraft += TABSIZE >> sp->len[t];
+        }
+        p += bytes;
+        SQZ_RETURN_IF(!sp->len[nsym - 1], SQZ_ERR_CORRUPT_DATA, "huff: context %d table does not end with a token", c);
+        if (sp->sole >= 0) {
+            SQZ_RETURN_IF(count != 1, SQZ_ERR_CORRUPT_DATA, "huff: context %d mixes a sole token with others", c);
+            continue;
+        }
+        SQZ_RETURN_IF(count < 2 || kraft != TABSIZE, SQZ_ERR_CORRUPT_DATA, "huff: context %d code is not complete", c);
+        sqz_huff_build_codes(sp->len, (int)nsym, sp->code);
+    }
+    return (int64_t)(p - in);
+}
+
 static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t dst_size, void **state)
 {
@@ -653,58 +712,42 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     SQZ_RETURN_IF(dst_size % es || m != blk->n_elems, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes", dst_size);
     huff_state *s = get_state(state, X < m ? X : m, dst_size, 1);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff decoding tables");
-    const uint8_t *in = src, *end = in + n, *p = in + NCTX;
-    SQZ_RETURN_IF(n < NCTX + 12, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes has no tables", n);
-    const unsigned ntok = n_tokens(es);
+    const uint8_t *in = src, *end = in + n;
+    hf_spec spec[NCTX];
+    const int64_t head = hf_parse(in, n, es, spec);
+    if (head < 0) return head;
     static const uint16_t k_empty[TABSIZE] = {[0 ... TABSIZE - 1] = (NTOK - 1) << 6};  /* unused contexts: an invalid token, 0 bits */
     uint8_t unused[NCTX];
     const uint16_t *tabs[NCTX];
     for (int c = 0; c < NCTX; c++) {
-        unsigned nsym = in[c];
+        const hf_spec *sp = &spec[c];
         uint16_t *tab = s->tab + (size_t)c * TABSIZE;
-        unused[c] = nsym == 0;
-        tabs[c] = nsym ? tab : k_empty;
-        if (!nsym && es <= 2) for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = FAST_BAD | FAST_LONG;
-        if (!nsym) continue;
-        SQZ_RETURN_IF(nsym > ntok, SQZ_ERR_CORRUPT_DATA, "huff: context %d has %u tokens (at most %u)", c, nsym, ntok);
-        size_t bytes = (nsym + 1) / 2;
-        SQZ_RETURN_IF((size_t)(end - p) < bytes, SQZ_ERR_CORRUPT_DATA, "huff tables truncated");
-        uint8_t len[NTOK] = {0};
-        uint16_t code[NTOK];
-        int sole = -1, count = 0;
-        uint32_t kraft = 0;
-        for (unsigned t = 0; t < nsym; t++) {
-            len[t] = (uint8_t)((p[t / 2] >> (4 * (t & 1))) & 15);
-            if (!len[t]) continue;
-            count++;
-            if (len[t] == SOLE) sole = (int)t;
-            else if (len[t] > MAXLEN) return sqz_fail(SQZ_ERR_CORRUPT_DATA, "huff: code length %u", len[t]);
-            else kraft += TABSIZE >> len[t];
+        unused[c] = sp->nsym == 0;
+        tabs[c] = sp->nsym ? tab : k_empty;
+        if (!sp->nsym) {
+            if (es <= 2) for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = FAST_BAD | FAST_LONG;
+            continue;
         }
-        p += bytes;
-        SQZ_RETURN_IF(!len[nsym - 1], SQZ_ERR_CORRUPT_DATA, "huff: context %d table does not end with a token", c);
-        if (sole >= 0) {
-            SQZ_RETURN_IF(count != 1, SQZ_ERR_CORRUPT_DATA, "huff: context %d mixes a sole token with others", c);
+        if (sp->sole >= 0) {
             if (es <= 2) {
-                for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = fast_entry((unsigned)sole, 0);
+                for (unsigned j = 0; j < PSIZE; j++) s->ptab[c][j] = fast_entry((unsigned)sp->sole, 0);
                 continue;
             }
-            const uint16_t e = (uint16_t)(sole << 6 | extra_bits((unsigned)sole));
+            const uint16_t e = (uint16_t)(sp->sole << 6 | extra_bits((unsigned)sp->sole));
             for (unsigned j = 0; j < TABSIZE; j++) tab[j] = e;
             continue;
         }
-        SQZ_RETURN_IF(count < 2 || kraft != TABSIZE, SQZ_ERR_CORRUPT_DATA, "huff: context %d code is not complete", c);
-        sqz_huff_build_codes(len, (int)nsym, code);
         if (es <= 2) {
-            fast_tables(s, c, len, code, nsym);
+            fast_tables(s, c, sp->len, sp->code, sp->nsym);
             continue;
         }
-        for (unsigned t = 0; t < nsym; t++) {
-            if (!len[t]) continue;
-            const uint16_t e = (uint16_t)(t << 6 | (len[t] + extra_bits(t)));
-            for (unsigned j = code[t]; j < TABSIZE; j += 1u << len[t]) tab[j] = e;
+        for (unsigned t = 0; t < sp->nsym; t++) {
+            if (!sp->len[t]) continue;
+            const uint16_t e = (uint16_t)(t << 6 | (sp->len[t] + extra_bits(t)));
+            for (unsigned j = sp->code[t]; j < TABSIZE; j += 1u << sp->len[t]) tab[j] = e;
         }
     }
+    const uint8_t *p = in + head;
     SQZ_RETURN_IF(end - p < 12, SQZ_ERR_CORRUPT_DATA, "huff: no stream sizes");
     const uint8_t *st[4];
     size_t sn[4];
@@ -723,6 +766,196 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     return (int64_t)dst_size;
 }
 
+/* ---- huff64: the same tables and codes in 64 lanes of 32-bit states (docs/FORMAT.md) ---- */
+#define LANES64 64
+#define STATE_LOW (1u << 16)
+
+static int huff64_simd(void)
+{
+#ifdef SQZ_HAVE_AVX512
+    return sqz_simd_get() >= SQZ_SIMD_AVX512;
+#else
+    return 0;
+#endif
+}
+
+#ifndef SQZ_HAVE_AVX512
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+                                   uint64_t len, uint32_t *xs, const uint8_t **p)
+{ (void)es; (void)tab; (void)cx; (void)z; (void)x0; (void)len; (void)xs; (void)p; return 0x80; }
+#endif
+
+/* nb bits onto a lane's state, its low 16 bits going out first when they would overflow. */
+static inline void push_bits(uint32_t *x, uint32_t bits, unsigned nb, uint16_t **w)
+{
+    if (nb && (*x >> (32 - nb))) {
+        *--*w = (uint16_t)*x;
+        *x >>= 16;
+    }
+    *x = nb ? (*x << nb) | bits : *x;
+}
+
+static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                          void *dst, size_t cap, void **state)
+{
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    const uint64_t X = ctx->shape[ctx->ndim - 1], m = n / es, first = blk->first_elem;
+    SQZ_RETURN_IF(n % es || m != blk->n_elems || es > 2, SQZ_ERR_BAD_ARGUMENT, "huff64 block of %zu bytes", n);
+    huff_state *s = get_state(state, m, n, 0);
+    SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff64 buffers for %llu elements", (unsigned long long)m);
+    const int64_t head = hf_model(es, X, first, src, m, s, dst, cap);
+    if (head < 0) return head;
+    /* each group's words go backward from the end of its area: at most 24 bits per element */
+    const size_t words = 3 * m / 2 + 64;
+    if (s->words_cap < 4 * words) {
+        free(s->words);
+        s->words = malloc(4 * words * sizeof *s->words);
+        s->words_cap = s->words ? 4 * words : 0;
+        SQZ_RETURN_IF(!s->words, SQZ_ERR_OUT_OF_MEMORY, "huff64 word buffers");
+    }
+    uint16_t *end[4], *w[4];
+    for (int g = 0; g < 4; g++) end[g] = w[g] = s->words + (size_t)(g + 1) * words;
+    uint32_t xs[LANES64];
+    for (int l = 0; l < LANES64; l++) xs[l] = STATE_LOW;
+    const uint32_t *const ent = s->ent;
+    const uint16_t *const idx = s->idx;
+    for (uint64_t k = m; k > 0;) {  /* steps backward; in a step, extra bits then codes, lanes backward */
+        const uint64_t x = (first + k - 1) % X, a = k - 1 - ((x & 15) < k - 1 ? (x & 15) : k - 1);
+        const unsigned g = (unsigned)(x >> 4) & 3;
+        uint32_t *const xl = xs + 16 * g;
+        for (uint64_t j = k; j-- > a;) {
+            const unsigned t = idx[j] % NTOK, xb = extra_bits(t);
+            push_bits(&xl[(first + j) % X & 15], sqz_elem(src, es, j) & ((1u << xb) - 1), xb, &w[g]);
+        }
+        for (uint64_t j = k; j-- > a;) {
+            const uint32_t e = ent[idx[j]];
+            push_bits(&xl[(first + j) % X & 15], e & 0xFFFFu, (e >> 16) & 0xFF, &w[g]);
+        }
+        k = a;
+    }
+    size_t sz[4], total = (size_t)head + 4 * LANES64 + 12;
+    for (int g = 0; g < 4; g++) { sz[g] = (size_t)(end[g] - w[g]) * 2; total += sz[g]; }
+    if (total > cap) return -SQZ_ERR_DST_TOO_SMALL;
+    uint8_t *o = (uint8_t *)dst + head;
+    for (int l = 0; l < LANES64; l++, o += 4) sqz_wr32(o, xs[l]);
+    for (int g = 0; g < 3; g++, o += 4) sqz_wr32(o, (uint32_t)sz[g]);
+    for (int g = 0; g < 4; g++) {
+        for (size_t i = 0; i < sz[g] / 2; i++) { o[0] = (uint8_t)w[g][i]; o[1] = (uint8_t)(w[g][i] >> 8); o += 2; }
+    }
+    return (int64_t)total;
+}
+
+static inline int h64_refill(uint32_t *x, const uint8_t **p, const uint8_t *end)
+{
+    if (*x >= STATE_LOW) return 0;
+    if (end - *p < 2) return -1;
+    *x = *x << 16 | ((uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8);
+    *p += 2;
+    return 0;
+}
+
+/* The reference decoder of one row segment: lanes one at a time. */
+static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len,
+                       uint32_t *xs, const uint8_t **p, const uint8_t *const *pend, uint32_t *flags)
+{
+    for (uint64_t j = 0; j < len;) {
+        const uint64_t x = x0 + j, stop = j + 16 - (x & 15) < len ? j + 16 - (x & 15) : len;
+        const unsigned g = (unsigned)(x >> 4) & 3;
+        uint32_t *const xl = xs + 16 * g, e[16];
+        for (uint64_t i = j; i < stop; i++) {
+            uint32_t *const st = &xl[(x0 + i) & 15];
+            e[i - j] = tab[(size_t)cx[i] << SQZ_HUFF64_LBITS | (*st & ((1u << SQZ_HUFF64_LBITS) - 1))];
+            *flags |= e[i - j];
+            *st >>= e[i - j] & 31;
+            if (h64_refill(st, &p[g], pend[g])) return -1;
+        }
+        for (uint64_t i = j; i < stop; i++) {
+            uint32_t *const st = &xl[(x0 + i) & 15];
+            const unsigned xb = (e[i - j] >> 8) & 31;
+            const uint32_t v = (e[i - j] >> 16) + (*st & ((1u << xb) - 1));
+            *st >>= xb;
+            if (h64_refill(st, &p[g], pend[g])) return -1;
+            if (es == 1) ((uint8_t *)z)[i] = (uint8_t)v;
+            else ((uint16_t *)z)[i] = (uint16_t)v;
+        }
+        j = stop;
+    }
+    return 0;
+}
+
+static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
+                          void *dst, size_t dst_size, void **state)
+{
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    const uint64_t X = ctx->shape[ctx->ndim - 1], m = dst_size / es, first = blk->first_elem;
+    SQZ_RETURN_IF(dst_size % es || m != blk->n_elems || es > 2, SQZ_ERR_CORRUPT_DATA, "huff64 block of %zu bytes", dst_size);
+    huff_state *s = get_state(state, X < m ? X : m, dst_size, 1);
+    SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff64 decoding tables");
+    const uint8_t *in = src, *end = in + n;
+    hf_spec spec[NCTX];
+    const int64_t head = hf_parse(in, n, es, spec);
+    if (head < 0) return head;
+    uint32_t *const tab = &s->ftab[0][0];
+    for (int c = 0; c < NCTX; c++) {
+        const hf_spec *sp = &spec[c];
+        uint32_t *const t = tab + (size_t)c * TABSIZE;
+        if (!sp->nsym || sp->sole >= 0) {
+            const uint32_t e = sp->nsym ? fast_entry((unsigned)sp->sole, 0) : FAST_BAD | FAST_LONG;
+            for (unsigned j = 0; j < TABSIZE; j++) t[j] = e;
+            continue;
+        }
+        for (unsigned k = 0; k < sp->nsym; k++) {
+            if (!sp->len[k]) continue;
+            const uint32_t e = fast_entry(k, sp->len[k]);
+            for (unsigned j = sp->code[k]; j < TABSIZE; j += 1u << sp->len[k]) t[j] = e;
+        }
+    }
+    const uint8_t *p = in + head;
+    SQZ_RETURN_IF((size_t)(end - p) < 4 * LANES64 + 12, SQZ_ERR_CORRUPT_DATA, "huff64: no lane states");
+    uint32_t xs[LANES64];
+    for (int l = 0; l < LANES64; l++, p += 4) {
+        xs[l] = sqz_rd32(p);
+        SQZ_RETURN_IF(xs[l] < STATE_LOW, SQZ_ERR_CORRUPT_DATA, "huff64: lane %d starts below 2^16", l);
+    }
+    const uint8_t *st[4], *pend[4];
+    const uint8_t *q = p + 12;
+    for (int g = 0; g < 4; g++) {
+        const size_t sz = g < 3 ? sqz_rd32(p + 4 * g) : (size_t)(end - q);
+        SQZ_RETURN_IF(sz > (size_t)(end - q) || sz % 2, SQZ_ERR_CORRUPT_DATA, "huff64: word stream %d of %zu bytes", g, sz);
+        st[g] = q;
+        q += sz;
+        pend[g] = q;
+    }
+    const int simd = huff64_simd();
+    uint32_t flags = 0;
+    for (uint64_t k = 0; k < m;) {
+        const uint64_t x0 = (first + k) % X, len = X - x0 < m - k ? X - x0 : m - k;
+        void *const zk = (uint8_t *)dst + k * es;
+        segment_contexts(es, dst, k, len, x0, X, s->ctx);
+        const size_t need = (len / 64 + 2) * 64 + 32;
+        if (simd && (size_t)(end - st[0]) >= need && (size_t)(end - st[1]) >= need && (size_t)(end - st[2]) >= need &&
+            (size_t)(end - st[3]) >= need)
+            flags |= sqz_huff64_segment_avx512(es, tab, s->ctx, zk, x0, len, xs, st);
+        else
+            SQZ_RETURN_IF(h64_segment(es, tab, s->ctx, zk, x0, len, xs, st, pend, &flags), SQZ_ERR_CORRUPT_DATA,
+                          "huff64: word stream truncated");
+        k += len;
+    }
+    SQZ_RETURN_IF(flags & FAST_LONG, SQZ_ERR_CORRUPT_DATA, "huff64: element in a context without a table");
+    for (int g = 0; g < 4; g++)
+        SQZ_RETURN_IF(st[g] != pend[g], SQZ_ERR_CORRUPT_DATA, "huff64: word stream %d %s", g, st[g] < pend[g] ? "has words left over" : "truncated");
+    for (int l = 0; l < LANES64; l++)
+        SQZ_RETURN_IF(xs[l] != STATE_LOW, SQZ_ERR_CORRUPT_DATA, "huff64: lane %d ends in state %u, not 2^16", l, xs[l]);
+    return (int64_t)dst_size;
+}
+
+static int h64_check(const sqz_stage_ctx *ctx)
+{
+    const size_t es = sqz_dtype_size(ctx->dtype);
+    SQZ_RETURN_IF(es != 1 && es != 2, SQZ_ERR_UNSUPPORTED_DTYPE, "huff64 codes 1- and 2-byte elements; use huff for 4-byte ones");
+    return 0;
+}
+
 /* Whole rows, about DEFAULT_BYTES (or the requested size) per block: fewer tables to store. */
 static uint64_t hf_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes)
 {
@@ -734,4 +967,10 @@ const sqz_stage sqz_stage_huff = {
     .id = 40, .name = "huff", .kind = SQZ_STAGE_CODEC,
     .doc = "context-modelled Huffman coding of residuals (21 tables per block, chosen by the row above), four streams",
     .encode = hf_encode, .decode = hf_decode, .release = hf_release, .block_elems = hf_block_elems,
+};
+
+const sqz_stage sqz_stage_huff64 = {
+    .id = 44, .name = "huff64", .kind = SQZ_STAGE_CODEC,
+    .doc = "huff's contexts and codes in 64 interleaved lanes (rANS-style states, shared word streams): a SIMD decoder",
+    .check = h64_check, .encode = h64_encode, .decode = h64_decode, .release = hf_release, .block_elems = hf_block_elems,
 };

@@ -36,4 +36,14 @@ void sqz_huff_pairs_scalar(const uint32_t *v, const uint32_t *nb, uint64_t *pv, 
 size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
                            uint32_t *pn, size_t n);
 
+/* huff64: element at column x of a row is in group (x >> 4) & 3, lane x & 15 (64 lanes); a look-up
+ * reads the low SQZ_HUFF64_LBITS bits of the lane's state. */
+#define SQZ_HUFF64_LBITS 11
+/* Decodes a row segment of len elements from column x0 with AVX-512 (1-2 byte elements): cx the
+ * contexts, tab the NCTX tables of 2^LBITS entries (length | extra bits << 8 | base << 16), xs the
+ * 64 lane states, p the four word streams (each with 64 bytes per step of its group in the
+ * segment, plus 32, left in the block). Returns the OR of the entries read. */
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+                                   uint64_t len, uint32_t *xs, const uint8_t **p);
+
 #endif

@@ -5,7 +5,7 @@
 
 extern const sqz_stage sqz_stage_raw, sqz_stage_lz4, sqz_stage_zstd, sqz_stage_bitshuffle;
 extern const sqz_stage sqz_stage_remap, sqz_stage_predict, sqz_stage_huff, sqz_stage_nlcode,
-    sqz_stage_nlcode16, sqz_stage_qhuff;
+    sqz_stage_nlcode16, sqz_stage_qhuff, sqz_stage_huff64;
 extern const sqz_stage sqz_stage_wnl, sqz_stage_rmbkrd, sqz_stage_rmestbkrd, sqz_stage_quantiser;
 
 static const sqz_stage *const k_stages[] = {
@@ -19,6 +19,7 @@ static const sqz_stage *const k_stages[] = {
     &sqz_stage_nlcode,      /* id 41 */
     &sqz_stage_nlcode16,    /* id 42 */
     &sqz_stage_qhuff,       /* id 43 */
+    &sqz_stage_huff64,      /* id 44 */
     &sqz_stage_wnl,         /* id 64: lossy stages 64.. */
     &sqz_stage_rmbkrd,      /* id 65 */
     &sqz_stage_rmestbkrd,   /* id 66 */

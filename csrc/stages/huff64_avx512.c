@@ -1,0 +1,59 @@
+/* huff64's decoder with AVX-512: the 16 lanes of a group in one vector, the four groups' chains
+ * interleaved, table look-ups by gather, refills by vpexpandd from the group's word stream.
+ * Same output as the scalar decoder in huff.c (tests/test_huff64.py). */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "huff.h"
+
+#define LBITS SQZ_HUFF64_LBITS
+
+static inline __m512i refill(__m512i x, __mmask16 live, const uint8_t **p)
+{
+    const __mmask16 low = _mm512_mask_cmplt_epu32_mask(live, x, _mm512_set1_epi32(1 << 16));
+    const __m512i w = _mm512_maskz_expand_epi32(low, _mm512_cvtepu16_epi32(_mm256_loadu_si256((const void *)*p)));
+    *p += 2 * (unsigned)__builtin_popcount(low);
+    return _mm512_mask_or_epi32(x, low, _mm512_slli_epi32(x, 16), w);
+}
+
+/* One step: the lanes in `live` of one group, columns c0 .. c0+15 (segment offsets o = c0 - x0). */
+#define STEP(XR, G)                                                                                      \
+    do {                                                                                                 \
+        const int64_t c0 = 16 * (int64_t)(4 * q + (G)), o = c0 - (int64_t)x0;                            \
+        const int64_t lo = o < 0 ? -o : 0, hi = (int64_t)len - o < 16 ? (int64_t)len - o : 16;          \
+        if (hi <= lo) break;                                                                             \
+        const __mmask16 live = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));                        \
+        const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, cx + o));                      \
+        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(c, LBITS), _mm512_and_si512(XR, slot));   \
+        const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4); \
+        acc = _mm512_or_si512(acc, e);                                                                   \
+        XR = _mm512_mask_srlv_epi32(XR, live, XR, _mm512_and_si512(e, m31));                             \
+        XR = refill(XR, live, &p[G]);                                                                    \
+        const __m512i xb = _mm512_and_si512(_mm512_srli_epi32(e, 8), m31);                               \
+        const __m512i r = _mm512_andnot_si512(_mm512_sllv_epi32(ones, xb), XR);                          \
+        XR = _mm512_mask_srlv_epi32(XR, live, XR, xb);                                                   \
+        XR = refill(XR, live, &p[G]);                                                                    \
+        const __m512i v = _mm512_add_epi32(_mm512_srli_epi32(e, 16), r);                                 \
+        if (es == 1) _mm_mask_storeu_epi8((uint8_t *)z + o, live, _mm512_cvtepi32_epi8(v));              \
+        else _mm256_mask_storeu_epi16((uint16_t *)z + o, live, _mm512_cvtepi32_epi16(v));                \
+    } while (0)
+
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+                                   uint64_t len, uint32_t *xs, const uint8_t **p)
+{
+    const __m512i slot = _mm512_set1_epi32((1 << LBITS) - 1), m31 = _mm512_set1_epi32(31), ones = _mm512_set1_epi32(-1);
+    __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
+            x_3 = _mm512_loadu_si512(xs + 48), acc = _mm512_setzero_si512();
+    for (uint64_t q = x0 >> 6; 64 * q < x0 + len; q++) {
+        STEP(x_0, 0);
+        STEP(x_1, 1);
+        STEP(x_2, 2);
+        STEP(x_3, 3);
+    }
+    _mm512_storeu_si512(xs, x_0);
+    _mm512_storeu_si512(xs + 16, x_1);
+    _mm512_storeu_si512(xs + 32, x_2);
+    _mm512_storeu_si512(xs + 48, x_3);
+    return (uint32_t)_mm512_reduce_or_epi32(acc);
+}
