@@ -783,6 +783,9 @@ static int huff64_simd(void)
 uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
                                    uint64_t len, uint32_t *xs, const uint8_t **p)
 { (void)es; (void)tab; (void)cx; (void)z; (void)x0; (void)len; (void)xs; (void)p; return 0x80; }
+void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
+                              uint64_t len, uint32_t *xs, uint16_t **w)
+{ (void)es; (void)ent; (void)idx; (void)z; (void)x0; (void)len; (void)xs; (void)w; }
 #endif
 
 /* nb bits onto a lane's state, its low 16 bits going out first when they would overflow. */
@@ -793,6 +796,27 @@ static inline void push_bits(uint32_t *x, uint32_t bits, unsigned nb, uint16_t *
         *x >>= 16;
     }
     *x = nb ? (*x << nb) | bits : *x;
+}
+
+/* The reference encoder of one row segment: steps backward; in a step, extra bits then codes,
+ * lanes backward. */
+static void h64_encode_segment(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
+                               uint64_t len, uint32_t *xs, uint16_t **w)
+{
+    for (uint64_t j = len; j > 0;) {
+        const uint64_t x = x0 + j - 1, a = j - 1 - ((x & 15) < j - 1 ? (x & 15) : j - 1);
+        const unsigned g = (unsigned)(x >> 4) & 3;
+        uint32_t *const xl = xs + 16 * g;
+        for (uint64_t i = j; i-- > a;) {
+            const unsigned xb = extra_bits(idx[i] % NTOK);
+            push_bits(&xl[(x0 + i) & 15], sqz_elem(z, es, i) & ((1u << xb) - 1), xb, &w[g]);
+        }
+        for (uint64_t i = j; i-- > a;) {
+            const uint32_t e = ent[idx[i]];
+            push_bits(&xl[(x0 + i) & 15], e & 0xFFFFu, (e >> 16) & 0xFF, &w[g]);
+        }
+        j = a;
+    }
 }
 
 static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
@@ -819,19 +843,13 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     for (int l = 0; l < LANES64; l++) xs[l] = STATE_LOW;
     const uint32_t *const ent = s->ent;
     const uint16_t *const idx = s->idx;
-    for (uint64_t k = m; k > 0;) {  /* steps backward; in a step, extra bits then codes, lanes backward */
-        const uint64_t x = (first + k - 1) % X, a = k - 1 - ((x & 15) < k - 1 ? (x & 15) : k - 1);
-        const unsigned g = (unsigned)(x >> 4) & 3;
-        uint32_t *const xl = xs + 16 * g;
-        for (uint64_t j = k; j-- > a;) {
-            const unsigned t = idx[j] % NTOK, xb = extra_bits(t);
-            push_bits(&xl[(first + j) % X & 15], sqz_elem(src, es, j) & ((1u << xb) - 1), xb, &w[g]);
-        }
-        for (uint64_t j = k; j-- > a;) {
-            const uint32_t e = ent[idx[j]];
-            push_bits(&xl[(first + j) % X & 15], e & 0xFFFFu, (e >> 16) & 0xFF, &w[g]);
-        }
-        k = a;
+    const int simd = huff64_simd();
+    uint64_t k = m;
+    while (k > 0) {  /* row segments backward */
+        const uint64_t xl = (first + k - 1) % X, len = xl + 1 < k ? xl + 1 : k, x0 = xl + 1 - len;
+        k -= len;
+        if (simd) sqz_huff64_encode_avx512(es, ent, idx + k, (const uint8_t *)src + k * es, x0, len, xs, w);
+        else h64_encode_segment(es, ent, idx + k, (const uint8_t *)src + k * es, x0, len, xs, w);
     }
     size_t sz[4], total = (size_t)head + 4 * LANES64 + 12;
     for (int g = 0; g < 4; g++) { sz[g] = (size_t)(end[g] - w[g]) * 2; total += sz[g]; }

@@ -45,5 +45,9 @@ size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const 
  * segment, plus 32, left in the block). Returns the OR of the entries read. */
 uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
                                    uint64_t len, uint32_t *xs, const uint8_t **p);
+/* The encoder's pushes for a row segment (backward), from idx (context * 128 + token) and the
+ * values z; ent[idx] = code | length << 16; words go below w[group] (room checked by the caller). */
+void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
+                              uint64_t len, uint32_t *xs, uint16_t **w);
 
 #endif

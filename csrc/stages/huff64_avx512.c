@@ -57,3 +57,53 @@ uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t
     _mm512_storeu_si512(xs + 48, x_3);
     return (uint32_t)_mm512_reduce_or_epi32(acc);
 }
+
+/* nb bits (nb <= 16) onto the states of the lanes in live; words of lanes that would overflow go
+ * out first, in lane order, just below *w. */
+static inline __m512i push(__m512i x, __mmask16 live, __m512i bits, __m512i nb, uint16_t **w)
+{
+    const __m512i room = _mm512_srlv_epi32(x, _mm512_sub_epi32(_mm512_set1_epi32(32), nb));
+    const __mmask16 out = _mm512_mask_test_epi32_mask(live, room, room);
+    const unsigned cnt = (unsigned)__builtin_popcount(out);
+    *w -= cnt;
+    _mm256_mask_storeu_epi16(*w, (__mmask16)((1u << cnt) - 1), _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(out, x)));
+    x = _mm512_mask_srli_epi32(x, out, x, 16);
+    return _mm512_mask_or_epi32(x, live, _mm512_sllv_epi32(x, nb), bits);
+}
+
+#define ESTEP(XR, G)                                                                                     \
+    do {                                                                                                 \
+        const int64_t c0 = 16 * (int64_t)(4 * q + (G)), o = c0 - (int64_t)x0;                            \
+        const int64_t lo = o < 0 ? -o : 0, hi = (int64_t)len - o < 16 ? (int64_t)len - o : 16;          \
+        if (hi <= lo) break;                                                                             \
+        const __mmask16 live = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));                        \
+        const __m512i ix = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, idx + o));                \
+        const __m512i zv = es == 1 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, (const uint8_t *)z + o)) \
+                                   : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, (const uint16_t *)z + o)); \
+        const __m512i t = _mm512_and_si512(ix, _mm512_set1_epi32(127));                                  \
+        const __m512i xb = _mm512_maskz_add_epi32(_mm512_cmpge_epu32_mask(t, c16),                       \
+                                                  _mm512_srli_epi32(_mm512_sub_epi32(t, c16), 2), c2);   \
+        const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ix, (const void *)ent, 4); \
+        XR = push(XR, live, _mm512_andnot_si512(_mm512_sllv_epi32(ones, xb), zv), xb, &w[G]);           \
+        XR = push(XR, live, _mm512_and_si512(e, lo16), _mm512_and_si512(_mm512_srli_epi32(e, 16), lo8), &w[G]); \
+    } while (0)
+
+void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
+                              uint64_t len, uint32_t *xs, uint16_t **w)
+{
+    const __m512i c16 = _mm512_set1_epi32(16), c2 = _mm512_set1_epi32(2), ones = _mm512_set1_epi32(-1),
+                  lo16 = _mm512_set1_epi32(0xFFFF), lo8 = _mm512_set1_epi32(0xFF);
+    __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
+            x_3 = _mm512_loadu_si512(xs + 48);
+    for (uint64_t q = (x0 + len - 1) >> 6;; q--) {
+        ESTEP(x_3, 3);
+        ESTEP(x_2, 2);
+        ESTEP(x_1, 1);
+        ESTEP(x_0, 0);
+        if (64 * q <= x0) break;
+    }
+    _mm512_storeu_si512(xs, x_0);
+    _mm512_storeu_si512(xs + 16, x_1);
+    _mm512_storeu_si512(xs + 32, x_2);
+    _mm512_storeu_si512(xs + 48, x_3);
+}

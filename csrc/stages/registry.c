@@ -58,6 +58,7 @@ static const struct { const char *name, *text; } k_presets[] = {
     {"lossless", "remap->predict->huff"},
     {"lossless3d", "remap->predict(mode=4)->huff"},
     {"lossless_fast", "remap->predict->bitshuffle->zstd"},
+    {"lossless64", "remap->predict->huff64"},
 };
 
 const char *sqz_preset_by_name(const char *name, size_t len)
