@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import sqeazy_filter  # noqa: E402
 
-OURS = ["lossless", "lossless_fast", "lossless3d", "remap->predict->qhuff", "bitshuffle->lz4", "bitshuffle->zstd"]
+OURS = ["lossless", "lossless64", "lossless_fast", "lossless3d", "remap->predict->qhuff", "bitshuffle->lz4", "bitshuffle->zstd"]
 
 
 def sqz(pipeline):
