@@ -89,6 +89,18 @@ def adversarial(dtype, rng):
     yield "empty", np.zeros((0, 4, 4), dt)
 
 
+def adversarial_both_ways(dtype, pipeline, rng, both_ways, blocks=(0, 1024, 5120)):
+    """Every adversarial input round-trips and gives the same bytes and values at both SIMD levels
+    (both_ways: the codec suite's own comparison)."""
+    for what, a in adversarial(dtype, rng):
+        for block in blocks:
+            try:
+                check_encode_decode(a, pipeline, block_size=block)
+                both_ways(a, pipeline, block)
+            except AssertionError as exc:  # pragma: no cover - names the input in the report
+                raise AssertionError(f"{what}, {dtype}, {pipeline}, block {block}") from exc
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("pipeline", LOSSLESS)
 def test_adversarial_round_trips(dtype, pipeline, rng):

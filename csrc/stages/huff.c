@@ -669,8 +669,8 @@ typedef struct { unsigned nsym; int sole; uint8_t len[NTOK]; uint16_t code[NTOK]
  * or -sqz_error. */
 static int64_t hf_parse(const uint8_t *in, size_t n, size_t es, hf_spec *spec)
 {
-    const uint8_t *end = in + n, *p = in + NCTX;
     SQZ_RETURN_IF(n < NCTX, SQZ_ERR_CORRUPT_DATA, "huff block of %zu bytes has no tables", n);
+    const uint8_t *end = in + n, *p = in + NCTX;
     const unsigned ntok = n_tokens(es);
     for (int c = 0; c < NCTX; c++) {
         hf_spec *sp = &spec[c];

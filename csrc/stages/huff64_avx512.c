@@ -17,13 +17,21 @@ static inline __m512i refill(__m512i x, __mmask16 live, const uint8_t **p)
     return _mm512_mask_or_epi32(x, low, _mm512_slli_epi32(x, 16), w);
 }
 
+/* The lanes of step (q, g) inside the row segment [x0, x0 + len), and the step's first column as a
+ * segment offset (negative when the segment starts inside the step). */
+static inline __mmask16 step_lanes(uint64_t q, unsigned g, uint64_t x0, uint64_t len, int64_t *o)
+{
+    *o = 16 * (int64_t)(4 * q + g) - (int64_t)x0;
+    const int64_t lo = *o < 0 ? -*o : 0, hi = (int64_t)len - *o < 16 ? (int64_t)len - *o : 16;
+    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
 /* One step: the lanes in `live` of one group, columns c0 .. c0+15 (segment offsets o = c0 - x0). */
 #define STEP(XR, G)                                                                                      \
     do {                                                                                                 \
-        const int64_t c0 = 16 * (int64_t)(4 * q + (G)), o = c0 - (int64_t)x0;                            \
-        const int64_t lo = o < 0 ? -o : 0, hi = (int64_t)len - o < 16 ? (int64_t)len - o : 16;          \
-        if (hi <= lo) break;                                                                             \
-        const __mmask16 live = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));                        \
+        int64_t o;                                                                                       \
+        const __mmask16 live = step_lanes(q, G, x0, len, &o);                                            \
+        if (!live) break;                                                                                \
         const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, cx + o));                      \
         const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(c, LBITS), _mm512_and_si512(XR, slot));   \
         const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4); \
@@ -73,10 +81,9 @@ static inline __m512i push(__m512i x, __mmask16 live, __m512i bits, __m512i nb, 
 
 #define ESTEP(XR, G)                                                                                     \
     do {                                                                                                 \
-        const int64_t c0 = 16 * (int64_t)(4 * q + (G)), o = c0 - (int64_t)x0;                            \
-        const int64_t lo = o < 0 ? -o : 0, hi = (int64_t)len - o < 16 ? (int64_t)len - o : 16;          \
-        if (hi <= lo) break;                                                                             \
-        const __mmask16 live = (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));                        \
+        int64_t o;                                                                                       \
+        const __mmask16 live = step_lanes(q, G, x0, len, &o);                                            \
+        if (!live) break;                                                                                \
         const __m512i ix = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, idx + o));                \
         const __m512i zv = es == 1 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, (const uint8_t *)z + o)) \
                                    : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, (const uint16_t *)z + o)); \
