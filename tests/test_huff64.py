@@ -17,15 +17,16 @@ PIPELINES = ["lossless64", "predict(mode=5)->huff64", "huff64"]
 
 
 def levels():
-    """0 (scalar) and the best level this CPU runs (3 where it has AVX-512: the vector coder)."""
-    return [0, -1]
+    """0 (scalar), 2 (AVX2 where the CPU has it) and the best level this CPU runs (3 with AVX-512)."""
+    return [0, 2, -1]
 
 
 def both_ways(a, pipeline, block_size=0):
-    """scalar and SIMD encoders give the same chunk; the reference and SIMD decoders the input"""
+    """scalar, AVX2 and AVX-512 encoders give the same chunk; every decoder gives the input"""
     scalar = with_simd(0, lambda: sqeazy_filter.encode(a, pipeline, threads=1, block_size=block_size))
+    avx2 = with_simd(2, lambda: sqeazy_filter.encode(a, pipeline, threads=1, block_size=block_size))
     simd = with_simd(-1, lambda: sqeazy_filter.encode(a, pipeline, threads=2, block_size=block_size))
-    assert scalar == simd
+    assert scalar == avx2 == simd
     for level in levels():
         np.testing.assert_array_equal(with_simd(level, lambda: sqeazy_filter.decode(simd)), a)
     return simd

@@ -770,13 +770,17 @@ static int64_t hf_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 #define LANES64 64
 #define STATE_LOW (1u << 16)
 
+/* The vector loops in use: SQZ_SIMD_AVX512, SQZ_SIMD_AVX2 or SQZ_SIMD_SCALAR */
 static int huff64_simd(void)
 {
+    const int level = sqz_simd_get();
 #ifdef SQZ_HAVE_AVX512
-    return sqz_simd_get() >= SQZ_SIMD_AVX512;
-#else
-    return 0;
+    if (level >= SQZ_SIMD_AVX512) return SQZ_SIMD_AVX512;
 #endif
+#ifdef SQZ_HAVE_AVX2
+    if (level >= SQZ_SIMD_AVX2) return SQZ_SIMD_AVX2;
+#endif
+    return SQZ_SIMD_SCALAR;
 }
 
 #ifndef SQZ_HAVE_AVX512
@@ -785,6 +789,14 @@ uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t
 { (void)es; (void)tab; (void)cx; (void)z; (void)x0; (void)len; (void)xs; (void)p; return 0x80; }
 void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
                               uint64_t len, uint32_t *xs, uint16_t **w)
+{ (void)es; (void)ent; (void)idx; (void)z; (void)x0; (void)len; (void)xs; (void)w; }
+#endif
+#ifndef SQZ_HAVE_AVX2
+uint32_t sqz_huff64_segment_avx2(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+                                 uint64_t len, uint32_t *xs, const uint8_t **p)
+{ (void)es; (void)tab; (void)cx; (void)z; (void)x0; (void)len; (void)xs; (void)p; return 0x80; }
+void sqz_huff64_encode_avx2(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
+                            uint64_t len, uint32_t *xs, uint16_t **w)
 { (void)es; (void)ent; (void)idx; (void)z; (void)x0; (void)len; (void)xs; (void)w; }
 #endif
 
@@ -848,8 +860,15 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     while (k > 0) {  /* row segments backward */
         const uint64_t xl = (first + k - 1) % X, len = xl + 1 < k ? xl + 1 : k, x0 = xl + 1 - len;
         k -= len;
-        if (simd) sqz_huff64_encode_avx512(es, ent, idx + k, (const uint8_t *)src + k * es, x0, len, xs, w);
-        else h64_encode_segment(es, ent, idx + k, (const uint8_t *)src + k * es, x0, len, xs, w);
+        const uint8_t *const zk = (const uint8_t *)src + k * es;
+        /* AVX2: whole steps; the row's last partial step (encoded first) by the scalar code */
+        const uint64_t whole = simd == SQZ_SIMD_AVX2 && x0 % 16 == 0 ? len & ~(uint64_t)15 : 0;
+        if (simd == SQZ_SIMD_AVX512) {
+            sqz_huff64_encode_avx512(es, ent, idx + k, zk, x0, len, xs, w);
+            continue;
+        }
+        if (whole < len) h64_encode_segment(es, ent, idx + k + whole, zk + whole * es, x0 + whole, len - whole, xs, w);
+        if (whole) sqz_huff64_encode_avx2(es, ent, idx + k, zk, x0, whole, xs, w);
     }
     size_t sz[4], total = (size_t)head + 4 * LANES64 + 12;
     for (int g = 0; g < 4; g++) { sz[g] = (size_t)(end[g] - w[g]) * 2; total += sz[g]; }
@@ -858,7 +877,7 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     for (int l = 0; l < LANES64; l++, o += 4) sqz_wr32(o, xs[l]);
     for (int g = 0; g < 3; g++, o += 4) sqz_wr32(o, (uint32_t)sz[g]);
     for (int g = 0; g < 4; g++) {
-        for (size_t i = 0; i < sz[g] / 2; i++) { o[0] = (uint8_t)w[g][i]; o[1] = (uint8_t)(w[g][i] >> 8); o += 2; }
+        for (size_t i = 0; i < sz[g] / 2; i++, o += 2) sqz_wr16(o, w[g][i]);
     }
     return (int64_t)total;
 }
@@ -951,12 +970,15 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         void *const zk = (uint8_t *)dst + k * es;
         segment_contexts(es, dst, k, len, x0, X, s->ctx);
         const size_t need = (len / 64 + 2) * 64 + 32;
-        if (simd && (size_t)(end - st[0]) >= need && (size_t)(end - st[1]) >= need && (size_t)(end - st[2]) >= need &&
-            (size_t)(end - st[3]) >= need)
-            flags |= sqz_huff64_segment_avx512(es, tab, s->ctx, zk, x0, len, xs, st);
-        else
-            SQZ_RETURN_IF(h64_segment(es, tab, s->ctx, zk, x0, len, xs, st, pend, &flags), SQZ_ERR_CORRUPT_DATA,
-                          "huff64: word stream truncated");
+        const int room = (size_t)(end - st[0]) >= need && (size_t)(end - st[1]) >= need &&
+                         (size_t)(end - st[2]) >= need && (size_t)(end - st[3]) >= need;
+        /* AVX2: whole steps, then the row's last partial step by the scalar code */
+        uint64_t done = simd == SQZ_SIMD_AVX512 && room ? len : simd == SQZ_SIMD_AVX2 && room && x0 % 16 == 0 ? len & ~(uint64_t)15 : 0;
+        if (done && simd == SQZ_SIMD_AVX512) flags |= sqz_huff64_segment_avx512(es, tab, s->ctx, zk, x0, len, xs, st);
+        else if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, st);
+        if (done < len)
+            SQZ_RETURN_IF(h64_segment(es, tab, s->ctx + done, (uint8_t *)zk + done * es, x0 + done, len - done, xs, st,
+                                      pend, &flags), SQZ_ERR_CORRUPT_DATA, "huff64: word stream truncated");
         k += len;
     }
     SQZ_RETURN_IF(flags & FAST_LONG, SQZ_ERR_CORRUPT_DATA, "huff64: element in a context without a table");
