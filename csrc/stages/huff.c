@@ -800,14 +800,14 @@ void sqz_huff64_encode_avx2(size_t es, const uint32_t *ent, const uint16_t *idx,
 { (void)es; (void)ent; (void)idx; (void)z; (void)x0; (void)len; (void)xs; (void)w; }
 #endif
 
-/* nb bits onto a lane's state, its low 16 bits going out first when they would overflow. */
+/* nb bits onto a lane's state, its low 16 bits going out first when they would overflow. Without
+ * branches (they would be unpredictable): the word is stored below *w (free) either way. */
 static inline void push_bits(uint32_t *x, uint32_t bits, unsigned nb, uint16_t **w)
 {
-    if (nb && (*x >> (32 - nb))) {
-        *--*w = (uint16_t)*x;
-        *x >>= 16;
-    }
-    *x = nb ? (*x << nb) | bits : *x;
+    const unsigned out = ((uint64_t)*x >> (32 - nb)) != 0;  /* nb = 0: never */
+    (*w)[-1] = (uint16_t)*x;
+    *w -= out;
+    *x = (out ? *x >> 16 : *x) << nb | bits;
 }
 
 /* The reference encoder of one row segment: steps backward; in a step, extra bits then codes,

@@ -114,8 +114,10 @@ uint32_t sqz_huff64_segment_avx2(size_t es, const uint32_t *tab, const uint8_t *
 /* The low 16 bits of the lanes in m, in lane order, as the top words of 8 */
 static inline __m128i packed_words(__m256i x, unsigned m)
 {
-    const __m256i v = _mm256_and_si256(_mm256_permutevar8x32_epi32(x, lane_indices(g_pack[m])), _mm256_set1_epi32(0xFFFF));
-    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08));
+    const __m256i lo16 = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(x, lane_indices(g_pack[m])), lo16);
+    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(v, 0x08));
 }
 
 /* nb bits onto the 16 states (a: lanes 0-7, b: 8-15); words of lanes that would overflow go out
@@ -123,18 +125,16 @@ static inline __m128i packed_words(__m256i x, unsigned m)
 static inline void push(__m256i *xa, __m256i *xb, __m256i ba, __m256i bb, __m256i na, __m256i nb, uint16_t **w)
 {
     const __m256i c32 = _mm256_set1_epi32(32), zero = _mm256_setzero_si256();
-    const __m256i outa = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_srlv_epi32(*xa, _mm256_sub_epi32(c32, na)), zero),
-                                          _mm256_set1_epi32(-1));
-    const __m256i outb = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_srlv_epi32(*xb, _mm256_sub_epi32(c32, nb)), zero),
-                                          _mm256_set1_epi32(-1));
-    const unsigned ma = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(outa));
-    const unsigned mb = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(outb));
+    const __m256i keepa = _mm256_cmpeq_epi32(_mm256_srlv_epi32(*xa, _mm256_sub_epi32(c32, na)), zero);
+    const __m256i keepb = _mm256_cmpeq_epi32(_mm256_srlv_epi32(*xb, _mm256_sub_epi32(c32, nb)), zero);
+    const unsigned ma = ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(keepa)) & 0xFF;
+    const unsigned mb = ~(unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(keepb)) & 0xFF;
     const unsigned cb = (unsigned)__builtin_popcount(mb);
     _mm_storeu_si128((__m128i *)(void *)(*w - 8), packed_words(*xb, mb));
     _mm_storeu_si128((__m128i *)(void *)(*w - cb - 8), packed_words(*xa, ma));
     *w -= cb + (unsigned)__builtin_popcount(ma);
-    *xa = _mm256_blendv_epi8(*xa, _mm256_srli_epi32(*xa, 16), outa);
-    *xb = _mm256_blendv_epi8(*xb, _mm256_srli_epi32(*xb, 16), outb);
+    *xa = _mm256_blendv_epi8(_mm256_srli_epi32(*xa, 16), *xa, keepa);
+    *xb = _mm256_blendv_epi8(_mm256_srli_epi32(*xb, 16), *xb, keepb);
     *xa = _mm256_or_si256(_mm256_sllv_epi32(*xa, na), ba);
     *xb = _mm256_or_si256(_mm256_sllv_epi32(*xb, nb), bb);
 }
