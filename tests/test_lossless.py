@@ -1,5 +1,7 @@
 """The lossless codec (remap -> predict -> huff, preset "lossless"): exact round trips on the
 real stacks and on adversarial inputs, scalar == AVX2 bytes, and the parallel chunk writer."""
+import struct
+
 import h5py
 import numpy as np
 import pytest
@@ -52,6 +54,28 @@ def test_remap_on_sparse_values(rng):
     without = check_encode_decode(a, "predict->huff")
     assert sqeazy_filter.info(with_remap)["pipeline"] == "remap->predict->huff"
     assert len(with_remap) < 0.75 * len(without)
+
+
+@pytest.mark.parametrize("at", [5, -1])  # in the vector loop, in the scalar tail
+def test_remap_decoders_agree_and_refuse_a_rank_outside(at, rng):
+    """The scalar and AVX2 rank -> value loops give the input, and both refuse a rank past the table
+    (here the table loses its top value, which one element has)."""
+    from hardening_util import Chunk
+    a = (rng.integers(0, 49, (3, 41, 37)) * 47).astype(np.uint16)  # 4551 elements: 7 past the last 8
+    a.flat[at] = 49 * 47
+    chunk = sqeazy_filter.encode(a, "lossless")
+    for level in (0, 2, -1):
+        np.testing.assert_array_equal(with_simd(level, lambda: sqeazy_filter.decode(chunk)), a)
+    c, count = Chunk(chunk), 50
+    meta = bytearray(c.pipeline)
+    i = meta.index(struct.pack("<II", 4 + 2 * count, count))  # meta_size, then the table's count
+    meta[i:i + 8] = struct.pack("<II", 4 + 2 * (count - 1), count - 1)
+    del meta[i + 8 + 2 * (count - 1):i + 8 + 2 * count]
+    c.pipeline, c.pipeline_size = bytes(meta), len(meta)
+    bad = c.to_bytes()
+    for level in (0, 2, -1):
+        with pytest.raises(sqeazy_filter.SqeazyError, match=f"remap rank {count - 1} outside a table of {count - 1} values"):
+            with_simd(level, lambda: sqeazy_filter.decode(bad))
 
 
 def test_remap_skips_a_sparse_tail(rng):

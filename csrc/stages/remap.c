@@ -12,7 +12,10 @@
 /* Remap only when the values span at least SPARSE times as many codes as there are values. */
 #define SPARSE 4
 
-typedef struct { uint16_t *rank; } remap_state;
+typedef struct {
+    uint16_t *rank;    /* encoder: rank of each code */
+    uint32_t *value;   /* decoder, 2-byte types: the table as 32-bit entries */
+} remap_state;
 
 static uint32_t table_count(const sqz_stage_ctx *ctx) { return ctx->meta_size >= 4 ? sqz_rd32(ctx->meta) : 0; }
 
@@ -59,6 +62,37 @@ __attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_
                                                         uint32_t *hi)
 {
     minmax(chunk, es, count, lo, hi);
+}
+#endif
+
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+#include <immintrin.h>
+
+/* 8 x 32-bit -> 8 x 16-bit (low halves) */
+__attribute__((target("avx2"))) static inline __m128i low_halves(__m256i v)
+{
+    const __m256i pick = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1,
+                                          0, 1, 4, 5, 8, 9, 12, 13, -1, -1, -1, -1, -1, -1, -1, -1);
+    return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_shuffle_epi8(v, pick), 0x08));
+}
+
+/* out[i] = value[min(in[i], count - 1)], 8 at a time; *worst = the largest rank seen. Returns how many. */
+__attribute__((target("avx2"))) static size_t values_avx2(const uint16_t *in, uint16_t *out, size_t n,
+                                                          const uint32_t *value, uint32_t count, uint32_t *worst)
+{
+    size_t i = 0;
+    const __m256i last = _mm256_set1_epi32((int)(count - 1));
+    __m256i top = _mm256_setzero_si256();
+    for (; i + 8 <= n; i += 8) {
+        const __m256i r = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(in + i)));
+        top = _mm256_max_epu32(top, r);
+        const __m256i v = _mm256_i32gather_epi32((const int *)(const void *)value, _mm256_min_epu32(r, last), 4);
+        _mm_storeu_si128((__m128i *)(void *)(out + i), low_halves(v));
+    }
+    uint32_t t[8];
+    _mm256_storeu_si256((__m256i *)(void *)t, top);
+    for (int k = 0; k < 8; k++) *worst = t[k] > *worst ? t[k] : *worst;
+    return i;
 }
 #endif
 
@@ -152,7 +186,7 @@ static int64_t rm_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 static int64_t rm_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t dst_size, void **state)
 {
-    (void)blk; (void)state;
+    (void)blk;
     const size_t es = sqz_dtype_size(ctx->dtype);
     const uint32_t count = table_count(ctx);
     SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "remap block of %zu bytes, expected %zu", n, dst_size);
@@ -170,7 +204,19 @@ static int64_t rm_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     } else {
         const uint16_t *in = src;
         uint16_t *out = dst;
-        for (size_t i = 0; i < n / 2; i++) {
+        size_t i = 0;
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+        if (sqz_simd_get() >= SQZ_SIMD_AVX2) {
+            remap_state *s = *state;
+            if (!s && !(s = *state = calloc(1, sizeof *s))) return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
+            if (!s->value) {
+                if (!(s->value = malloc(count * sizeof *s->value))) return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
+                for (uint32_t r = 0; r < count; r++) s->value[r] = sqz_rd16(tab + 2 * r);
+            }
+            i = values_avx2(in, out, n / 2, s->value, count, &worst);
+        }
+#endif
+        for (; i < n / 2; i++) {
             uint32_t r = in[i];
             worst = r > worst ? r : worst;
             out[i] = sqz_rd16(tab + 2 * (r < count ? r : 0));
@@ -185,7 +231,7 @@ static int rm_identity(const sqz_stage_ctx *ctx) { return table_count(ctx) == 0;
 static void rm_release(void *p)
 {
     remap_state *s = p;
-    if (s) free(s->rank);
+    if (s) { free(s->rank); free(s->value); }
     free(s);
 }
 
