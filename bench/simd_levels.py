@@ -6,12 +6,11 @@ import argparse
 import time
 
 import numpy as np
-import tifffile
 
 import sqeazy_filter as sf
 from sqeazy_filter import _lib
 
-from common import DATA, machine, table
+from common import machine, stacks, table
 
 
 def best(f, reps=7):
@@ -30,11 +29,9 @@ def main():
     ap.add_argument("--pipelines", default="lossless,lossless64")
     args = ap.parse_args()
     lib = _lib.load()
-    names = args.stacks or sorted(p.name for p in DATA.glob("*.tif"))
     print(machine())
     rows = []
-    for name in names:
-        a = tifffile.imread(DATA / name)
+    for name, a in stacks(args.stacks):
         for level in (int(v) for v in args.levels.split(",")):
             got = lib.sqz_simd_set(level)
             for pipeline in args.pipelines.split(","):
