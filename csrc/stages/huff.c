@@ -800,6 +800,20 @@ void sqz_huff64_encode_avx2(size_t es, const uint32_t *ent, const uint16_t *idx,
 { (void)es; (void)ent; (void)idx; (void)z; (void)x0; (void)len; (void)xs; (void)w; }
 #endif
 
+/* How many of the block's elements [first, first + m) sit in lane group g (columns x with
+ * (x >> 4) & 3 == g in rows of X) */
+static uint64_t group_cols(uint64_t x, unsigned g)  /* of columns [0, x) */
+{
+    const uint64_t r = x % 64, lo = 16u * g;
+    return x / 64 * 16 + (r <= lo ? 0 : r - lo < 16 ? r - lo : 16);
+}
+
+static uint64_t group_elems(uint64_t first, uint64_t m, uint64_t X, unsigned g)
+{
+    const uint64_t a = first % X, head = X - a < m ? X - a : m, rest = m - head;
+    return group_cols(a + head, g) - group_cols(a, g) + rest / X * group_cols(X, g) + group_cols(rest % X, g);
+}
+
 /* nb bits onto a lane's state, its low 16 bits going out first when they would overflow. Without
  * branches (they would be unpredictable): the word is stored below *w (free) either way. */
 static inline void push_bits(uint32_t *x, uint32_t bits, unsigned nb, uint16_t **w)
@@ -841,16 +855,18 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff64 buffers for %llu elements", (unsigned long long)m);
     const int64_t head = hf_model(es, X, first, src, m, s, dst, cap);
     if (head < 0) return head;
-    /* each group's words go backward from the end of its area: at most 24 bits per element */
-    const size_t words = 3 * m / 2 + 64;
-    if (s->words_cap < 4 * words) {
+    /* each group's words go backward from the end of its area: at most 24 bits per element; only
+     * the areas' tops are written, so tight areas keep fresh pages to a few */
+    size_t words[4], total_words = 0;
+    for (unsigned g = 0; g < 4; g++) total_words += words[g] = 3 * (size_t)group_elems(first, m, X, g) / 2 + 64;
+    if (s->words_cap < total_words) {
         free(s->words);
-        s->words = malloc(4 * words * sizeof *s->words);
-        s->words_cap = s->words ? 4 * words : 0;
+        s->words = malloc(total_words * sizeof *s->words);
+        s->words_cap = s->words ? total_words : 0;
         SQZ_RETURN_IF(!s->words, SQZ_ERR_OUT_OF_MEMORY, "huff64 word buffers");
     }
     uint16_t *end[4], *w[4];
-    for (int g = 0; g < 4; g++) end[g] = w[g] = s->words + (size_t)(g + 1) * words;
+    for (size_t g = 0, at = 0; g < 4; g++) end[g] = w[g] = s->words + (at += words[g]);
     uint32_t xs[LANES64];
     for (int l = 0; l < LANES64; l++) xs[l] = STATE_LOW;
     const uint32_t *const ent = s->ent;

@@ -37,36 +37,61 @@ static int rm_check(const sqz_stage_ctx *ctx)
     return 0;
 }
 
-/* Smallest and largest value; the AVX2 copy is the same loop, vectorised by the compiler. */
-static inline __attribute__((always_inline)) void minmax(const void *chunk, size_t es, size_t count, uint32_t *lo,
-                                                         uint32_t *hi)
+/* One pass: the smallest and largest value, and seen[v] = 1 for every 16th element (the sample).
+ * The AVX2 version does whole vectors and returns how many elements it did; this one the rest. */
+static void scan_scalar(const void *chunk, size_t es, size_t i, size_t count, uint32_t *lo, uint32_t *hi, uint8_t *seen)
 {
-    if (es == 1) {
-        uint8_t a = UINT8_MAX, b = 0;
-        for (size_t i = 0; i < count; i++) { uint8_t v = ((const uint8_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
-        *lo = a; *hi = b;
-    } else {
-        uint16_t a = UINT16_MAX, b = 0;
-        for (size_t i = 0; i < count; i++) { uint16_t v = ((const uint16_t *)chunk)[i]; a = v < a ? v : a; b = v > b ? v : b; }
-        *lo = a; *hi = b;
+    uint32_t a = *lo, b = *hi;
+    for (; i < count; i++) {
+        const uint32_t v = es == 1 ? ((const uint8_t *)chunk)[i] : ((const uint16_t *)chunk)[i];
+        a = v < a ? v : a;
+        b = v > b ? v : b;
+        if (i % 16 == 0) seen[v] = 1;
     }
+    *lo = a;
+    *hi = b;
 }
-
-static void minmax_scalar(const void *chunk, size_t es, size_t count, uint32_t *lo, uint32_t *hi)
-{
-    minmax(chunk, es, count, lo, hi);
-}
-
-#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-__attribute__((target("avx2"))) static void minmax_avx2(const void *chunk, size_t es, size_t count, uint32_t *lo,
-                                                        uint32_t *hi)
-{
-    minmax(chunk, es, count, lo, hi);
-}
-#endif
 
 #if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
 #include <immintrin.h>
+
+__attribute__((target("avx2"))) static size_t scan_avx2(const void *chunk, size_t es, size_t count, uint32_t *lo,
+                                                        uint32_t *hi, uint8_t *seen)
+{
+    __m256i a = _mm256_set1_epi32(-1), b = _mm256_setzero_si256();
+    size_t i = 0;
+    if (es == 1) {
+        const uint8_t *p = chunk;
+        for (; i + 32 <= count; i += 32) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+            a = _mm256_min_epu8(a, v);
+            b = _mm256_max_epu8(b, v);
+            seen[p[i]] = 1;
+            seen[p[i + 16]] = 1;
+        }
+        a = _mm256_min_epu8(a, _mm256_srli_epi16(a, 8));
+        b = _mm256_max_epu8(b, _mm256_srli_epi16(b, 8));
+        a = _mm256_and_si256(a, _mm256_set1_epi16(0xFF));
+        b = _mm256_and_si256(b, _mm256_set1_epi16(0xFF));
+    } else {
+        const uint16_t *p = chunk;
+        for (; i + 16 <= count; i += 16) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
+            a = _mm256_min_epu16(a, v);
+            b = _mm256_max_epu16(b, v);
+            seen[p[i]] = 1;
+        }
+    }
+    uint16_t x[16], y[16];
+    _mm256_storeu_si256((__m256i *)(void *)x, a);
+    _mm256_storeu_si256((__m256i *)(void *)y, b);
+    for (int k = 0; k < 16; k++) {
+        *lo = x[k] < *lo ? x[k] : *lo;
+        *hi = y[k] > *hi ? y[k] : *hi;
+    }
+    return i;
+}
+
 
 /* 8 x 32-bit -> 8 x 16-bit (low halves) */
 __attribute__((target("avx2"))) static inline __m128i low_halves(__m256i v)
@@ -117,22 +142,21 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     *meta_size = 4;
     if (es > 2 || !size) return 0;
     const size_t count = size / es;
-    uint32_t lo, hi;
+    uint8_t seen[65536];  /* plain stores, no read-modify-write of bits */
+    memset(seen, 0, (size_t)1 << (8 * es));
+    /* every 16th element first, in the pass that finds the range: dense data (the usual case) is
+     * recognised without a second pass */
+    uint32_t lo = UINT32_MAX, hi = 0, n = 0;
+    size_t done = 0;
 #if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-    if (sqz_simd_get() >= SQZ_SIMD_AVX2) minmax_avx2(chunk, es, count, &lo, &hi);
-    else
+    if (sqz_simd_get() >= SQZ_SIMD_AVX2) done = scan_avx2(chunk, es, count, &lo, &hi, seen);
 #endif
-        minmax_scalar(chunk, es, count, &lo, &hi);
-    uint8_t seen[65536];  /* [lo, hi] used: plain stores, no read-modify-write of bits */
-    memset(seen + lo, 0, hi - lo + 1);
+    scan_scalar(chunk, es, done, count, &lo, &hi, seen);
 #define SEE(v) (seen[v] = 1)
 #define SEEN(v) seen[v]
-    /* every 16th element first: dense data (the usual case) is recognised without a full pass */
-    uint32_t n = 0;
     for (int pass = 0; pass < 2; pass++) {
-        const size_t step = pass ? 1 : 16;
-        if (es == 1) for (size_t i = 0; i < count; i += step) SEE(((const uint8_t *)chunk)[i]);
-        else for (size_t i = 0; i < count; i += step) SEE(((const uint16_t *)chunk)[i]);
+        if (pass && es == 1) for (size_t i = 0; i < count; i++) SEE(((const uint8_t *)chunk)[i]);
+        else if (pass) for (size_t i = 0; i < count; i++) SEE(((const uint16_t *)chunk)[i]);
         n = 0;
         for (uint32_t v = lo; v <= hi; v++) n += SEEN(v);
         if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n) break;  /* dense: no table */
