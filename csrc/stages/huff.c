@@ -814,6 +814,14 @@ static uint64_t group_elems(uint64_t first, uint64_t m, uint64_t X, unsigned g)
     return group_cols(a + head, g) - group_cols(a, g) + rest / X * group_cols(X, g) + group_cols(rest % X, g);
 }
 
+/* The part of a row segment for the AVX2 loops: from its start at a step (x0 % 16 == 0), to its
+ * end unless the partial last step has so few lanes that the scalar code is faster */
+#define AVX2_TAIL_MIN 4
+static uint64_t avx2_part(uint64_t x0, uint64_t len)
+{
+    return x0 % 16 ? 0 : len % 16 >= AVX2_TAIL_MIN ? len : len & ~(uint64_t)15;
+}
+
 /* nb bits onto a lane's state, its low 16 bits going out first when they would overflow. Without
  * branches (they would be unpredictable): the word is stored below *w (free) either way. */
 static inline void push_bits(uint32_t *x, uint32_t bits, unsigned nb, uint16_t **w)
@@ -877,14 +885,13 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         const uint64_t xl = (first + k - 1) % X, len = xl + 1 < k ? xl + 1 : k, x0 = xl + 1 - len;
         k -= len;
         const uint8_t *const zk = (const uint8_t *)src + k * es;
-        /* AVX2: whole steps; the row's last partial step (encoded first) by the scalar code */
-        const uint64_t whole = simd == SQZ_SIMD_AVX2 && x0 % 16 == 0 ? len & ~(uint64_t)15 : 0;
         if (simd == SQZ_SIMD_AVX512) {
             sqz_huff64_encode_avx512(es, ent, idx + k, zk, x0, len, xs, w);
             continue;
         }
-        if (whole < len) h64_encode_segment(es, ent, idx + k + whole, zk + whole * es, x0 + whole, len - whole, xs, w);
-        if (whole) sqz_huff64_encode_avx2(es, ent, idx + k, zk, x0, whole, xs, w);
+        const uint64_t v = simd == SQZ_SIMD_AVX2 ? avx2_part(x0, len) : 0;  /* the rest (encoded first): scalar */
+        if (v < len) h64_encode_segment(es, ent, idx + k + v, zk + v * es, x0 + v, len - v, xs, w);
+        if (v) sqz_huff64_encode_avx2(es, ent, idx + k, zk, x0, v, xs, w);
     }
     size_t sz[4], total = (size_t)head + 4 * LANES64 + 12;
     for (int g = 0; g < 4; g++) { sz[g] = (size_t)(end[g] - w[g]) * 2; total += sz[g]; }
@@ -988,8 +995,7 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         const size_t need = (len / 64 + 2) * 64 + 32;
         const int room = (size_t)(end - st[0]) >= need && (size_t)(end - st[1]) >= need &&
                          (size_t)(end - st[2]) >= need && (size_t)(end - st[3]) >= need;
-        /* AVX2: whole steps, then the row's last partial step by the scalar code */
-        uint64_t done = simd == SQZ_SIMD_AVX512 && room ? len : simd == SQZ_SIMD_AVX2 && room && x0 % 16 == 0 ? len & ~(uint64_t)15 : 0;
+        uint64_t done = !room ? 0 : simd == SQZ_SIMD_AVX512 ? len : simd == SQZ_SIMD_AVX2 ? avx2_part(x0, len) : 0;
         if (done && simd == SQZ_SIMD_AVX512) flags |= sqz_huff64_segment_avx512(es, tab, s->ctx, zk, x0, len, xs, st);
         else if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, st);
         if (done < len)

@@ -49,7 +49,7 @@ uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t
  * values z; ent[idx] = code | length << 16; words go below w[group] (room checked by the caller). */
 void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
                               uint64_t len, uint32_t *xs, uint16_t **w);
-/* The same two loops with AVX2, for whole steps: x0 and len multiples of 16. */
+/* The same two loops with AVX2, for segments that start a step (x0 a multiple of 16). */
 uint32_t sqz_huff64_segment_avx2(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
                                  uint64_t len, uint32_t *xs, const uint8_t **p);
 void sqz_huff64_encode_avx2(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,

@@ -1,9 +1,10 @@
-/* huff64's two lane loops with AVX2: a group's 16 lanes in two vectors of 8, whole steps only
- * (huff.c does the partial ones with its scalar code). AVX2 has no vpexpandd or vpcompressd, so
+/* huff64's two lane loops with AVX2: a group's 16 lanes in two vectors of 8; a row's partial
+ * last step runs with its missing lanes masked to entry 0. AVX2 has no vpexpandd or vpcompressd, so
  * refills and pushes move words with vpermd and an index table per 8-lane mask. Same bytes and
  * output as the scalar code in huff.c (tests/test_huff64.py). Built with -mavx2. */
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "huff.h"
 
@@ -45,12 +46,21 @@ static inline __m256i refill(__m256i x, const uint8_t **p)
     return _mm256_blendv_epi8(x, _mm256_or_si256(_mm256_slli_epi32(x, 16), w), low);
 }
 
-/* Code of 8 lanes: the table entry (length | extra bits << 8 | base << 16), state shifted, refilled. */
-static inline __m256i code8(__m256i *x, const uint32_t *tab, const uint8_t *cx, const uint8_t **p)
+/* Lanes [0, n) of a group's two vectors */
+static inline void live_lanes(unsigned n, __m256i *ma, __m256i *mb)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    *ma = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lane);
+    *mb = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
+}
+
+/* Code of 8 lanes: the table entry (length | extra bits << 8 | base << 16), state shifted, refilled.
+ * Lanes outside live take entry 0: no bits, no refill (a state is >= 2^16 between steps). */
+static inline __m256i code8(__m256i *x, const uint32_t *tab, const uint8_t *cx, const uint8_t **p, __m256i live)
 {
     const __m256i c = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)cx));
     const __m256i idx = _mm256_or_si256(_mm256_slli_epi32(c, LBITS), _mm256_and_si256(*x, _mm256_set1_epi32((1 << LBITS) - 1)));
-    const __m256i e = _mm256_i32gather_epi32((const int *)(const void *)tab, idx, 4);
+    const __m256i e = _mm256_and_si256(_mm256_i32gather_epi32((const int *)(const void *)tab, idx, 4), live);
     *x = refill(_mm256_srlv_epi32(*x, _mm256_and_si256(e, _mm256_set1_epi32(31))), p);
     return e;
 }
@@ -79,7 +89,7 @@ static inline void store16(size_t es, void *z, __m256i a, __m256i b)
     do {                                                                                                 \
         const int64_t o = 16 * (int64_t)(4 * q + G) - (int64_t)x0;                                       \
         if (o < 0 || o >= (int64_t)len) break;                                                           \
-        const __m256i ea = code8(&XA, tab, cx + o, &p[G]), eb = code8(&XB, tab, cx + o + 8, &p[G]);      \
+        const __m256i ea = code8(&XA, tab, cx + o, &p[G], all), eb = code8(&XB, tab, cx + o + 8, &p[G], all); \
         acc = _mm256_or_si256(acc, _mm256_or_si256(ea, eb));                                             \
         const __m256i va = value8(&XA, ea, &p[G]);                                                       \
         store16(es, (uint8_t *)z + o * (int64_t)es, va, value8(&XB, eb, &p[G]));                         \
@@ -89,9 +99,12 @@ static inline __attribute__((always_inline)) uint32_t
 segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len, uint32_t *xs,
         const uint8_t **p)
 {
+    const uint64_t tail = len % 16;
+    const __m256i all = _mm256_set1_epi32(-1);
     __m256i x[8], acc = _mm256_setzero_si256();
     for (int i = 0; i < 8; i++) x[i] = _mm256_loadu_si256((const __m256i *)(const void *)(xs + 8 * i));
     __m256i x0a = x[0], x0b = x[1], x1a = x[2], x1b = x[3], x2a = x[4], x2b = x[5], x3a = x[6], x3b = x[7];
+    len -= tail;
     for (uint64_t q = x0 >> 6; 64 * q < x0 + len; q++) {
         STEP(x0a, x0b, 0);
         STEP(x1a, x1b, 1);
@@ -99,6 +112,18 @@ segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
         STEP(x3a, x3b, 3);
     }
     x[0] = x0a; x[1] = x0b; x[2] = x1a; x[3] = x1b; x[4] = x2a; x[5] = x2b; x[6] = x3a; x[7] = x3b;
+    if (tail) {  /* through small buffers: the contexts and values end at the row's end */
+        const unsigned g = (unsigned)((x0 + len) >> 4) & 3;
+        uint8_t c[16] = {0}, v[32];
+        __m256i ma, mb;
+        memcpy(c, cx + len, tail);
+        live_lanes((unsigned)tail, &ma, &mb);
+        const __m256i ea = code8(&x[2 * g], tab, c, &p[g], ma), eb = code8(&x[2 * g + 1], tab, c + 8, &p[g], mb);
+        acc = _mm256_or_si256(acc, _mm256_or_si256(ea, eb));
+        const __m256i va = value8(&x[2 * g], ea, &p[g]);
+        store16(es, v, va, value8(&x[2 * g + 1], eb, &p[g]));
+        memcpy((uint8_t *)z + len * es, v, tail * es);
+    }
     for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(void *)(xs + 8 * i), x[i]);
     uint32_t v[8];
     _mm256_storeu_si256((__m256i *)(void *)v, acc);
@@ -153,39 +178,62 @@ static inline __m256i load8(size_t es, const void *z)
                    : _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)z));
 }
 
+/* One step of a group: extra bits, then codes, of the 16 elements at idx and z. Lanes outside
+ * (ma, mb) push nothing. */
+static inline __attribute__((always_inline)) void
+estep(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, __m256i *xa, __m256i *xb, __m256i ma,
+      __m256i mb, uint16_t **w)
+{
+    const __m256i ones = _mm256_set1_epi32(-1), lo16 = _mm256_set1_epi32(0xFFFF), lo8 = _mm256_set1_epi32(0xFF);
+    const __m256i ia = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)idx));
+    const __m256i ib = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + 8)));
+    const __m256i xba = _mm256_and_si256(extra_bits8(ia), ma), xbb = _mm256_and_si256(extra_bits8(ib), mb);
+    const __m256i za = load8(es, z), zb = load8(es, (const uint8_t *)z + 8 * es);
+    push(xa, xb, _mm256_andnot_si256(_mm256_sllv_epi32(ones, xba), za), _mm256_andnot_si256(_mm256_sllv_epi32(ones, xbb), zb),
+         xba, xbb, w);
+    const __m256i ea = _mm256_and_si256(_mm256_i32gather_epi32((const int *)(const void *)ent, ia, 4), ma);
+    const __m256i eb = _mm256_and_si256(_mm256_i32gather_epi32((const int *)(const void *)ent, ib, 4), mb);
+    push(xa, xb, _mm256_and_si256(ea, lo16), _mm256_and_si256(eb, lo16), _mm256_and_si256(_mm256_srli_epi32(ea, 16), lo8),
+         _mm256_and_si256(_mm256_srli_epi32(eb, 16), lo8), w);
+}
+
 #define ESTEP(XA, XB, G)                                                                                 \
     do {                                                                                                 \
         const int64_t o = 16 * (int64_t)(4 * q + G) - (int64_t)x0;                                       \
         if (o < 0 || o >= (int64_t)len) break;                                                           \
-        const __m256i ia = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + o))); \
-        const __m256i ib = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(idx + o + 8))); \
-        const __m256i xba = extra_bits8(ia), xbb = extra_bits8(ib);                                     \
-        const __m256i za = load8(es, (const uint8_t *)z + o * (int64_t)es);                              \
-        const __m256i zb = load8(es, (const uint8_t *)z + (o + 8) * (int64_t)es);                        \
-        push(&XA, &XB, _mm256_andnot_si256(_mm256_sllv_epi32(ones, xba), za),                           \
-             _mm256_andnot_si256(_mm256_sllv_epi32(ones, xbb), zb), xba, xbb, &w[G]);                    \
-        const __m256i ea = _mm256_i32gather_epi32((const int *)(const void *)ent, ia, 4);  \
-        const __m256i eb = _mm256_i32gather_epi32((const int *)(const void *)ent, ib, 4);  \
-        push(&XA, &XB, _mm256_and_si256(ea, lo16), _mm256_and_si256(eb, lo16),                           \
-             _mm256_and_si256(_mm256_srli_epi32(ea, 16), lo8), _mm256_and_si256(_mm256_srli_epi32(eb, 16), lo8), &w[G]); \
+        estep(es, ent, idx + o, (const uint8_t *)z + o * (int64_t)es, &XA, &XB, all, all, &w[G]);       \
     } while (0)
 
 static inline __attribute__((always_inline)) void
 encode(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0, uint64_t len, uint32_t *xs,
        uint16_t **w)
 {
-    const __m256i ones = _mm256_set1_epi32(-1), lo16 = _mm256_set1_epi32(0xFFFF), lo8 = _mm256_set1_epi32(0xFF);
+    const uint64_t tail = len % 16;
+    const __m256i all = _mm256_set1_epi32(-1);
     __m256i x[8];
     for (int i = 0; i < 8; i++) x[i] = _mm256_loadu_si256((const __m256i *)(const void *)(xs + 8 * i));
-    __m256i x0a = x[0], x0b = x[1], x1a = x[2], x1b = x[3], x2a = x[4], x2b = x[5], x3a = x[6], x3b = x[7];
-    for (uint64_t q = (x0 + len - 1) >> 6;; q--) {
-        ESTEP(x3a, x3b, 3);
-        ESTEP(x2a, x2b, 2);
-        ESTEP(x1a, x1b, 1);
-        ESTEP(x0a, x0b, 0);
-        if (64 * q <= x0) break;
+    len -= tail;
+    if (tail) {  /* the row's partial last step goes first, from small buffers */
+        const unsigned g = (unsigned)((x0 + len) >> 4) & 3;
+        uint16_t ix[16] = {0};
+        uint8_t v[32] = {0};
+        __m256i ma, mb;
+        memcpy(ix, idx + len, tail * sizeof *ix);
+        memcpy(v, (const uint8_t *)z + len * es, tail * es);
+        live_lanes((unsigned)tail, &ma, &mb);
+        estep(es, ent, ix, v, &x[2 * g], &x[2 * g + 1], ma, mb, &w[g]);
     }
-    x[0] = x0a; x[1] = x0b; x[2] = x1a; x[3] = x1b; x[4] = x2a; x[5] = x2b; x[6] = x3a; x[7] = x3b;
+    if (len) {
+        __m256i x0a = x[0], x0b = x[1], x1a = x[2], x1b = x[3], x2a = x[4], x2b = x[5], x3a = x[6], x3b = x[7];
+        for (uint64_t q = (x0 + len - 1) >> 6;; q--) {
+            ESTEP(x3a, x3b, 3);
+            ESTEP(x2a, x2b, 2);
+            ESTEP(x1a, x1b, 1);
+            ESTEP(x0a, x0b, 0);
+            if (64 * q <= x0) break;
+        }
+        x[0] = x0a; x[1] = x0b; x[2] = x1a; x[3] = x1b; x[4] = x2a; x[5] = x2b; x[6] = x3a; x[7] = x3b;
+    }
     for (int i = 0; i < 8; i++) _mm256_storeu_si256((__m256i *)(void *)(xs + 8 * i), x[i]);
 }
 
