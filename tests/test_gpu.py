@@ -191,6 +191,27 @@ def test_lossless_on_gpu_same_bytes(backend, dtype, shape, kind):
                 assert back.tobytes() == x.tobytes(), (pipe, block_size)
 
 
+LOSSLESS64_PIPES = ["lossless64", "huff64", "remap->predict(mode=1)->huff64", "predict(mode=5)->huff64"]
+
+
+@pytest.mark.parametrize("backend", ["emulation", "gpu"], indirect=True)
+@pytest.mark.parametrize("dtype,shape", [(np.uint16, (6, 130, 97)), (np.uint8, (4, 33, 19)), (np.int16, (4, 20, 300)),
+                                         (np.uint16, (2, 1, 5000)), (np.uint16, (4, 70, 94))])
+@pytest.mark.parametrize("kind", ["camera", "grid47", "constant", "random", "checker"])
+def test_lossless64_decodes_on_gpu(backend, dtype, shape, kind, monkeypatch):
+    """huff64 chunks (lossless64) are encoded by the CPU (the GPU has no huff64 encoder: same bytes
+    either way) and decoded on the GPU itself, not by the CPU fallback."""
+    x = _lossless_stack(dtype, shape, kind, np.random.default_rng(12))
+    with gpu.Context(fallback=False) as ctx:
+        monkeypatch.setattr(ctx, "_cpu", lambda why: pytest.fail(f"decoded on the CPU: {why}"))
+        for pipe in LOSSLESS64_PIPES:
+            for block_size in (0, 20480):
+                chunks = [codec.encode(x[i:i + 2], pipeline=pipe, block_size=block_size) for i in range(0, shape[0], 2)]
+                back = np.empty_like(x)
+                ctx.decompress(chunks, back)
+                assert back.tobytes() == x.tobytes(), (pipe, block_size)
+
+
 def _lib_dtype(dtype):
     from sqeazy_filter import _dtypes
     return _dtypes.code_of(np.dtype(dtype))
@@ -290,7 +311,8 @@ REAL_STACKS = ["brain_2photon_crop.tif", "brain_mesospim_crop.tif", "lightsheet_
 @pytest.mark.parametrize("name", REAL_STACKS)
 def test_real_gpu_stacks_same_bytes(monkeypatch, name):
     """REAL GPU: the real stacks, chunked by 8 planes with the default block size, give the CPU's
-    chunks byte for byte (lossless, lossless3d, wnl), and the GPU decodes the CPU's chunks."""
+    chunks byte for byte (lossless, lossless3d, wnl), and the GPU decodes the CPU's chunks (also
+    lossless64's)."""
     from conftest import data_file
     tifffile = pytest.importorskip("tifffile")
     _real_backend(monkeypatch)
@@ -311,6 +333,11 @@ def test_real_gpu_stacks_same_bytes(monkeypatch, name):
             ctx.decompress(want, back)
             ref = np.concatenate([codec.decode(c) for c in want])
             assert back.tobytes() == ref.tobytes(), pipe
+        monkeypatch.setattr(ctx, "_cpu", lambda why: pytest.fail(f"decoded on the CPU: {why}"))
+        want = [codec.encode(padded[i:i + k], pipeline="lossless64") for i in range(0, padded.shape[0], k)]
+        back = np.empty_like(padded)
+        ctx.decompress(want, back)  # huff64: decoded on the GPU
+        assert back.tobytes() == padded.tobytes()
 
 
 @pytest.mark.parametrize("pipe", ["lossless", "lossless3d", "wnl(q=1,offset=100,gain=2.5,read_noise=1.6)->raw"])

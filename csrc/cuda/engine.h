@@ -146,14 +146,16 @@ struct sqz_cuda_ctx {
 
 namespace sqzc {
 
-enum { ID_RAW = 1, ID_REMAP = 24, ID_PREDICT = 25, ID_HUFF = 40, ID_WNL = 64 };
+enum { ID_RAW = 1, ID_REMAP = 24, ID_PREDICT = 25, ID_HUFF = 40, ID_HUFF64 = 44, ID_WNL = 64 };
 
-/* Is the pipeline [remap ->] [predict ->] huff on 1- or 2-byte elements? Stage indices of
- * remap and predict (-1: absent). */
-int lossless_stages(const sqz_pipeline *pl, int *i_remap, int *i_pred)
+/* Is the pipeline [remap ->] [predict ->] huff on 1- or 2-byte elements (or, given h64, which
+ * the decoder does, huff64: *h64 says which)? Stage indices of remap and predict (-1: absent). */
+int lossless_stages(const sqz_pipeline *pl, int *i_remap, int *i_pred, int *h64 = nullptr)
 {
     *i_remap = *i_pred = -1;
-    if (pl->st[pl->n - 1].stage->id != ID_HUFF || sqz_dtype_size(pl->st[0].dtype) > 2) return 0;
+    const int codec = pl->st[pl->n - 1].stage->id;
+    if (!(codec == ID_HUFF || (h64 && codec == ID_HUFF64)) || sqz_dtype_size(pl->st[0].dtype) > 2) return 0;
+    if (h64) *h64 = codec == ID_HUFF64;
     int s = 0;
     if (s + 1 < pl->n && pl->st[s].stage->id == ID_REMAP) *i_remap = s++;
     if (s + 1 < pl->n && pl->st[s].stage->id == ID_PREDICT) *i_pred = s++;
@@ -502,10 +504,11 @@ int enqueue_encode(sqz_cuda_ctx *ctx, slot &s, plan &p, const void *src, int src
     return 0;
 }
 
-/* Coded blocks of [remap ->] [predict ->] huff: huff into z, inverse prediction, values of
- * the ranks; failures mark the lowest corrupt block in *bad. */
-int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred, const sqz_header &h, const uint8_t *payload,
-                        const uint64_t *ds, const uint8_t *d_table, uint8_t *d_dst, unsigned long long *bad)
+/* Coded blocks of [remap ->] [predict ->] huff or huff64 (h64): the codec into z, inverse
+ * prediction, values of the ranks; failures mark the lowest corrupt block in *bad. */
+int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred, int h64, const sqz_header &h,
+                        const uint8_t *payload, const uint64_t *ds, const uint8_t *d_table, uint8_t *d_dst,
+                        unsigned long long *bad)
 {
     const uint32_t es = (uint32_t)sqz_dtype_size(h.dtype);
     const uint64_t n = h.n_blocks;
@@ -523,6 +526,16 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
         SQZ_FORWARD_IF_ERROR(need(s.d_z, h.raw_size));
         z = a = s.d_z.as<uint8_t>();
     }
+    if (h64) {
+#ifndef SQZ_EMULATE
+        if (!serial_decode())
+            SQZ_LAUNCH(k_huff64_decode64, n < 65536 ? (unsigned)n : 65536u, 64u, s.stream, payload, ds, (const uint64_t *)(ds + n),
+                       d_table, g, lg.X, z, bad);
+        else
+#endif
+            SQZ_LAUNCH(k_huff64_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
+                       lg.X, z, bad);
+    } else
 #ifndef SQZ_EMULATE
     if (!serial_decode() && lg.X >= 3) {
         SQZ_LAUNCH(k_huff_decode4, grid_for(4 * n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table,
@@ -590,8 +603,8 @@ int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size,
     const uint64_t n = h.n_blocks;
     const size_t es = sqz_dtype_size(h.dtype);
     const uint8_t *table = hh + (h.header_size - SQZ_TABLE_ENTRY * n);
-    int i_remap, i_pred, coded = 0;
-    const int lossless = lossless_stages(&pl, &i_remap, &i_pred);
+    int i_remap, i_pred, h64 = 0, coded = 0;
+    const int lossless = lossless_stages(&pl, &i_remap, &i_pred, &h64);
     SQZ_FORWARD_IF_ERROR(need(s.h_segs, (size_t)(4 * n + 1) * 8));
     uint64_t *hs = s.h_segs.as<uint64_t>();  /* stored offsets, stored sizes, decoded offsets, decoded sizes */
     const sqzk_geo g{h.n_elems, h.block_elems, n, (uint32_t)es};
@@ -603,7 +616,7 @@ int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size,
         SQZ_RETURN_IF(off + sz > src_size - h.header_size, SQZ_ERR_TRUNCATED,
                       "block %llu ends past the end of the chunk (%zu bytes)", (unsigned long long)i, src_size);
         SQZ_RETURN_IF(!(word & SQZ_STORED_FLAG) && !lossless, SQZ_ERR_NO_GPU,
-                      "block %llu is coded with '%s', which has no GPU decoder yet (GPU: stored blocks, huff)",
+                      "block %llu is coded with '%s', which has no GPU decoder yet (GPU: stored blocks, huff, huff64)",
                       (unsigned long long)i, pl.st[pl.n - 1].stage->name);
         coded |= !(word & SQZ_STORED_FLAG);
         if ((word & SQZ_STORED_FLAG) && sz != len && s.len_bad == SQZK_NONE) s.len_bad = i;
@@ -646,7 +659,7 @@ int enqueue_decode(sqz_cuda_ctx *ctx, slot &s, const void *src, size_t src_size,
         SQZ_LAUNCH(k_hash_check, grid_for(n), k_threads, s.stream, n, (const uint32_t *)hash, d_table, 8u, d_flags);
         SQZ_LAUNCH(k_copy_stored, grid_for(n * ((h.block_elems * es + 7) / 8)), k_threads, s.stream, payload,
                    (const uint64_t *)ds, (const uint64_t *)(ds + n), d_table, g, d_dst);
-        if (coded) SQZ_FORWARD_IF_ERROR(enqueue_decode_huff(s, pl, i_remap, i_pred, h, payload, ds, d_table, d_dst, d_flags + 2));
+        if (coded) SQZ_FORWARD_IF_ERROR(enqueue_decode_huff(s, pl, i_remap, i_pred, h64, h, payload, ds, d_table, d_dst, d_flags + 2));
         enqueue_hash(s, d_dst, ds + 2 * n, ds + 3 * n, n, acc, hash);
         SQZ_LAUNCH(k_hash_check, grid_for(n), k_threads, s.stream, n, (const uint32_t *)hash, d_table, 4u, d_flags + 1);
     }

@@ -478,8 +478,9 @@ SQZ_HD void sqzk_huff_lut(sqzk_htabs &h, int c)
     }
 }
 
-/* Returns 0, or 1 when the block's tables or stream sizes are corrupt. */
-SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htabs &h, sqzk_hbits st[4])
+/* The code tables at the start of a huff or huff64 block; *after: the first byte past them.
+ * Returns 0, or 1 when they are corrupt. */
+SQZ_HD int sqzk_huff_parse_tables(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htabs &h, const uint8_t **after)
 {
     if (n < SQZK_NCTX + 12) return 1;
     const uint8_t *end = in + n, *p = in + SQZK_NCTX;
@@ -517,6 +518,15 @@ SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htab
             for (unsigned t = 0; t < ns; t++) if (len[t] == l) h.sym[c][k++] = (uint8_t)t;
         sqzk_huff_lut(h, c);
     }
+    *after = p;
+    return 0;
+}
+
+/* Returns 0, or 1 when the block's tables or stream sizes are corrupt. */
+SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htabs &h, sqzk_hbits st[4])
+{
+    const uint8_t *end = in + n, *p;
+    if (sqzk_huff_parse_tables(in, n, es, h, &p)) return 1;
     if (end - p < 12) return 1;
     const uint8_t *q = p + 12;
     for (int i = 0; i < 3; i++) {
@@ -529,6 +539,29 @@ SQZ_HD int sqzk_huff_parse(const uint8_t *in, uint64_t n, uint32_t es, sqzk_htab
     return 0;
 }
 
+/* The token of coded context c whose code starts bits (the next SQZK_MAXLEN bits, reversed:
+ * canonical codes, first bit most significant, so a prefix of length l is bits' top l), and its
+ * length; -1: no code matches. */
+SQZ_HD int sqzk_huff_token(const sqzk_htabs &h, unsigned c, uint32_t bits, unsigned *len)
+{
+    const unsigned e = h.lut[c][bits >> (SQZK_MAXLEN - SQZK_LUT_BITS)];
+    if (e) {
+        *len = e >> 8;
+        return (int)(e & 0xFFu);
+    }
+    int fst = 0, idx = 0, l = 1, code;
+    for (;; l++) {
+        if (l > SQZK_MAXLEN) return -1;
+        code = (int)(bits >> (SQZK_MAXLEN - l));
+        const int count = h.cnt[c][l];
+        if (code - fst < count) break;
+        idx += count;
+        fst = (fst + count) << 1;
+    }
+    *len = (unsigned)l;
+    return h.sym[c][idx + code - fst];
+}
+
 /* Decodes block element k (column x of X) from its stream r; returns 0, or 1 when the code is
  * corrupt. */
 SQZ_HD int sqzk_huff_decode_elem(const sqzk_htabs &h, sqzk_hbits &r, uint8_t *z, uint32_t es, uint64_t k,
@@ -536,27 +569,14 @@ SQZ_HD int sqzk_huff_decode_elem(const sqzk_htabs &h, sqzk_hbits &r, uint8_t *z,
 {
     const unsigned c = sqzk_context_at(z, es, k, x, X);
     if (h.sole[c] == -2) return 1;
-    unsigned t;
-    /* canonical codes, first bit most significant: the prefix of length l is bits' top l */
-    const uint32_t bits = h.sole[c] >= 0 ? 0 : sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN);
-    const unsigned e = h.sole[c] >= 0 ? 0 : h.lut[c][bits >> (SQZK_MAXLEN - SQZK_LUT_BITS)];
+    unsigned t, len = 0;
     if (h.sole[c] >= 0) {
         t = (unsigned)h.sole[c];
-    } else if (e) {
-        sqzk_skip(r, e >> 8);
-        t = e & 0xFFu;
     } else {
-        int fst = 0, idx = 0, l = 1, code;
-        for (;; l++) {
-            if (l > SQZK_MAXLEN) return 1;
-            code = (int)(bits >> (SQZK_MAXLEN - l));
-            const int count = h.cnt[c][l];
-            if (code - fst < count) break;
-            idx += count;
-            fst = (fst + count) << 1;
-        }
-        sqzk_skip(r, (unsigned)l);
-        t = h.sym[c][idx + code - fst];
+        const int tk = sqzk_huff_token(h, c, sqzk_rev(sqzk_peek(r, SQZK_MAXLEN), SQZK_MAXLEN), &len);
+        if (tk < 0) return 1;
+        sqzk_skip(r, len);
+        t = (unsigned)tk;
     }
     sqzk_st(z, es, k, sqzk_token_base(t) | sqzk_get_bits(r, sqzk_extra_bits(t)));
     return 0;
@@ -588,6 +608,107 @@ SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uin
         if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
         const uint64_t first = b * g.block_elems;
         if (sqzk_huff_decode_block(payload + offs[b], slens[b], z + first * g.es, g.es, sqzk_block_elems(g, b), first, X))
+            sqz_atomic_min_u64(bad, b);
+    }
+}
+
+/* ---- huff64 decode (huff.c's h64_decode): huff's tables, 64 lanes of 32-bit states, four
+ * word streams (docs/FORMAT.md) ---- */
+#define SQZK_LANES64 64
+#define SQZK_STATE_LOW (1u << 16)
+
+struct sqzk_h64 {
+    uint32_t x[SQZK_LANES64];            /* lane states */
+    const uint8_t *w[4], *wend[4];       /* word streams of the lane groups */
+};
+
+/* The lane states and word streams after the tables at p; returns 0, or 1 when corrupt. */
+SQZ_HD int sqzk_h64_parse(const uint8_t *p, const uint8_t *end, sqzk_h64 &s)
+{
+    if ((uint64_t)(end - p) < 4 * SQZK_LANES64 + 12) return 1;
+    for (int l = 0; l < SQZK_LANES64; l++, p += 4)
+        if ((s.x[l] = sqzk_rd32(p)) < SQZK_STATE_LOW) return 1;
+    const uint8_t *q = p + 12;
+    for (int g = 0; g < 4; g++) {
+        const uint64_t sz = g < 3 ? sqzk_rd32(p + 4 * g) : (uint64_t)(end - q);
+        if (sz > (uint64_t)(end - q) || sz % 2) return 1;
+        s.w[g] = q;
+        q += sz;
+        s.wend[g] = q;
+    }
+    return 0;
+}
+
+/* A state below 2^16 takes the next word of its stream; returns 1 past the stream's end. */
+SQZ_HD int sqzk_h64_refill(uint32_t &x, const uint8_t *&w, const uint8_t *wend)
+{
+    if (x >= SQZK_STATE_LOW) return 0;
+    if (wend - w < 2) return 1;
+    x = x << 16 | (uint32_t)w[0] | (uint32_t)w[1] << 8;
+    w += 2;
+    return 0;
+}
+
+/* The token of the code at the low bits of lane state x in context c, and its length; -1: the
+ * context has no table. */
+SQZ_HD int sqzk_h64_token(const sqzk_htabs &h, unsigned c, uint32_t x, unsigned *len)
+{
+    if (h.sole[c] == -2) return -1;
+    if (h.sole[c] >= 0) {
+        *len = 0;
+        return h.sole[c];
+    }
+    return sqzk_huff_token(h, c, sqzk_rev(x & ((1u << SQZK_MAXLEN) - 1), SQZK_MAXLEN), len);
+}
+
+/* One thread per block, lanes one after another, as h64_segment. Returns 0, or 1 when corrupt. */
+SQZ_HD int sqzk_h64_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uint32_t es, uint64_t m, uint64_t first,
+                                 uint64_t X)
+{
+    sqzk_htabs h;
+    sqzk_h64 s;
+    const uint8_t *p;
+    if (sqzk_huff_parse_tables(in, n, es, h, &p) || sqzk_h64_parse(p, in + n, s)) return 1;
+    for (uint64_t k = 0; k < m;) {
+        const uint64_t x0 = sqzk_mod(first + k, X), len = X - x0 < m - k ? X - x0 : m - k;
+        for (uint64_t j = 0; j < len;) {  /* steps: a group's columns 16q .. 16q + 15 */
+            const uint64_t x = x0 + j, stop = j + 16 - (x & 15) < len ? j + 16 - (x & 15) : len;
+            const unsigned g = (unsigned)(x >> 4) & 3;
+            uint8_t tok[16];
+            for (uint64_t i = j; i < stop; i++) {
+                uint32_t &st = s.x[16 * g + ((x0 + i) & 15)];
+                unsigned cl;
+                const int t = sqzk_h64_token(h, sqzk_context_at(z, es, k + i, x0 + i, X), st, &cl);
+                if (t < 0) return 1;
+                tok[i - j] = (uint8_t)t;
+                st >>= cl;
+                if (sqzk_h64_refill(st, s.w[g], s.wend[g])) return 1;
+            }
+            for (uint64_t i = j; i < stop; i++) {
+                uint32_t &st = s.x[16 * g + ((x0 + i) & 15)];
+                const unsigned xb = sqzk_extra_bits(tok[i - j]);
+                sqzk_st(z, es, k + i, sqzk_token_base(tok[i - j]) | (st & ((1u << xb) - 1)));
+                st >>= xb;
+                if (sqzk_h64_refill(st, s.w[g], s.wend[g])) return 1;
+            }
+            j = stop;
+        }
+        k += len;
+    }
+    for (int g = 0; g < 4; g++)
+        if (s.w[g] != s.wend[g]) return 1;
+    for (int l = 0; l < SQZK_LANES64; l++)
+        if (s.x[l] != SQZK_STATE_LOW) return 1;
+    return 0;
+}
+
+SQZ_KERNEL k_huff64_decode(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
+                           sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad)
+{
+    for (uint64_t b = SQZ_TID; b < g.n_blocks; b += SQZ_NTHREADS) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
+        const uint64_t first = b * g.block_elems;
+        if (sqzk_h64_decode_block(payload + offs[b], slens[b], z + first * g.es, g.es, sqzk_block_elems(g, b), first, X))
             sqz_atomic_min_u64(bad, b);
     }
 }
@@ -655,6 +776,70 @@ SQZ_KERNEL k_huff_decode4(const uint8_t *payload, const uint64_t *offs, const ui
         }
         if (dead || !sqzk_hbits_done(r)) sqz_atomic_min_u64(bad, b);
         __syncwarp(mask);
+    }
+}
+
+/* huff64: a CTA of 64 threads per coded block, thread l = lane l (group l / 16), so each warp
+ * holds two groups. Row segment after row segment (a barrier between them: contexts read the
+ * row above); in a segment, round q gives group G the step at columns 16 (4q + G) .. + 15, and
+ * the lanes of a group that refill take their stream's next words in lane order (a ballot and
+ * the count of refilling lanes below). Launch with blockDim.x == 64. */
+SQZ_KERNEL k_huff64_decode64(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
+                             sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad)
+{
+    __shared__ sqzk_htabs h;
+    __shared__ sqzk_h64 s;
+    __shared__ int corrupt;
+    const unsigned l = threadIdx.x, grp = l >> 4, j = l & 15, half = 16 * (grp & 1);
+    for (uint64_t b = blockIdx.x; b < g.n_blocks; b += gridDim.x) {
+        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;  /* the whole CTA */
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        uint8_t *zb = z + first * g.es;
+        if (l == 0) {
+            const uint8_t *in = payload + offs[b], *p;
+            corrupt = sqzk_huff_parse_tables(in, slens[b], g.es, h, &p) || sqzk_h64_parse(p, in + slens[b], s);
+        }
+        __syncthreads();
+        if (corrupt) {
+            if (l == 0) sqz_atomic_min_u64(bad, b);
+            __syncthreads();
+            continue;
+        }
+        uint32_t x = s.x[l];
+        const uint8_t *w = s.w[grp], *const wend = s.wend[grp];
+        int err = 0;
+        for (uint64_t k = 0; k < m;) {
+            const uint64_t x0 = sqzk_mod(first + k, X), len = X - x0 < m - k ? X - x0 : m - k;
+            __syncthreads();  /* the row above is in zb */
+            for (uint64_t q = x0 >> 6; 64 * q < x0 + len; q++) {
+                const uint64_t col = 64 * q + 16 * grp + j;
+                const int live = col >= x0 && col < x0 + len;
+                const uint64_t kk = k + (col - x0);
+                unsigned t = 0, cl = 0;
+                if (live) {
+                    const int tk = sqzk_h64_token(h, sqzk_context_at(zb, g.es, kk, col, X), x, &cl);
+                    err |= tk < 0;
+                    t = tk < 0 ? 0 : (unsigned)tk;
+                }
+                for (int pass = 0; pass < 2; pass++) {  /* the code, then the extra bits */
+                    const unsigned nb = pass ? (live ? sqzk_extra_bits(t) : 0) : cl;
+                    const uint32_t v = x & ((1u << nb) - 1);
+                    x >>= nb;
+                    const int need = live && x < SQZK_STATE_LOW;
+                    const unsigned ask = (__ballot_sync(0xFFFFFFFFu, need) >> half) & 0xFFFFu;
+                    const uint8_t *at = w + 2 * __popc(ask & ((1u << j) - 1));
+                    if (need) {
+                        if (wend - at < 2) err = 1;
+                        else x = x << 16 | (uint32_t)at[0] | (uint32_t)at[1] << 8;
+                    }
+                    w += 2 * __popc(ask);
+                    if (pass && live) sqzk_st(zb, g.es, kk, sqzk_token_base(t) | v);
+                }
+            }
+            k += len;
+        }
+        err |= w != wend || x != SQZK_STATE_LOW;
+        if (__syncthreads_or(err) && l == 0) sqz_atomic_min_u64(bad, b);
     }
 }
 

@@ -465,6 +465,56 @@ static void test_lossless(sqz_cuda_ctx *ctx)
            g_stored_blocks);
 }
 
+/* huff64 (lossless64): the CPU encodes (no GPU encoder: NO_GPU), the GPU decodes, byte for
+ * byte, and fails on damaged coded data as the CPU does. */
+static void test_huff64(sqz_cuda_ctx *ctx)
+{
+    const std::vector<std::vector<uint64_t>> shapes = {{1}, {7}, {100}, {3000}, {1, 50}, {50, 1}, {13, 17}, {40, 64},
+                                                        {5, 33, 19}, {4, 9, 11}, {2, 64, 70}, {3, 20, 94}, {2, 150, 301}};
+    const char *pipes[] = {"lossless64", "huff64", "remap->huff64", "predict(mode=1)->huff64", "remap->predict(mode=5)->huff64",
+                           "remap->predict(mode=6)->huff64"};
+    int chunks = 0, coded = 0;
+    for (int dtype : {SQZ_UINT8, SQZ_UINT16, SQZ_INT8, SQZ_INT16})
+        for (const auto &shape : shapes)
+            for (int kind = 0; kind < 7; kind++) {
+                const std::vector<uint8_t> in = make_lossless(dtype, shape, kind);
+                const int nd = (int)shape.size();
+                for (uint32_t bb : {0u, 1000u, 4096u})
+                    for (const char *pipe : pipes) {
+                        char what[256];
+                        snprintf(what, sizeof what, "%s %s shape %llux..x%llu (%d-D) block_bytes=%u data=%d", pipe,
+                                 dtype_name(dtype), (unsigned long long)shape[0], (unsigned long long)shape.back(), nd, bb, kind);
+                        std::vector<uint8_t> want;
+                        CHECK(cpu_encode(in, dtype, nd, shape.data(), pipe, bb, want) >= 0, "%s: CPU encode", what);
+                        CHECK(sqz_cuda_can_encode(pipe, dtype, nd, shape.data()) == 0, "%s: can_encode", what);
+                        sqz_info info;
+                        sqz_inspect(want.data(), want.size(), &info);
+                        std::vector<uint8_t> out(info.raw_size + 1);
+                        const int64_t rg = sqz_cuda_decode(ctx, want.data(), want.size(), 0, out.data(), info.raw_size, 0);
+                        CHECK(rg == (int64_t)in.size() && !memcmp(out.data(), in.data(), in.size()), "%s: GPU decode (%lld)",
+                              what, (long long)rg);
+                        check_decode(ctx, want, what);
+                        for (uint64_t i = 0; i < info.n_blocks; i++)
+                            coded += !(sqz_rd32(&want[info.header_size - 12 * info.n_blocks + 12 * i]) & SQZ_STORED_FLAG);
+                        chunks++;
+                        if (kind || bb != 1000 || want.size() == info.header_size) continue;
+                        for (int k = 0; k < 8; k++) {  /* damaged coded data with valid hashes */
+                            std::vector<uint8_t> bad(want);
+                            const size_t at = info.header_size + rnd() % (want.size() - info.header_size);
+                            bad[at] ^= (uint8_t)(1u << (rnd() % 8));
+                            if (k >= 4) bad[info.header_size + rnd() % 40 % (want.size() - info.header_size)] = (uint8_t)rnd();
+                            rehash(bad);
+                            const int64_t c1 = sqz_decode(bad.data(), bad.size(), out.data(), in.size(), 1);
+                            const int64_t g1 = sqz_cuda_decode(ctx, bad.data(), bad.size(), 0, out.data(), in.size(), 0);
+                            CHECK(g1 == c1, "%s: damaged coded data at %zu: GPU %lld, CPU %lld", what, at, (long long)g1,
+                                  (long long)c1);
+                        }
+                        check_corruption(ctx, want, what);
+                    }
+            }
+    printf("emulation: huff64: %d CPU chunks decoded by the GPU engine (%d blocks coded)\n", chunks, coded);
+}
+
 static void test_batch(sqz_cuda_ctx *ctx)
 {
     const uint64_t shape[3] = {4, 30, 50};
@@ -512,6 +562,7 @@ int main(void)
             test_wnl_tables();
             test_chunks(ctx);
             test_lossless(ctx);
+            test_huff64(ctx);
         }
         test_batch(ctx);
         sqz_cuda_ctx_free(ctx);
