@@ -533,8 +533,8 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
                        d_table, g, lg.X, z, bad);
         else
 #endif
-            SQZ_LAUNCH(k_huff64_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
-                       lg.X, z, bad);
+            SQZ_LAUNCH(k_huff_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
+                       lg.X, z, bad, 1);
     } else
 #ifndef SQZ_EMULATE
     if (!serial_decode() && lg.X >= 3) {
@@ -543,7 +543,7 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
     } else
 #endif
         SQZ_LAUNCH(k_huff_decode, grid_for(n), k_threads, s.stream, payload, ds, (const uint64_t *)(ds + n), d_table, g,
-                   lg.X, z, bad);
+                   lg.X, z, bad, 0);
     if (pred && !serial_decode() && lg.X >= 8) {
 #ifndef SQZ_EMULATE
         SQZ_LAUNCH(k_predict_dec_wave, n < 65536 ? (unsigned)n : 65536u, 256u, s.stream, (const uint8_t *)z, n_tab ? a : d_dst, d_table, g, lg);

@@ -601,16 +601,6 @@ SQZ_HD int sqzk_huff_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uin
     return 0;
 }
 
-SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
-                         sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad)
-{
-    for (uint64_t b = SQZ_TID; b < g.n_blocks; b += SQZ_NTHREADS) {
-        if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
-        const uint64_t first = b * g.block_elems;
-        if (sqzk_huff_decode_block(payload + offs[b], slens[b], z + first * g.es, g.es, sqzk_block_elems(g, b), first, X))
-            sqz_atomic_min_u64(bad, b);
-    }
-}
 
 /* ---- huff64 decode (huff.c's h64_decode): huff's tables, 64 lanes of 32-bit states, four
  * word streams (docs/FORMAT.md) ---- */
@@ -702,13 +692,17 @@ SQZ_HD int sqzk_h64_decode_block(const uint8_t *in, uint64_t n, uint8_t *z, uint
     return 0;
 }
 
-SQZ_KERNEL k_huff64_decode(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
-                           sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad)
+
+/* One thread per coded block: huff, or huff64 (h64) with its lanes one after another. */
+SQZ_KERNEL k_huff_decode(const uint8_t *payload, const uint64_t *offs, const uint64_t *slens, const uint8_t *table,
+                         sqzk_geo g, uint64_t X, uint8_t *z, unsigned long long *bad, int h64)
 {
     for (uint64_t b = SQZ_TID; b < g.n_blocks; b += SQZ_NTHREADS) {
         if (sqzk_rd32(table + 12 * b) & SQZK_STORED) continue;
-        const uint64_t first = b * g.block_elems;
-        if (sqzk_h64_decode_block(payload + offs[b], slens[b], z + first * g.es, g.es, sqzk_block_elems(g, b), first, X))
+        const uint64_t first = b * g.block_elems, m = sqzk_block_elems(g, b);
+        uint8_t *zb = z + first * g.es;
+        if (h64 ? sqzk_h64_decode_block(payload + offs[b], slens[b], zb, g.es, m, first, X)
+                : sqzk_huff_decode_block(payload + offs[b], slens[b], zb, g.es, m, first, X))
             sqz_atomic_min_u64(bad, b);
     }
 }
