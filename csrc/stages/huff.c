@@ -863,8 +863,8 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff64 buffers for %llu elements", (unsigned long long)m);
     const int64_t head = hf_model(es, X, first, src, m, s, dst, cap);
     if (head < 0) return head;
-    /* each group's words go backward from the end of its area: at most 24 bits per element; only
-     * the areas' tops are written, so tight areas keep fresh pages to a few */
+    /* each group's words go backward from the end of its area: at most 24 bits per element of the
+     * group, and 64 words to spare (vector stores reach below the stream's end) */
     size_t words[4], total_words = 0;
     for (unsigned g = 0; g < 4; g++) total_words += words[g] = 3 * (size_t)group_elems(first, m, X, g) / 2 + 64;
     if (s->words_cap < total_words) {

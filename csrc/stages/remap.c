@@ -92,7 +92,6 @@ __attribute__((target("avx2"))) static size_t scan_avx2(const void *chunk, size_
     return i;
 }
 
-
 /* 8 x 32-bit -> 8 x 16-bit (low halves) */
 __attribute__((target("avx2"))) static inline __m128i low_halves(__m256i v)
 {
