@@ -914,9 +914,25 @@ static inline int h64_refill(uint32_t *x, const uint8_t **p, const uint8_t *end)
     return 0;
 }
 
+/* The same where the stream has room for the segment (h64_decode checks): arithmetic instead of a
+ * branch, which would be mispredicted about as often as taken */
+static inline void h64_refill_room(uint32_t *x, const uint8_t **p)
+{
+    const uint32_t need = *x < STATE_LOW, w = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8;
+    *x = *x << (need << 4) | (w & (0u - need));
+    *p += need << 1;
+}
+
+#define H64_REFILL(st, g) \
+    do { \
+        if (room) h64_refill_room(st, &p[g]); \
+        else if (h64_refill(st, &p[g], pend[g])) return -1; \
+    } while (0)
+
 /* The reference decoder of one row segment: lanes one at a time. */
-static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len,
-                       uint32_t *xs, const uint8_t **p, const uint8_t *const *pend, uint32_t *flags)
+static inline __attribute__((always_inline)) int
+h64_segment_of(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len, uint32_t *xs,
+               const uint8_t **p, const uint8_t *const *pend, uint32_t *flags, const int room)
 {
     for (uint64_t j = 0; j < len;) {
         const uint64_t x = x0 + j, stop = j + 16 - (x & 15) < len ? j + 16 - (x & 15) : len;
@@ -927,20 +943,29 @@ static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *
             e[i - j] = tab[(size_t)cx[i] << SQZ_HUFF64_LBITS | (*st & ((1u << SQZ_HUFF64_LBITS) - 1))];
             *flags |= e[i - j];
             *st >>= e[i - j] & 31;
-            if (h64_refill(st, &p[g], pend[g])) return -1;
+            H64_REFILL(st, g);
         }
         for (uint64_t i = j; i < stop; i++) {
             uint32_t *const st = &xl[(x0 + i) & 15];
             const unsigned xb = (e[i - j] >> 8) & 31;
             const uint32_t v = (e[i - j] >> 16) + (*st & ((1u << xb) - 1));
             *st >>= xb;
-            if (h64_refill(st, &p[g], pend[g])) return -1;
+            H64_REFILL(st, g);
             if (es == 1) ((uint8_t *)z)[i] = (uint8_t)v;
             else ((uint16_t *)z)[i] = (uint16_t)v;
         }
         j = stop;
     }
     return 0;
+}
+
+#undef H64_REFILL
+
+static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len,
+                       uint32_t *xs, const uint8_t **p, const uint8_t *const *pend, uint32_t *flags, int room)
+{
+    return room ? h64_segment_of(es, tab, cx, z, x0, len, xs, p, pend, flags, 1)
+                : h64_segment_of(es, tab, cx, z, x0, len, xs, p, pend, flags, 0);
 }
 
 static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
@@ -1000,7 +1025,7 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         else if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, st);
         if (done < len)
             SQZ_RETURN_IF(h64_segment(es, tab, s->ctx + done, (uint8_t *)zk + done * es, x0 + done, len - done, xs, st,
-                                      pend, &flags), SQZ_ERR_CORRUPT_DATA, "huff64: word stream truncated");
+                                      pend, &flags, room), SQZ_ERR_CORRUPT_DATA, "huff64: word stream truncated");
         k += len;
     }
     SQZ_RETURN_IF(flags & FAST_LONG, SQZ_ERR_CORRUPT_DATA, "huff64: element in a context without a table");
