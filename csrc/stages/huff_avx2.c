@@ -2,6 +2,7 @@
  * floor(log2) comes from the float exponent: exact because the values are < 2^24. Built with -mavx2. */
 #include <immintrin.h>
 
+#include "../common/cpu.h"
 #include "gather_avx2.h"
 #include "huff.h"
 
@@ -99,8 +100,9 @@ size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const
     return j;
 }
 
-size_t sqz_huff_pairs_avx2(size_t es, const void *z_, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
-                           uint32_t *pn, size_t n)
+static inline __attribute__((always_inline)) size_t
+pairs(size_t es, const void *z_, const uint16_t *idx, const uint32_t *ent, uint64_t *pv, uint32_t *pn, size_t n,
+      const int hw_gather)
 {
     size_t j = 0;
     if (es != 1 && es != 2) return 0;
@@ -110,7 +112,8 @@ size_t sqz_huff_pairs_avx2(size_t es, const void *z_, const uint16_t *idx, const
         __m256i t = _mm256_and_si256(i8, _mm256_set1_epi32(127));
         __m256i z = es == 2 ? _mm256_cvtepu16_epi32(LD128((const uint16_t *)z_ + j))
                             : _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)((const uint8_t *)z_ + j)));
-        __m256i e = gather32((const int *)(const void *)ent, i8);  /* scalar loads: faster than vpgatherdd here */
+        __m256i e = hw_gather ? _mm256_i32gather_epi32((const int *)(const void *)ent, i8, 4)
+                              : gather32((const int *)(const void *)ent, i8);
         /* extra bits: tokens >= 16 have ((t - 16) >> 2) + 2 */
         __m256i xb = _mm256_andnot_si256(_mm256_cmpgt_epi32(c16, t), _mm256_add_epi32(_mm256_srli_epi32(_mm256_sub_epi32(t, c16), 2), _mm256_set1_epi32(2)));
         __m256i extra = _mm256_and_si256(z, _mm256_sub_epi32(_mm256_sllv_epi32(one, xb), one));
@@ -124,6 +127,15 @@ size_t sqz_huff_pairs_avx2(size_t es, const void *z_, const uint16_t *idx, const
         _mm_storeu_si128((__m128i *)(void *)(pn + j / 2), _mm_add_epi32(nlo, _mm256_extracti128_si256(n, 1)));
     }
     return j;
+}
+
+/* vpgatherdd where the CPU has AVX-512 (Intel since Skylake-SP: faster here, docs/DESIGN.md
+ * "Speed (session 22)"), scalar loads elsewhere (twice vpgatherdd's throughput on the AMD EPYC of
+ * session 5) */
+size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
+                           uint32_t *pn, size_t n)
+{
+    return sqz_simd_get() >= SQZ_SIMD_AVX512 ? pairs(es, z, idx, ent, pv, pn, n, 1) : pairs(es, z, idx, ent, pv, pn, n, 0);
 }
 
 /* context * 128 + token of 16 values */
