@@ -915,7 +915,7 @@ static inline int h64_refill(uint32_t *x, const uint8_t **p, const uint8_t *end)
 }
 
 /* The same where the stream has room for the segment (h64_decode checks): arithmetic instead of a
- * branch, which would be mispredicted about as often as taken */
+ * branch, which depends on each code's length and predicts badly */
 static inline void h64_refill_room(uint32_t *x, const uint8_t **p)
 {
     const uint32_t need = *x < STATE_LOW, w = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8;
