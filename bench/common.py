@@ -45,6 +45,16 @@ def stacks(names=None):
         yield path.stem, np.ascontiguousarray(tifffile.imread(path))
 
 
+def best(fn, repeat=7, clock=time.perf_counter):
+    """The shortest of `repeat` timings of fn() on `clock` (time.thread_time: CPU time)."""
+    times = []
+    for _ in range(repeat):
+        t = clock()
+        fn()
+        times.append(clock() - t)
+    return min(times)
+
+
 def interleaved(cases, repeats=5, warmup=1):
     """cases: {name: fn() -> None}. Runs all in turn, `repeats` times after warm-up; medians (s)."""
     times = {name: [] for name in cases}

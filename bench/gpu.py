@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import machine  # noqa: E402
+from common import best, machine  # noqa: E402
 
 from sqeazy_filter import codec, gpu  # noqa: E402
 
@@ -42,15 +42,6 @@ def tiff_stack(path, mib):
     a = a.reshape((-1,) + a.shape[-2:])
     reps = max(1, int(round(mib * 2**20 / a.nbytes)))
     return np.ascontiguousarray(np.concatenate([a] * reps))
-
-
-def best(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def split(pipe):

@@ -10,16 +10,7 @@ import numpy as np
 import sqeazy_filter as sf
 from sqeazy_filter import _lib
 
-from common import machine, stacks, table
-
-
-def best(f, reps=7):
-    ts = []
-    for _ in range(reps):
-        t = time.thread_time()
-        f()
-        ts.append(time.thread_time() - t)
-    return min(ts)
+from common import best, machine, stacks, table
 
 
 def main():
@@ -40,8 +31,8 @@ def main():
                     raise RuntimeError(f"{name} {pipeline} level {got}: round trip differs")
                 mb = a.nbytes / 1e6
                 rows.append({"stack": name, "level": got, "pipeline": pipeline, "ratio": round(a.nbytes / len(c), 4),
-                             "MB/s in": round(mb / best(lambda: sf.encode(a, pipeline, threads=1))),
-                             "MB/s out": round(mb / best(lambda: sf.decode(c, threads=1)))})
+                             "MB/s in": round(mb / best(lambda: sf.encode(a, pipeline, threads=1), clock=time.thread_time)),
+                             "MB/s out": round(mb / best(lambda: sf.decode(c, threads=1), clock=time.thread_time))})
     print(table(rows, ("stack", "level", "pipeline", "ratio", "MB/s in", "MB/s out")))
 
 
