@@ -399,9 +399,11 @@ def test_write_chunks_keeps_block_size(tmp_path, rng):
 def test_sixteen_row_decoder_equals_scalar(mode, dtype, rng):
     """The AVX2 decoder of the averaging modes runs 16 rows at once, each lane a few columns behind
     the one above: its column 0 and last column, groups that end a plane or a block, and planes
-    whose previous plane starts inside a group must decode as the scalar decoder does."""
+    whose previous plane starts inside a group, and last groups of 8-15 rows (the lanes below them
+    stale) must decode as the scalar decoder does."""
     info = np.iinfo(dtype)
-    for shape in [(3, 40, 2), (2, 17, 3), (2, 33, 50), (3, 20, 47), (2, 70, 301), (4, 16, 16), (2, 48, 1100)]:
+    for shape in [(3, 40, 2), (2, 17, 3), (2, 33, 50), (3, 20, 47), (2, 70, 301), (4, 16, 16), (2, 48, 1100),
+                  (3, 13, 33), (2, 26, 7), (2, 31, 129)]:
         idx = np.indices(shape)
         smooth = (np.cumsum(rng.integers(-3, 4, size=shape), axis=-1) + 5 * idx[-2]) % (info.max - info.min)
         for arr in (rng.integers(info.min, info.max, size=shape, endpoint=True),

@@ -39,7 +39,9 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up
 
 /* Decoder of whole interior rows for the averaging modes (AVG, AVGNE, AVG3D; 1- and 2-byte
  * elements): z = residuals of `rows` rows, up = the row above the first, pp = the first row's
- * previous plane (AVG3D). Decodes rows in groups of 16 and returns how many (0: not handled). */
+ * previous plane (AVG3D). Decodes rows in groups of 16, and a last group of at least
+ * SQZ_PREDICT_DEC_MIN_ROWS; returns how many rows (0: not handled). */
+#define SQZ_PREDICT_DEC_MIN_ROWS 8
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip);
 

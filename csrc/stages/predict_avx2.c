@@ -222,23 +222,23 @@ static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *
  * previous-plane rows (pb, when pp). es is a constant at each call. */
 static inline __attribute__((always_inline)) void fill_group(size_t es, const void *z, const void *up, const void *pp,
                                                              uint16_t *zp, uint16_t *pb, uint16_t *ub, size_t Xp,
-                                                             size_t X, uint32_t flip)
+                                                             size_t X, size_t nr, uint32_t flip)
 {
     for (size_t c = 0; c < X; c++) ub[c] = (uint16_t)(AT(up, c) ^ flip);
-    for (size_t k = 0; k < 16; k++)
+    for (size_t k = 0; k < nr; k++)
         for (size_t c = 0; c < X; c++) {
             const uint16_t v = AT(z, k * X + c);
             zp[k * Xp + PADL + c] = (uint16_t)((v >> 1) ^ (0u - (v & 1u)));
         }
     if (pp)
-        for (size_t k = 0; k < 16; k++)
+        for (size_t k = 0; k < nr; k++)
             for (size_t c = 0; c < X; c++) pb[k * Xp + PADL + c] = (uint16_t)(AT(pp, k * X + c) ^ flip);
 }
 
 static inline __attribute__((always_inline)) void store_group(size_t es, const uint16_t *ob, void *out, size_t Xp,
-                                                              size_t X, uint32_t flip)
+                                                              size_t X, size_t nr, uint32_t flip)
 {
-    for (size_t k = 0; k < 16; k++)
+    for (size_t k = 0; k < nr; k++)
         for (size_t c = 0; c < X; c++) {
             const uint16_t v = (uint16_t)(ob[k * Xp + PADL + c] ^ flip);
             if (es == 1) ((uint8_t *)out)[k * X + c] = (uint8_t)v;
@@ -251,22 +251,23 @@ size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, 
                                  size_t X, size_t rows, uint32_t flip)
 {
     if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D) || (mode == SQZ_PRED_AVG3D && !pp) ||
-        es > 2 || rows < 16 || X < 2 || X > 30000)
+        es > 2 || rows < SQZ_PREDICT_DEC_MIN_ROWS || X < 2 || X > 30000)
         return 0;
     const size_t Xp = PADL + X + PADR;
     uint16_t *zp = calloc(49 * Xp, sizeof *zp);
     if (!zp) return 0;
     uint16_t *ob = zp + 16 * Xp, *pb = ob + 16 * Xp, *ub = pb + 16 * Xp + PADL;
-    const size_t groups = rows / 16;
-    for (size_t g = 0; g < groups; g++) {
-        const size_t r0 = 16 * g * X;
-        const void *ug = g ? (const uint8_t *)out + (r0 - X) * es : up;
-        if (es == 1) fill_group(1, (const uint8_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint8_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, flip);
-        else fill_group(2, (const uint16_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint16_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, flip);
+    /* a last group of fewer than 16 rows runs with stale lanes below them: lane k reads lanes < k only */
+    const size_t done = rows % 16 >= SQZ_PREDICT_DEC_MIN_ROWS ? rows : rows / 16 * 16;
+    for (size_t r = 0; r < done; r += 16) {
+        const size_t r0 = r * X, nr = done - r < 16 ? done - r : 16;
+        const void *ug = r ? (const uint8_t *)out + (r0 - X) * es : up;
+        if (es == 1) fill_group(1, (const uint8_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint8_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, nr, flip);
+        else fill_group(2, (const uint16_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint16_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, nr, flip);
         dec16_any(mode, es == 1, zp, pb, ub - PADL, ob, Xp, X);
-        if (es == 1) store_group(1, ob, (uint8_t *)out + r0, Xp, X, flip);
-        else store_group(2, ob, (uint16_t *)out + r0, Xp, X, flip);
+        if (es == 1) store_group(1, ob, (uint8_t *)out + r0, Xp, X, nr, flip);
+        else store_group(2, ob, (uint16_t *)out + r0, Xp, X, nr, flip);
     }
     free(zp);
-    return groups * 16;
+    return done;
 }
