@@ -12,7 +12,7 @@ int sqz_simd_available(void)
     __builtin_cpu_init();
 #ifdef SQZ_HAVE_AVX512
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512vbmi"))
+        __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512cd"))
         return SQZ_SIMD_AVX512;
 #endif
     if (__builtin_cpu_supports("avx2")) return SQZ_SIMD_AVX2;

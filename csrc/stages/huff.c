@@ -180,6 +180,26 @@ size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const
 { (void)es; (void)up; (void)tab0; (void)cp; (void)j1; return 2; }
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (void)es; (void)z; (void)tok; (void)j1; return 0; }
 #endif
+#ifndef SQZ_HAVE_AVX512
+size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
+size_t sqz_huff_idx_avx512(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
+{ (void)es; (void)z; (void)ctx; (void)idx; (void)j1; return 0; }
+#endif
+
+/* ctx[2, j1) of a row from the row above, the widest vectors first (returns how far) */
+static size_t ctx_simd(size_t es, const void *up, uint8_t *ctx, size_t j1)
+{
+    const int level = sqz_simd_get();
+    return level >= SQZ_SIMD_AVX512 ? sqz_huff_ctx_avx512(es, up, ctx, j1)
+         : level >= SQZ_SIMD_AVX2 ? sqz_huff_ctx_avx2(es, up, ctx, j1) : 2;
+}
+
+static size_t idx_simd(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
+{
+    const int level = sqz_simd_get();
+    return level >= SQZ_SIMD_AVX512 ? sqz_huff_idx_avx512(es, z, ctx, idx, j1)
+         : level >= SQZ_SIMD_AVX2 ? sqz_huff_idx_avx2(es, z, ctx, idx, j1) : 0;
+}
 
 /* Context of block element k at column x from the row above (sqz_row_activity). */
 static inline uint8_t context_at(size_t es, const void *z, uint64_t k, uint64_t x, uint64_t X)
@@ -194,7 +214,7 @@ static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len,
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
         for (uint64_t x = 0; x < 2; x++) c[x] = context_at(es, z, k + x, x, X);
         for (uint64_t x = X - 2; x < X; x++) c[x] = context_at(es, z, k + x, x, X);
-        size_t done = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctx_avx2(es, up, c, X - 2) : 2;
+        size_t done = ctx_simd(es, up, c, X - 2);
         sqz_huff_ctx_scalar(es, up, c, done, X - 2);
         return;
     }
@@ -326,7 +346,7 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
     if (es <= 2) {  /* one index (context, token) per element, for the histogram and the codes */
-        size_t done = simd ? sqz_huff_idx_avx2(es, src, s->ctx, s->idx, m) : 0;
+        size_t done = idx_simd(es, src, s->ctx, s->idx, m);
         sqz_huff_idx_scalar(es, src, s->ctx, s->idx, done, m);
         uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
         const uint16_t *const ix = s->idx;

@@ -1,6 +1,6 @@
 /* Kernels of the huff codec (contexts and tokens of one row); definitions in docs/FORMAT.md.
- * The scalar functions are the reference; the AVX2 ones (1- and 2-byte elements) return how
- * far they got and leave the rest to the scalar ones. */
+ * The scalar functions are the reference; the AVX2 and AVX-512 ones (1- and 2-byte elements)
+ * return how far they got and leave the rest to the scalar ones. */
 #ifndef SQZ_HUFF_H
 #define SQZ_HUFF_H
 
@@ -15,6 +15,7 @@
  * j1 + 2 <= row length: up[j-2..j+2] exist). */
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1);
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 2 */
+size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1);
 /* The same as pointers: cp[j] = tab0 + ctx * 2^SQZ_HUFF_PBITS (decoder tables), from j0 = 2. */
 size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1);
 /* tok[j] for j in [j0, j1). */
@@ -24,6 +25,7 @@ size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1);    
 /* idx[j] = ctx[j] * 128 + token of z[j] for j in [j0, j1) (1- and 2-byte elements). */
 void sqz_huff_idx_scalar(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j0, size_t j1);
 size_t sqz_huff_idx_avx2(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1);  /* from j0 = 0 */
+size_t sqz_huff_idx_avx512(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1);
 
 /* Bits of elements [0, n) of a 1- or 2-byte block: v[k] = code | extra bits << code length,
  * nb[k] = their count, from ent[idx] = code | length << 16 | total << 24. */

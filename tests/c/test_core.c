@@ -401,6 +401,44 @@ static void test_nlcode_rans16(void)
 #endif
 }
 
+/* huff's AVX-512 contexts and indices against the scalar ones: every 16-bit value's token, and
+ * contexts of rows at every magnitude up to saturation (the vectors' last one overlaps). */
+static void test_huff_avx512(void)
+{
+    if (sqz_simd_available() < SQZ_SIMD_AVX512) return;
+    enum { N = 65536 };
+    uint16_t *z = malloc(2 * N), *ia = malloc(2 * N), *ib = malloc(2 * N);
+    uint8_t *cx = malloc(N), *ca = malloc(N), *cb = malloc(N);
+    for (size_t es = 1; es <= 2; es++) {
+        const size_t n = es == 2 ? N : 256 * 8;
+        for (size_t j = 0; j < n; j++) {
+            if (es == 2) z[j] = (uint16_t)j;
+            else ((uint8_t *)z)[j] = (uint8_t)j;
+            cx[j] = (uint8_t)(rnd() % SQZ_HUFF_NCTX);
+        }
+        sqz_huff_idx_scalar(es, z, cx, ia, 0, n);
+        size_t done = sqz_huff_idx_avx512(es, z, cx, ib, n);
+        sqz_huff_idx_scalar(es, z, cx, ib, done, n);
+        CHECK(done == n && memcmp(ia, ib, 2 * n) == 0, "huff indices avx512 != scalar es=%zu", es);
+        const size_t widths[] = {5, 33, 34, 35, 64, 100, 1000};
+        for (unsigned bits = 1; bits <= 8 * es + 1; bits++)
+            for (size_t w = 0; w < sizeof widths / sizeof *widths; w++) {
+                const size_t X = widths[w];
+                for (size_t j = 0; j < X; j++) {
+                    const uint32_t v = bits > 8 * es ? 0xFFFFu : rnd() & ((1u << bits) - 1);
+                    if (es == 2) z[j] = (uint16_t)v;
+                    else ((uint8_t *)z)[j] = (uint8_t)v;
+                }
+                memset(ca, 0, X); memset(cb, 0, X);
+                sqz_huff_ctx_scalar(es, z, ca, 2, X - 2);
+                size_t d = sqz_huff_ctx_avx512(es, z, cb, X - 2);
+                sqz_huff_ctx_scalar(es, z, cb, d, X - 2);
+                CHECK(memcmp(ca, cb, X) == 0, "huff contexts avx512 != scalar es=%zu X=%zu bits=%u", es, X, bits);
+            }
+    }
+    free(z); free(ia); free(ib); free(cx); free(ca); free(cb);
+}
+
 int main(void)
 {
     test_kernels();
@@ -409,6 +447,7 @@ int main(void)
     test_round_trips();
     test_simd_identity();
     test_lossless_kernels();
+    test_huff_avx512();
     test_lossless_simd_identity();
     test_damage();
     test_decoder_garbage();

@@ -1,0 +1,75 @@
+/* AVX-512 contexts and indices for 1- and 2-byte residuals, 32 per vector in 16-bit lanes;
+ * huff.c's scalar code is the reference. floor(log2) from lzcnt: exact for every 16-bit value. */
+#include <immintrin.h>
+
+#include "huff.h"
+
+#define LD(p) _mm512_loadu_si512((const void *)(p))
+#define LD256(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
+
+/* 32 x u16 from 32 elements of 1 or 2 bytes at p */
+static inline __m512i load32(size_t es, const void *p)
+{
+    return es == 2 ? LD(p) : _mm512_cvtepu8_epi16(LD256(p));
+}
+
+/* leading zeros of each 16-bit lane (16 for 0 only in the low lanes; callers never use that) */
+static inline __m512i lzcnt16(__m512i v)
+{
+    const __m512i lo = _mm512_lzcnt_epi32(_mm512_slli_epi32(v, 16));
+    const __m512i hi = _mm512_lzcnt_epi32(v);   /* the high lane is nonzero where it is used */
+    return _mm512_mask_blend_epi16(0xAAAAAAAAu, lo, _mm512_slli_epi32(hi, 16));
+}
+
+/* ctx_of for 32 activities 2N + NW + NE + NWW + NEE (saturated: the top class starts far below) */
+static inline __m256i ctx32(__m512i act)
+{
+    const __m512i u = _mm512_add_epi16(_mm512_srli_epi16(act, 1), _mm512_set1_epi16(1));
+    const __m512i lz = lzcnt16(u);
+    const __m512i m1 = _mm512_and_si512(_mm512_srli_epi16(_mm512_sllv_epi16(u, lz), 14), _mm512_set1_epi16(1));
+    const __m512i q = _mm512_add_epi16(_mm512_sub_epi16(_mm512_set1_epi16(30), _mm512_add_epi16(lz, lz)), m1);
+    return _mm512_cvtepi16_epi8(_mm512_min_epu16(q, _mm512_set1_epi16(19)));
+}
+
+static inline __m512i act32(size_t es, const uint8_t *up, size_t j)
+{
+    const __m512i nww = load32(es, up + (j - 2) * es), nw = load32(es, up + (j - 1) * es);
+    const __m512i n = load32(es, up + j * es), ne = load32(es, up + (j + 1) * es), nee = load32(es, up + (j + 2) * es);
+    const __m512i a = _mm512_adds_epu16(_mm512_adds_epu16(n, n), _mm512_adds_epu16(nw, ne));
+    return _mm512_adds_epu16(a, _mm512_adds_epu16(nww, nee));
+}
+
+/* Contexts depend on the row above only, so the last vector may overlap the one before it. */
+size_t sqz_huff_ctx_avx512(size_t es, const void *up_, uint8_t *ctx, size_t j1)
+{
+    size_t j = 2;
+    if (es != 1 && es != 2) return j;
+    const uint8_t *up = up_;
+    for (; j + 32 <= j1; j += 32) _mm256_storeu_si256((__m256i *)(void *)(ctx + j), ctx32(act32(es, up, j)));
+    if (j < j1 && j1 >= 34) {
+        _mm256_storeu_si256((__m256i *)(void *)(ctx + j1 - 32), ctx32(act32(es, up, j1 - 32)));
+        j = j1;
+    }
+    return j;
+}
+
+/* token_of for 32 values */
+static inline __m512i tok32(__m512i z)
+{
+    const __m512i lz = lzcnt16(z);
+    const __m512i m2 = _mm512_and_si512(_mm512_srli_epi16(_mm512_sllv_epi16(z, lz), 13), _mm512_set1_epi16(3));
+    const __m512i t = _mm512_add_epi16(_mm512_sub_epi16(_mm512_set1_epi16(60), _mm512_slli_epi16(lz, 2)), m2);
+    return _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(z, _mm512_set1_epi16(16)), t, z);
+}
+
+size_t sqz_huff_idx_avx512(size_t es, const void *z_, const uint8_t *ctx, uint16_t *idx, size_t j1)
+{
+    size_t j = 0;
+    if (es != 1 && es != 2) return j;
+    const uint8_t *z = z_;
+    for (; j + 32 <= j1; j += 32) {
+        const __m512i c = _mm512_slli_epi16(_mm512_cvtepu8_epi16(LD256(ctx + j)), 7);
+        _mm512_storeu_si512((void *)(idx + j), _mm512_or_si512(c, tok32(load32(es, z + j * es))));
+    }
+    return j;
+}
