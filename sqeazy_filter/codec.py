@@ -1,4 +1,6 @@
 """Encode and decode sqeazy chunks without HDF5."""
+import threading
+
 import numpy as np
 
 from . import _lib
@@ -30,6 +32,21 @@ def canonical_pipeline(pipeline):
     if rc < 0:
         raise ValueError(f"bad pipeline {pipeline!r}: {_message(lib, rc)}")
     return _lib.ffi.string(out).decode()
+
+
+_SCRATCH_MAX = 64 << 20
+_scratch = threading.local()
+
+
+def _output_buffer(size):
+    """encode()'s working output: one per thread, reused up to _SCRATCH_MAX bytes. A fresh buffer of
+    chunk size costs page faults and zeroing in the kernel on every call (docs/DESIGN.md)."""
+    if size > _SCRATCH_MAX:
+        return np.empty(size, np.uint8)
+    buf = getattr(_scratch, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _scratch.buf = np.empty(size, np.uint8)  # not bytearray(size): that zero-fills it
+    return buf
 
 
 def _check_threads(threads):
@@ -70,7 +87,7 @@ def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
     ffi = _lib.ffi
     text = pipeline.encode()
     bound = lib.sqz_encode_bound(array.nbytes, code, array.ndim, text)
-    out = np.empty(bound, np.uint8)  # not bytearray(bound): that zero-fills the whole bound
+    out = _output_buffer(bound)
     shape = ffi.new("uint64_t[]", list(array.shape))
     ctext = ffi.new("char[]", text)  # keep alive: a struct field does not own what it points to
     opts = ffi.new("sqz_options *", {"pipeline": ctext, "threads": threads, "block_bytes": block_size})

@@ -414,3 +414,20 @@ def test_sixteen_row_decoder_equals_scalar(mode, dtype, rng):
                 for level in (0, 2, 3):  # scalar, AVX2, AVX-512 (capped at what the CPU runs)
                     out = with_simd(level, lambda: sqeazy_filter.decode(chunk, threads=1))
                     np.testing.assert_array_equal(out, a, err_msg=f"{shape} block {block} level {level}")
+
+
+def test_encode_output_buffer_reuse(monkeypatch, rng):
+    """encode() reuses one working buffer per thread up to a size, and allocates past it: chunks of
+    growing and shrinking sizes, on either side of the limit, come out as encoded alone."""
+    from sqeazy_filter import codec
+    arrays = [rng.integers(0, 3000, s).astype(np.uint16) for s in [(4, 64, 64), (2, 8, 8), (8, 64, 64), (3, 5, 7)]]
+    alone = []
+    for a in arrays:
+        monkeypatch.setattr(codec, "_scratch", __import__("threading").local())
+        alone.append(sqeazy_filter.encode(a))
+    for cap in (1 << 30, 20000, 0):
+        monkeypatch.setattr(codec, "_SCRATCH_MAX", cap)
+        for a, want in zip(arrays + arrays[::-1], alone + alone[::-1]):
+            got = sqeazy_filter.encode(a)
+            assert got == want and isinstance(got, bytes)
+            np.testing.assert_array_equal(sqeazy_filter.decode(got), a)
