@@ -336,9 +336,14 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
 static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, uint64_t m, huff_state *s,
                         uint8_t *dst, size_t cap)
 {
-    for (uint64_t k = 0; k < m;) {
+    for (uint64_t k = 0; k < m;) {  /* row by row: contexts, and for 1-2 byte elements indices, while in cache */
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
         segment_contexts(es, src, k, len, x, X, s->ctx + k);
+        if (es <= 2) {
+            const void *zk = (const uint8_t *)src + k * es;
+            size_t done = idx_simd(es, zk, s->ctx + k, s->idx + k, len);
+            sqz_huff_idx_scalar(es, zk, s->ctx + k, s->idx + k, done, len);
+        }
         k += len;
     }
     const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
@@ -346,8 +351,6 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
     if (es <= 2) {  /* one index (context, token) per element, for the histogram and the codes */
-        size_t done = idx_simd(es, src, s->ctx, s->idx, m);
-        sqz_huff_idx_scalar(es, src, s->ctx, s->idx, done, m);
         uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
         const uint16_t *const ix = s->idx;
         uint64_t k = 0;

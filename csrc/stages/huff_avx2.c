@@ -146,17 +146,21 @@ static inline void idx16(__m256i zlo, __m256i zhi, const uint8_t *ctx, uint16_t 
     _mm256_storeu_si256((__m256i *)(void *)idx, _mm256_or_si256(c, t));
 }
 
+/* The last vector may overlap the one before it. */
 size_t sqz_huff_idx_avx2(size_t es, const void *z_, const uint8_t *ctx, uint16_t *idx, size_t j1)
 {
     size_t j = 0;
-    if (es == 2) {
-        const uint16_t *z = z_;
-        for (; j + 16 <= j1; j += 16)
+    if (es != 1 && es != 2) return j;
+    for (;; j += 16) {
+        if (j + 16 > j1) {
+            if (j == j1 || j1 < 16) break;
+            j = j1 - 16;
+        }
+        if (es == 2) {
+            const uint16_t *z = z_;
             idx16(_mm256_cvtepu16_epi32(LD128(z + j)), _mm256_cvtepu16_epi32(LD128(z + j + 8)), ctx + j, idx + j);
-    } else if (es == 1) {
-        const uint8_t *z = z_;
-        for (; j + 16 <= j1; j += 16) {
-            __m128i v = LD128(z + j);
+        } else {
+            const __m128i v = LD128((const uint8_t *)z_ + j);
             idx16(_mm256_cvtepu8_epi32(v), _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)), ctx + j, idx + j);
         }
     }

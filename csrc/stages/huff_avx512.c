@@ -67,7 +67,11 @@ size_t sqz_huff_idx_avx512(size_t es, const void *z_, const uint8_t *ctx, uint16
     size_t j = 0;
     if (es != 1 && es != 2) return j;
     const uint8_t *z = z_;
-    for (; j + 32 <= j1; j += 32) {
+    for (;; j += 32) {
+        if (j + 32 > j1) {  /* the last vector may overlap the one before it */
+            if (j == j1 || j1 < 32) break;
+            j = j1 - 32;
+        }
         const __m512i c = _mm512_slli_epi16(_mm512_cvtepu8_epi16(LD256(ctx + j)), 7);
         _mm512_storeu_si512((void *)(idx + j), _mm512_or_si512(c, tok32(load32(es, z + j * es))));
     }
