@@ -336,27 +336,26 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
 static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, uint64_t m, huff_state *s,
                         uint8_t *dst, size_t cap)
 {
-    for (uint64_t k = 0; k < m;) {  /* row by row: contexts, and for 1-2 byte elements indices, while in cache */
-        uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
-        segment_contexts(es, src, k, len, x, X, s->ctx + k);
-        if (es <= 2) {
-            const void *zk = (const uint8_t *)src + k * es;
-            size_t done = idx_simd(es, zk, s->ctx + k, s->idx + k, len);
-            sqz_huff_idx_scalar(es, zk, s->ctx + k, s->idx + k, done, len);
-        }
-        k += len;
-    }
-    const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
     /* four partial histograms: repeated bins do not wait on each other's stores */
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
-    if (es <= 2) {  /* one index (context, token) per element, for the histogram and the codes */
-        uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
-        const uint16_t *const ix = s->idx;
-        uint64_t k = 0;
-        for (; k + 4 <= m; k += 4) { p0[ix[k]]++; p1[ix[k + 1]]++; p2[ix[k + 2]]++; p3[ix[k + 3]]++; }
-        for (; k < m; k++) p0[ix[k]]++;
-    } else {
+    uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
+    for (uint64_t k = 0; k < m;) {  /* row by row: contexts, and for 1-2 byte elements indices and counts, in cache */
+        uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
+        segment_contexts(es, src, k, len, x, X, s->ctx + k);
+        if (es <= 2) {  /* one index (context, token) per element, for the histogram and the codes */
+            const void *zk = (const uint8_t *)src + k * es;
+            size_t done = idx_simd(es, zk, s->ctx + k, s->idx + k, len);
+            sqz_huff_idx_scalar(es, zk, s->ctx + k, s->idx + k, done, len);
+            const uint16_t *const ix = s->idx + k;
+            uint64_t j = 0;
+            for (; j + 4 <= len; j += 4) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++; }
+            for (; j < len; j++) p0[ix[j]]++;
+        }
+        k += len;
+    }
+    if (es > 2) {  /* 4-byte elements: contexts and tokens */
+        const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2;
         size_t done = simd ? sqz_huff_tok_avx2(es, src, s->tok, m) : 0;
         sqz_huff_tok_scalar(es, src, s->tok, done, m);
         uint64_t k = 0;
