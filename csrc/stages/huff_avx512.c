@@ -13,11 +13,12 @@ static inline __m512i load32(size_t es, const void *p)
     return es == 2 ? LD(p) : _mm512_cvtepu8_epi16(LD256(p));
 }
 
-/* leading zeros of each 16-bit lane (16 for 0 only in the low lanes; callers never use that) */
+/* leading zeros of each nonzero 16-bit lane (a zero lane's result is not used: contexts have
+ * u >= 1, and tokens of values < 16 are the values) */
 static inline __m512i lzcnt16(__m512i v)
 {
     const __m512i lo = _mm512_lzcnt_epi32(_mm512_slli_epi32(v, 16));
-    const __m512i hi = _mm512_lzcnt_epi32(v);   /* the high lane is nonzero where it is used */
+    const __m512i hi = _mm512_lzcnt_epi32(v);
     return _mm512_mask_blend_epi16(0xAAAAAAAAu, lo, _mm512_slli_epi32(hi, 16));
 }
 

@@ -169,7 +169,7 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
             } else if (simd_dec && sizeof(T) <= 2 && (rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && \
-                       (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS &&                             \
+                       (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS && \
                        (rows16 = sqz_predict_dec_rows_avx2(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip)) > 0) { \
                 k += rows16 * X;                                                                           \
                 continue;                                                                                  \
