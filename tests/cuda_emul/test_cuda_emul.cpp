@@ -358,6 +358,24 @@ static void rehash(std::vector<uint8_t> &c)
     sqz_wr32(&c[28], sqz_hash32(fixed, 32) ^ sqz_hash32(&c[32], head - 32));
 }
 
+/* Damaged coded data with valid hashes (rounds flips, the second half also a random byte near the
+ * start): the GPU fails as the CPU does. */
+static void check_damaged(sqz_cuda_ctx *ctx, const std::vector<uint8_t> &want, size_t header_size, size_t raw_size,
+                          int rounds, const std::string &what)
+{
+    std::vector<uint8_t> out(raw_size + 1);
+    for (int k = 0; k < rounds; k++) {
+        std::vector<uint8_t> bad(want);
+        const size_t at = header_size + rnd() % (want.size() - header_size);
+        bad[at] ^= (uint8_t)(1u << (rnd() % 8));
+        if (k >= rounds / 2) bad[header_size + rnd() % 40 % (want.size() - header_size)] = (uint8_t)rnd();
+        rehash(bad);
+        const int64_t c1 = sqz_decode(bad.data(), bad.size(), out.data(), raw_size, 1);
+        const int64_t g1 = sqz_cuda_decode(ctx, bad.data(), bad.size(), 0, out.data(), raw_size, 0);
+        CHECK(g1 == c1, "%s: damaged coded data at %zu: GPU %lld, CPU %lld", what.c_str(), at, (long long)g1, (long long)c1);
+    }
+}
+
 static int g_coded_blocks = 0, g_stored_blocks = 0, g_lossless_chunks = 0;
 
 static void check_lossless(sqz_cuda_ctx *ctx, int dtype, const std::vector<uint64_t> &shape, const char *pipe, uint32_t bb,
@@ -399,18 +417,7 @@ static void check_lossless(sqz_cuda_ctx *ctx, int dtype, const std::vector<uint6
     g_lossless_chunks++;
     check_decode(ctx, want, what);  /* the GPU decodes the CPU's chunk */
     if (!corrupt || want.size() == info.header_size) return;
-    /* damaged coded data with valid hashes: the GPU fails as the CPU does */
-    std::vector<uint8_t> out(in.size() + 1);
-    for (int k = 0; k < 6; k++) {
-        std::vector<uint8_t> bad(want);
-        const size_t at = info.header_size + rnd() % (want.size() - info.header_size);
-        bad[at] ^= (uint8_t)(1u << (rnd() % 8));
-        if (k >= 3) bad[info.header_size + rnd() % 40 % (want.size() - info.header_size)] = (uint8_t)rnd();
-        rehash(bad);
-        const int64_t c1 = sqz_decode(bad.data(), bad.size(), out.data(), in.size(), 1);
-        const int64_t g1 = sqz_cuda_decode(ctx, bad.data(), bad.size(), 0, out.data(), in.size(), 0);
-        CHECK(g1 == c1, "%s: damaged coded data at %zu: GPU %lld, CPU %lld", what, at, (long long)g1, (long long)c1);
-    }
+    check_damaged(ctx, want, info.header_size, in.size(), 6, what);
     check_corruption(ctx, want, what);
 }
 
@@ -498,17 +505,7 @@ static void test_huff64(sqz_cuda_ctx *ctx)
                             coded += !(sqz_rd32(&want[info.header_size - 12 * info.n_blocks + 12 * i]) & SQZ_STORED_FLAG);
                         chunks++;
                         if (kind || bb != 1000 || want.size() == info.header_size) continue;
-                        for (int k = 0; k < 8; k++) {  /* damaged coded data with valid hashes */
-                            std::vector<uint8_t> bad(want);
-                            const size_t at = info.header_size + rnd() % (want.size() - info.header_size);
-                            bad[at] ^= (uint8_t)(1u << (rnd() % 8));
-                            if (k >= 4) bad[info.header_size + rnd() % 40 % (want.size() - info.header_size)] = (uint8_t)rnd();
-                            rehash(bad);
-                            const int64_t c1 = sqz_decode(bad.data(), bad.size(), out.data(), in.size(), 1);
-                            const int64_t g1 = sqz_cuda_decode(ctx, bad.data(), bad.size(), 0, out.data(), in.size(), 0);
-                            CHECK(g1 == c1, "%s: damaged coded data at %zu: GPU %lld, CPU %lld", what, at, (long long)g1,
-                                  (long long)c1);
-                        }
+                        check_damaged(ctx, want, info.header_size, in.size(), 8, what);
                         check_corruption(ctx, want, what);
                     }
             }
