@@ -78,6 +78,17 @@ def test_remap_decoders_agree_and_refuse_a_rank_outside(at, rng):
             with_simd(level, lambda: sqeazy_filter.decode(bad))
 
 
+def test_remap_table_has_values_the_sample_missed(rng):
+    """The decision looks at 64 runs of 1024 elements spread over a large chunk; the table then
+    comes from every element, including rare values between the runs (here below and above all
+    sampled values)."""
+    a = (rng.integers(1, 40, (40, 256, 256)) * 47).astype(np.uint16)  # 2.6 M elements: runs 41 K apart
+    a.flat[5000], a.flat[-5000] = 0, 60 * 47
+    chunk = check_encode_decode(a, "lossless")
+    assert sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff"
+    assert sqeazy_filter.info(chunk)["header_size"] > 2 * 41  # 39 grid values, 0 and 60 * 47
+
+
 def test_remap_skips_a_sparse_tail(rng):
     """Dense camera values with a few bright outliers span many unused codes, but ranks would not
     shrink the residuals of the dense bulk: no table (docs/DESIGN.md, "Remap")."""

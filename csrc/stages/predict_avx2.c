@@ -137,13 +137,20 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
 
 /* ---- Decoder: 16 rows at once ----
  * The averaging predictors chain each value to its left neighbour, so one row decodes serially.
- * Here lane k of a vector holds row k, LAG columns behind row k - 1: one step of the recurrence
- * advances 16 rows, and every neighbour a lane reads (N, NE: row k - 1) was computed LAG - 1 or
- * more steps before. Residuals are transposed in and values out in 16 x 16 tiles, through
- * row buffers padded so that the skewed ends read and write inside them. */
-#define LAG 3
-#define PADL 48                        /* >= LAG * 15 + 7 */
-#define PADR (LAG * 15 + 16 + 24)      /* past X: the last tile, and up[s + 1 - 7 .. s + 9] */
+ * Here lane k of a vector holds row k, L columns behind row k - 1: one step of the recurrence
+ * advances 16 rows, and every neighbour a lane reads (N, NE: row k - 1) was computed at an earlier
+ * step. L = 1 where there is no NE (AVG, AVG3D: N is the step before's), L = 2 with NE (AVGNE).
+ * Residuals are transposed in and values out in 16 x 16 tiles, through row buffers padded so
+ * that the skewed ends read and write inside them. */
+#define LMAX 3
+#ifndef LNE
+#define LNE 3
+#endif
+#ifndef LAVG
+#define LAVG 1
+#endif
+#define PADL 48                        /* >= LMAX * 15 and >= 7 */
+#define PADR (LMAX * 15 + 16 + 24)     /* past X: the last tile, and up[s + 1 - 7 .. s + 9] */
 
 /* v shifted up one lane, lane 0 from u16 element 7 of *lane0 (one load: lanes 0-6 unused). */
 static inline __m256i shift_in(__m256i v, const uint16_t *lane0)
@@ -157,32 +164,33 @@ static inline __m256i floor_avg(__m256i a, __m256i b)
 }
 
 /* One group: zp, pb = residuals (already mapped to deltas) and previous-plane rows, up = the row
- * above, all padded; values into ob (padded). Columns are s - LAG * k for lane k at step s. */
+ * above, all padded; values into ob (padded). Columns are s - L * k for lane k at step s; the
+ * row above of step s + 1 (and NE of step s) is row k - 1's W of step s + 1 - L. */
 static inline __attribute__((always_inline)) void
-dec16(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob, size_t Xp,
-      size_t X)
+dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
+      size_t Xp, size_t X)
 {
-    const size_t steps = X + LAG * 15, tiles = (steps + 15) / 16;
-    const __m256i lanes = _mm256_setr_epi16(0, -LAG, -2 * LAG, -3 * LAG, -4 * LAG, -5 * LAG, -6 * LAG, -7 * LAG,
-                                            -8 * LAG, -9 * LAG, -10 * LAG, -11 * LAG, -12 * LAG, -13 * LAG,
-                                            -14 * LAG, -15 * LAG);
+    const size_t steps = X + (size_t)L * 15, tiles = (steps + 15) / 16;
+    __m256i lanes = _mm256_setzero_si256();
+    for (int k = 0; k < 16; k++) lanes = _mm256_insert_epi16(lanes, (short)(-L * k), k);
     const __m256i last = _mm256_set1_epi16((short)(X - 1)), byte = _mm256_set1_epi16(0xFF);
     __m256i w1 = _mm256_setzero_si256(), w2 = w1;   /* W of steps s - 1, s - 2 */
     __m256i sh = shift_in(w1, up + PADL - 7);       /* N of step 0 */
     for (size_t t = 0; t < tiles; t++) {
         const size_t s0 = 16 * t;
         __m256i rows[16], D[16], P[16], W[16];
-        for (int k = 0; k < 16; k++) rows[k] = LD(zp + k * Xp + PADL + s0 - LAG * k);
+        for (int k = 0; k < 16; k++) rows[k] = LD(zp + k * Xp + PADL + s0 - (size_t)L * k);
         transpose16(rows, D);
         if (mode == SQZ_PRED_AVG3D) {
-            for (int k = 0; k < 16; k++) rows[k] = LD(pb + k * Xp + PADL + s0 - LAG * k);
+            for (int k = 0; k < 16; k++) rows[k] = LD(pb + k * Xp + PADL + s0 - (size_t)L * k);
             transpose16(rows, P);
         }
-        const int edges = s0 <= LAG * 15 || s0 + 15 >= X - 1;
+        const int edges = s0 <= (size_t)L * 15 || s0 + 15 >= X - 1;
         __m256i col = _mm256_add_epi16(lanes, _mm256_set1_epi16((short)s0));
         for (int j = 0; j < 16; j++) {
             const size_t s = s0 + j;
-            const __m256i n = sh, ne = shift_in(w2, up + PADL + s + 1 - 7);  /* W of s + 1 - LAG */
+            const __m256i n = sh;
+            const __m256i ne = L == 3 ? shift_in(w2, up + PADL + s + 1 - 7) : L == 2 ? shift_in(w1, up + PADL + s + 1 - 7) : n;
             __m256i w;
             if (mode == SQZ_PRED_AVGNE) {
                 __m256i h = floor_avg(n, ne);
@@ -197,22 +205,23 @@ dec16(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16
             w = _mm256_add_epi16(w, D[j]);
             if (narrow) w = _mm256_and_si256(w, byte);
             W[j] = w;
-            w2 = w1; w1 = w;
-            sh = ne;
+            w2 = w1;
+            w1 = w;
+            sh = L >= 2 ? ne : shift_in(w, up + PADL + s + 1 - 7);
             col = _mm256_add_epi16(col, _mm256_set1_epi16(1));
         }
         transpose16(W, rows);
         for (int k = 0; k < 16; k++)
-            _mm256_storeu_si256((__m256i *)(void *)(ob + k * Xp + PADL + s0 - LAG * k), rows[k]);
+            _mm256_storeu_si256((__m256i *)(void *)(ob + k * Xp + PADL + s0 - (size_t)L * k), rows[k]);
     }
 }
 
 static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
                       size_t Xp, size_t X)
 {
-#define DEC16_CASE(M, NARROW) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, zp, pb, up, ob, Xp, X); return; }
-    DEC16_CASE(SQZ_PRED_AVG, 0) DEC16_CASE(SQZ_PRED_AVGNE, 0) DEC16_CASE(SQZ_PRED_AVG3D, 0)
-    DEC16_CASE(SQZ_PRED_AVG, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1) DEC16_CASE(SQZ_PRED_AVG3D, 1)
+#define DEC16_CASE(M, NARROW, L) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, L, zp, pb, up, ob, Xp, X); return; }
+    DEC16_CASE(SQZ_PRED_AVG, 0, LAVG) DEC16_CASE(SQZ_PRED_AVGNE, 0, LNE) DEC16_CASE(SQZ_PRED_AVG3D, 0, LAVG)
+    DEC16_CASE(SQZ_PRED_AVG, 1, LAVG) DEC16_CASE(SQZ_PRED_AVGNE, 1, LNE) DEC16_CASE(SQZ_PRED_AVG3D, 1, LAVG)
 #undef DEC16_CASE
 }
 

@@ -37,60 +37,19 @@ static int rm_check(const sqz_stage_ctx *ctx)
     return 0;
 }
 
-/* One pass: the smallest and largest value, and seen[v] = 1 for every 16th element (the sample).
- * The AVX2 version does whole vectors and returns how many elements it did; this one the rest. */
-static void scan_scalar(const void *chunk, size_t es, size_t i, size_t count, uint32_t *lo, uint32_t *hi, uint8_t *seen)
+/* The sample: runs of RUN elements, evenly spread, 1/16 of the chunk up to RUNS runs. */
+#define RUN 1024
+#define RUNS 64
+static size_t sample_stride(size_t count) { return count / RUNS > 16 * RUN ? count / RUNS : 16 * RUN; }
+static size_t run_end(size_t i, size_t count) { return count - i < RUN ? count : i + RUN; }
+
+static inline uint32_t value_at(const void *chunk, size_t es, size_t i)
 {
-    uint32_t a = *lo, b = *hi;
-    for (; i < count; i++) {
-        const uint32_t v = es == 1 ? ((const uint8_t *)chunk)[i] : ((const uint16_t *)chunk)[i];
-        a = v < a ? v : a;
-        b = v > b ? v : b;
-        if (i % 16 == 0) seen[v] = 1;
-    }
-    *lo = a;
-    *hi = b;
+    return es == 1 ? ((const uint8_t *)chunk)[i] : ((const uint16_t *)chunk)[i];
 }
 
 #if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
 #include <immintrin.h>
-
-__attribute__((target("avx2"))) static size_t scan_avx2(const void *chunk, size_t es, size_t count, uint32_t *lo,
-                                                        uint32_t *hi, uint8_t *seen)
-{
-    __m256i a = _mm256_set1_epi32(-1), b = _mm256_setzero_si256();
-    size_t i = 0;
-    if (es == 1) {
-        const uint8_t *p = chunk;
-        for (; i + 32 <= count; i += 32) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
-            a = _mm256_min_epu8(a, v);
-            b = _mm256_max_epu8(b, v);
-            seen[p[i]] = 1;
-            seen[p[i + 16]] = 1;
-        }
-        a = _mm256_min_epu8(a, _mm256_srli_epi16(a, 8));
-        b = _mm256_max_epu8(b, _mm256_srli_epi16(b, 8));
-        a = _mm256_and_si256(a, _mm256_set1_epi16(0xFF));
-        b = _mm256_and_si256(b, _mm256_set1_epi16(0xFF));
-    } else {
-        const uint16_t *p = chunk;
-        for (; i + 16 <= count; i += 16) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
-            a = _mm256_min_epu16(a, v);
-            b = _mm256_max_epu16(b, v);
-            seen[p[i]] = 1;
-        }
-    }
-    uint16_t x[16], y[16];
-    _mm256_storeu_si256((__m256i *)(void *)x, a);
-    _mm256_storeu_si256((__m256i *)(void *)y, b);
-    for (int k = 0; k < 16; k++) {
-        *lo = x[k] < *lo ? x[k] : *lo;
-        *hi = y[k] > *hi ? y[k] : *hi;
-    }
-    return i;
-}
 
 /* 8 x 32-bit -> 8 x 16-bit (low halves) */
 __attribute__((target("avx2"))) static inline __m128i low_halves(__m256i v)
@@ -120,17 +79,39 @@ __attribute__((target("avx2"))) static size_t values_avx2(const uint16_t *in, ui
 }
 #endif
 
-/* Do most sampled elements (every 16th) have a sampled value next to theirs? Then the values are
- * dense where the data is and sparse only in a tail (bright outliers): ranks would not shrink
- * the residuals of most elements, and the table costs a pass each way (docs/DESIGN.md, "Remap"). */
+/* Do most sampled elements have a sampled value next to theirs? Then the values are dense where
+ * the data is and sparse only in a tail (bright outliers): ranks would not shrink the residuals of
+ * most elements, and the table costs a pass each way (docs/DESIGN.md, "Remap"). */
 static int dense_bulk(const void *chunk, size_t es, size_t count, uint32_t lo, uint32_t hi, const uint8_t *seen)
 {
     size_t next_to = 0, sampled = 0;
-    for (size_t i = 0; i < count; i += 16, sampled++) {
-        const uint32_t v = es == 1 ? ((const uint8_t *)chunk)[i] : ((const uint16_t *)chunk)[i];
-        next_to += (v > lo && seen[v - 1]) || (v < hi && seen[v + 1]);
-    }
+    for (size_t i0 = 0, step = sample_stride(count); i0 < count; i0 += step)
+        for (size_t i = i0; i < run_end(i0, count); i++, sampled++) {
+            const uint32_t v = value_at(chunk, es, i);
+            next_to += (v > lo && seen[v - 1]) || (v < hi && seen[v + 1]);
+        }
     return 2 * next_to >= sampled;
+}
+
+/* seen[v] = 1 for the elements [i0, i1); *lo, *hi take their smallest and largest value. */
+static void mark(const void *chunk, size_t es, size_t i0, size_t i1, uint8_t *seen, uint32_t *lo, uint32_t *hi)
+{
+    uint32_t a = *lo, b = *hi;
+    for (size_t i = i0; i < i1; i++) {
+        const uint32_t v = value_at(chunk, es, i);
+        seen[v] = 1;
+        a = v < a ? v : a;
+        b = v > b ? v : b;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+static uint32_t count_seen(const uint8_t *seen, uint32_t lo, uint32_t hi)
+{
+    uint32_t n = 0;
+    for (uint32_t v = lo; v <= hi; v++) n += seen[v];
+    return n;
 }
 
 static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, uint8_t *meta, size_t cap,
@@ -140,39 +121,29 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     sqz_wr32(meta, 0);
     *meta_size = 4;
     if (es > 2 || !size) return 0;
-    const size_t count = size / es;
+    const size_t count = size / es, codes = (size_t)1 << (8 * es);
     uint8_t seen[65536];  /* plain stores, no read-modify-write of bits */
-    memset(seen, 0, (size_t)1 << (8 * es));
-    /* every 16th element first, in the pass that finds the range: dense data (the usual case) is
-     * recognised without a second pass */
-    uint32_t lo = UINT32_MAX, hi = 0, n = 0;
-    size_t done = 0;
-#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-    if (sqz_simd_get() >= SQZ_SIMD_AVX2) done = scan_avx2(chunk, es, count, &lo, &hi, seen);
-#endif
-    scan_scalar(chunk, es, done, count, &lo, &hi, seen);
-#define SEE(v) (seen[v] = 1)
-#define SEEN(v) seen[v]
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass && es == 1) for (size_t i = 0; i < count; i++) SEE(((const uint8_t *)chunk)[i]);
-        else if (pass) for (size_t i = 0; i < count; i++) SEE(((const uint16_t *)chunk)[i]);
-        n = 0;
-        for (uint32_t v = lo; v <= hi; v++) n += SEEN(v);
-        if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n) break;  /* dense: no table */
-        if (!pass && dense_bulk(chunk, es, count, lo, hi, seen)) return 0;
+    memset(seen, 0, codes);
+    /* the sample first: dense data (the usual case) is recognised without a pass over the chunk */
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (size_t i = 0, step = sample_stride(count); i < count; i += step)
+        mark(chunk, es, i, run_end(i, count), seen, &lo, &hi);
+    uint32_t n = count_seen(seen, lo, hi);
+    if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || dense_bulk(chunk, es, count, lo, hi, seen)) return 0;
+    if (es == 1) for (size_t i = 0; i < count; i++) seen[((const uint8_t *)chunk)[i]] = 1;
+    else for (size_t i = 0; i < count; i++) seen[((const uint16_t *)chunk)[i]] = 1;
+    for (uint32_t v = 0; v < lo; v++) if (seen[v]) { lo = v; break; }  /* the sample's range -> the chunk's */
+    for (uint32_t v = (uint32_t)codes - 1; v > hi; v--) if (seen[v]) { hi = v; break; }
+    n = count_seen(seen, lo, hi);
+    if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || 4 + (size_t)n * es > cap) return 0;
+    uint8_t *o = meta + 4;
+    for (uint32_t v = lo; v <= hi; v++) {
+        if (!seen[v]) continue;
+        if (es == 1) *o++ = (uint8_t)v;
+        else { sqz_wr16(o, (uint16_t)v); o += 2; }
     }
-    if (hi - lo + 1 >= (uint64_t)SPARSE * n && 4 + (size_t)n * es <= cap) {
-        uint8_t *o = meta + 4;
-        for (uint32_t v = lo; v <= hi; v++) {
-            if (!SEEN(v)) continue;
-            if (es == 1) *o++ = (uint8_t)v;
-            else { sqz_wr16(o, (uint16_t)v); o += 2; }
-        }
-        sqz_wr32(meta, n);
-        *meta_size = 4 + (size_t)n * es;
-    }
-#undef SEE
-#undef SEEN
+    sqz_wr32(meta, n);
+    *meta_size = 4 + (size_t)n * es;
     return 0;
 }
 
