@@ -1,5 +1,6 @@
 /* predict: replaces each element by its zigzag-mapped prediction residual (size-preserving).
  * Prediction uses only elements of the same block; modes and edge rules: docs/FORMAT.md. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/cpu.h"
@@ -20,11 +21,12 @@ typedef struct {
     uint64_t X;       /* row length (last extent) */
     uint64_t Y;       /* rows per plane; 0 for 1-D data */
     uint64_t plane;   /* X*Y for ndim >= 3, else 0 */
+    sqz_pred_carry *carry;  /* decoder: the 16-row decoder's vectors between planes, or NULL */
 } geo;
 
 static geo geometry(const sqz_stage_ctx *ctx)
 {
-    geo g = {ctx->shape[ctx->ndim - 1], 0, 0};
+    geo g = {ctx->shape[ctx->ndim - 1], 0, 0, NULL};
     if (ctx->ndim >= 2) g.Y = ctx->shape[ctx->ndim - 2];
     if (ctx->ndim >= 3) g.plane = g.X * g.Y;
     return g;
@@ -170,7 +172,8 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
             } else if (simd_dec && sizeof(T) <= 2 && (rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && \
                        (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS && \
-                       (rows16 = sqz_predict_dec_rows_avx2(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip)) > 0) { \
+                       (rows16 = sqz_predict_dec_rows_avx2(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip, \
+                                                           need_p ? g->carry : NULL)) > 0) {                \
                 k += rows16 * X;                                                                           \
                 continue;                                                                                  \
             } else if ((rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && X >= 3 &&   \
@@ -265,8 +268,8 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up
                             size_t X, uint32_t flip)
 { (void)mode; (void)es; (void)cur; (void)up; (void)pp; (void)out; (void)X; (void)flip; return 0; }
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
-                                 size_t X, size_t rows, uint32_t flip)
-{ (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; return 0; }
+                                 size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
+{ (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; (void)carry; return 0; }
 size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
                              const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost)
 { (void)modes; (void)n_modes; (void)cur; (void)up; (void)pp; (void)X; (void)flip; (void)cost; return 1; }
@@ -354,10 +357,12 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     return 0;
 }
 
-static int run(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst, int dec)
+static int run(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n, void *dst, int dec,
+               sqz_pred_carry *carry)
 {
     const size_t es = sqz_dtype_size(ctx->dtype);
-    const geo g = geometry(ctx);
+    geo g = geometry(ctx);
+    g.carry = carry;
     const int mode = mode_of(ctx);
     const uint32_t flip = flip_of(ctx->dtype);
     SQZ_RETURN_IF(n != blk->n_elems * es, dec ? SQZ_ERR_CORRUPT_DATA : SQZ_ERR_BAD_ARGUMENT,
@@ -375,21 +380,30 @@ static int64_t pr_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
 {
     (void)state;
     SQZ_RETURN_IF(cap < n, SQZ_ERR_BAD_ARGUMENT, "predict output of %zu bytes for %zu", cap, n);
-    SQZ_FORWARD_IF_ERROR(run(ctx, blk, src, n, dst, 0));
+    SQZ_FORWARD_IF_ERROR(run(ctx, blk, src, n, dst, 0, NULL));
     return (int64_t)n;
 }
 
 static int64_t pr_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                          void *dst, size_t dst_size, void **state)
 {
-    (void)state;
     SQZ_RETURN_IF(n != dst_size, SQZ_ERR_CORRUPT_DATA, "predict block of %zu bytes, expected %zu", n, dst_size);
-    SQZ_FORWARD_IF_ERROR(run(ctx, blk, src, n, dst, 1));
+    sqz_pred_carry *carry = *state;
+    if (!carry) carry = *state = calloc(1, sizeof *carry);  /* without it, the decoder transposes P */
+    if (carry) carry->rows = NULL;  /* nothing carries over from another block */
+    SQZ_FORWARD_IF_ERROR(run(ctx, blk, src, n, dst, 1, carry));
     return (int64_t)n;
 }
 
 /* Whole rows (2-D modes) or whole planes (3-D and auto modes; explicit 3-D modes at least
  * MIN_3D_PLANES), near the target size. */
+static void pr_release(void *p)
+{
+    sqz_pred_carry *c = p;
+    if (c) { free(c->buf[0]); free(c->buf[1]); }
+    free(c);
+}
+
 static uint64_t pr_block_elems(const sqz_stage_ctx *ctx, uint64_t n_elems, uint32_t block_bytes)
 {
     (void)n_elems;
@@ -411,6 +425,6 @@ const sqz_stage sqz_stage_predict = {
     .n_params = 1, .params = k_params,
     .doc = "prediction residuals, zigzag-mapped; mode 0 left, 1 LOCO-I MED, 2 (W+N)/2, 3 previous plane, "
            "4 3-D average, 5 (W+(N+NE)/2)/2, 6 auto (chosen per chunk)",
-    .check = pr_check, .prepare = pr_prepare, .prepare_on_input = 1, .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .block_elems = pr_block_elems,
+    .check = pr_check, .prepare = pr_prepare, .prepare_on_input = 1, .out_size = pr_out_size, .encode = pr_encode, .decode = pr_decode, .release = pr_release, .block_elems = pr_block_elems,
     .decode_in_place = 1,
 };

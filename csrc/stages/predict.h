@@ -42,8 +42,21 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up
  * previous plane (AVG3D). Decodes rows in groups of 16, and a last group of at least
  * SQZ_PREDICT_DEC_MIN_ROWS; returns how many rows (0: not handled). */
 #define SQZ_PREDICT_DEC_MIN_ROWS 8
+
+/* What the 16-row decoder keeps of the rows it decoded last (its value vectors, in its own
+ * layout), so that the same rows of the next plane read their P without a transpose. One per
+ * worker (the stage state); `rows` NULL: nothing kept. */
+typedef struct {
+    const void *rows;
+    size_t X, n_rows, es;
+    void *buf[2];
+    size_t cap;
+    int cur;
+} sqz_pred_carry;
+
+/* carry: NULL, or where to keep this call's vectors and find the previous plane's (3-D modes). */
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
-                                 size_t X, size_t rows, uint32_t flip);
+                                 size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry);
 
 /* Auto mode's cost model: cost[c] += sum of 4*log2(2|x - pred| + 1) (to a quarter, see
  * predict.c) over elements [1, returned) of an interior row of 2-byte elements, for modes[c]. */

@@ -168,7 +168,7 @@ static inline __m256i floor_avg(__m256i a, __m256i b)
  * row above of step s + 1 (and NE of step s) is row k - 1's W of step s + 1 - L. */
 static inline __attribute__((always_inline)) void
 dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
-      size_t Xp, size_t X)
+      size_t Xp, size_t X, const __m256i *pv, __m256i *wv)
 {
     const size_t steps = X + (size_t)L * 15, tiles = (steps + 15) / 16;
     __m256i lanes = _mm256_setzero_si256();
@@ -181,7 +181,9 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
         __m256i rows[16], D[16], P[16], W[16];
         for (int k = 0; k < 16; k++) rows[k] = LD(zp + k * Xp + PADL + s0 - (size_t)L * k);
         transpose16(rows, D);
-        if (mode == SQZ_PRED_AVG3D) {
+        if (mode == SQZ_PRED_AVG3D && pv) {  /* the previous plane's vectors of these rows */
+            for (int j = 0; j < 16; j++) P[j] = _mm256_load_si256(pv + s0 + j);
+        } else if (mode == SQZ_PRED_AVG3D) {
             for (int k = 0; k < 16; k++) rows[k] = LD(pb + k * Xp + PADL + s0 - (size_t)L * k);
             transpose16(rows, P);
         }
@@ -210,16 +212,19 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
             sh = L >= 2 ? ne : shift_in(w, up + PADL + s + 1 - 7);
             col = _mm256_add_epi16(col, _mm256_set1_epi16(1));
         }
+        if (wv) for (int j = 0; j < 16; j++) _mm256_store_si256(wv + s0 + j, W[j]);
         transpose16(W, rows);
         for (int k = 0; k < 16; k++)
             _mm256_storeu_si256((__m256i *)(void *)(ob + k * Xp + PADL + s0 - (size_t)L * k), rows[k]);
     }
 }
 
+static int lag(int mode) { return mode == SQZ_PRED_AVGNE ? LNE : LAVG; }
+
 static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
-                      size_t Xp, size_t X)
+                      size_t Xp, size_t X, const __m256i *pv, __m256i *wv)
 {
-#define DEC16_CASE(M, NARROW, L) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, L, zp, pb, up, ob, Xp, X); return; }
+#define DEC16_CASE(M, NARROW, L) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, L, zp, pb, up, ob, Xp, X, pv, wv); return; }
     DEC16_CASE(SQZ_PRED_AVG, 0, LAVG) DEC16_CASE(SQZ_PRED_AVGNE, 0, LNE) DEC16_CASE(SQZ_PRED_AVG3D, 0, LAVG)
     DEC16_CASE(SQZ_PRED_AVG, 1, LAVG) DEC16_CASE(SQZ_PRED_AVGNE, 1, LNE) DEC16_CASE(SQZ_PRED_AVG3D, 1, LAVG)
 #undef DEC16_CASE
@@ -256,8 +261,22 @@ static inline __attribute__((always_inline)) void store_group(size_t es, const u
 }
 #undef AT
 
+/* Room for the vectors of `rows` rows in both of the carry's buffers (at most CARRY_MAX bytes each). */
+#define CARRY_MAX ((size_t)4 << 20)
+static int carry_room(sqz_pred_carry *c, size_t bytes)
+{
+    if (bytes > CARRY_MAX) return 0;
+    if (bytes <= c->cap) return 1;
+    for (int i = 0; i < 2; i++) {
+        free(c->buf[i]);
+        c->buf[i] = aligned_alloc(32, bytes);
+    }
+    c->cap = c->buf[0] && c->buf[1] ? bytes : 0;
+    return c->cap != 0;
+}
+
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
-                                 size_t X, size_t rows, uint32_t flip)
+                                 size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 {
     if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D) || (mode == SQZ_PRED_AVG3D && !pp) ||
         es > 2 || rows < SQZ_PREDICT_DEC_MIN_ROWS || X < 2 || X > 30000)
@@ -268,15 +287,28 @@ size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, 
     uint16_t *ob = zp + 16 * Xp, *pb = ob + 16 * Xp, *ub = pb + 16 * Xp + PADL;
     /* a last group of fewer than 16 rows runs with stale lanes below them: lane k reads lanes < k only */
     const size_t done = rows % 16 >= SQZ_PREDICT_DEC_MIN_ROWS ? rows : rows / 16 * 16;
+    /* AVG (a 3-D chunk's first plane in the block) and AVG3D keep their vectors for the next plane */
+    const size_t group_vecs = 16 * ((X + (size_t)lag(mode) * 15 + 15) / 16), groups = (done + 15) / 16;
+    const int keep = carry && mode != SQZ_PRED_AVGNE && carry_room(carry, groups * group_vecs * sizeof(__m256i));
+    const int use = keep && mode == SQZ_PRED_AVG3D && carry->rows == pp && carry->X == X && carry->n_rows == rows &&
+                    carry->es == es;
+    const __m256i *pv = use ? carry->buf[carry->cur] : NULL;
+    __m256i *wv = keep ? carry->buf[carry->cur ^ 1] : NULL;
     for (size_t r = 0; r < done; r += 16) {
         const size_t r0 = r * X, nr = done - r < 16 ? done - r : 16;
         const void *ug = r ? (const uint8_t *)out + (r0 - X) * es : up;
-        if (es == 1) fill_group(1, (const uint8_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint8_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, nr, flip);
-        else fill_group(2, (const uint16_t *)z + r0, ug, mode == SQZ_PRED_AVG3D ? (const uint16_t *)pp + r0 : NULL, zp, pb, ub, Xp, X, nr, flip);
-        dec16_any(mode, es == 1, zp, pb, ub - PADL, ob, Xp, X);
+        const void *pg = mode == SQZ_PRED_AVG3D && !use ? (const uint8_t *)pp + r0 * es : NULL;
+        if (es == 1) fill_group(1, (const uint8_t *)z + r0, ug, pg, zp, pb, ub, Xp, X, nr, flip);
+        else fill_group(2, (const uint16_t *)z + r0, ug, pg, zp, pb, ub, Xp, X, nr, flip);
+        dec16_any(mode, es == 1, zp, pb, ub - PADL, ob, Xp, X, pv ? pv + r / 16 * group_vecs : NULL,
+                  wv ? wv + r / 16 * group_vecs : NULL);
         if (es == 1) store_group(1, ob, (uint8_t *)out + r0, Xp, X, nr, flip);
         else store_group(2, ob, (uint16_t *)out + r0, Xp, X, nr, flip);
     }
     free(zp);
+    if (carry) {
+        carry->rows = keep ? out : NULL;
+        if (keep) { carry->X = X; carry->n_rows = rows; carry->es = es; carry->cur ^= 1; }
+    }
     return done;
 }
