@@ -207,13 +207,26 @@ static inline uint8_t context_at(size_t es, const void *z, uint64_t k, uint64_t 
     return k < X ? CTX_FIRST : (uint8_t)ctx_of(sqz_row_activity(es, z, k, x, X));
 }
 
+/* context_at of a whole row's first two and last two elements (X >= 5; up = the row above):
+ * their neighbours past the row's ends count as N. */
+static inline void edge_contexts(size_t es, const void *up, uint64_t X, uint8_t c[4])
+{
+    const uint64_t a0 = elem(up, es, 0), a1 = elem(up, es, 1), a2 = elem(up, es, 2), a3 = elem(up, es, 3);
+    const uint64_t b1 = elem(up, es, X - 1), b2 = elem(up, es, X - 2), b3 = elem(up, es, X - 3), b4 = elem(up, es, X - 4);
+    c[0] = (uint8_t)ctx_of(4 * a0 + a1 + a2);
+    c[1] = (uint8_t)ctx_of(3 * a1 + a0 + a2 + a3);
+    c[2] = (uint8_t)ctx_of(3 * b2 + b1 + b3 + b4);
+    c[3] = (uint8_t)ctx_of(4 * b1 + b2 + b3);
+}
+
 /* Contexts of block elements [k, k+len), one row segment starting at column x0, to c[0, len). */
 static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint8_t *c)
 {
     if (x0 == 0 && len == X && k >= X && X >= 5) {
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
-        for (uint64_t x = 0; x < 2; x++) c[x] = context_at(es, z, k + x, x, X);
-        for (uint64_t x = X - 2; x < X; x++) c[x] = context_at(es, z, k + x, x, X);
+        uint8_t e[4];
+        edge_contexts(es, up, X, e);
+        c[0] = e[0]; c[1] = e[1]; c[X - 2] = e[2]; c[X - 1] = e[3];
         size_t done = ctx_simd(es, up, c, X - 2);
         sqz_huff_ctx_scalar(es, up, c, done, X - 2);
         return;
@@ -227,8 +240,9 @@ static void segment_tables(size_t es, const void *z, uint64_t k, uint64_t len, u
 {
     if (x0 == 0 && len == X && k >= X && X >= 5) {
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
-        for (uint64_t x = 0; x < 2; x++) cp[x] = ptab[context_at(es, z, k + x, x, X)];
-        for (uint64_t x = X - 2; x < X; x++) cp[x] = ptab[context_at(es, z, k + x, x, X)];
+        uint8_t e[4];
+        edge_contexts(es, up, X, e);
+        cp[0] = ptab[e[0]]; cp[1] = ptab[e[1]]; cp[X - 2] = ptab[e[2]]; cp[X - 1] = ptab[e[3]];
         size_t j = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctxp_avx2(es, up, ptab[0], cp, X - 2) : 2;
         for (; j < X - 2; j++) cp[j] = ptab[ctx_above(es, up, j)];
         return;
