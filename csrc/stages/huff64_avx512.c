@@ -26,44 +26,66 @@ static inline __mmask16 step_lanes(uint64_t q, unsigned g, uint64_t x0, uint64_t
     return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
-/* One step: the lanes in `live` of one group, columns c0 .. c0+15 (segment offsets o = c0 - x0). */
-#define STEP(XR, G)                                                                                      \
-    do {                                                                                                 \
-        int64_t o;                                                                                       \
-        const __mmask16 live = step_lanes(q, G, x0, len, &o);                                            \
-        if (!live) break;                                                                                \
-        const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, cx + o));                      \
-        const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(c, LBITS), _mm512_and_si512(XR, slot));   \
-        const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4); \
-        acc = _mm512_or_si512(acc, e);                                                                   \
-        XR = _mm512_mask_srlv_epi32(XR, live, XR, _mm512_and_si512(e, m31));                             \
-        XR = refill(XR, live, &p[G]);                                                                    \
-        const __m512i xb = _mm512_and_si512(_mm512_srli_epi32(e, 8), m31);                               \
-        const __m512i r = _mm512_andnot_si512(_mm512_sllv_epi32(ones, xb), XR);                          \
-        XR = _mm512_mask_srlv_epi32(XR, live, XR, xb);                                                   \
-        XR = refill(XR, live, &p[G]);                                                                    \
-        const __m512i v = _mm512_add_epi32(_mm512_srli_epi32(e, 16), r);                                 \
-        if (es == 1) _mm_mask_storeu_epi8((uint8_t *)z + o, live, _mm512_cvtepi32_epi8(v));              \
-        else _mm256_mask_storeu_epi16((uint16_t *)z + o, live, _mm512_cvtepi32_epi16(v));                \
-    } while (0)
-
-uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
-                                   uint64_t len, uint32_t *xs, const uint8_t **p)
+/* One step of one group: the lanes in `live`, columns o .. o+15 of the segment. */
+static inline __attribute__((always_inline)) __m512i
+step(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *tab, const uint8_t *cx, void *z,
+     const uint8_t **p, __m512i *acc)
 {
-    const __m512i slot = _mm512_set1_epi32((1 << LBITS) - 1), m31 = _mm512_set1_epi32(31), ones = _mm512_set1_epi32(-1);
+    const __m512i slot = _mm512_set1_epi32((1 << LBITS) - 1), m31 = _mm512_set1_epi32(31);
+    const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, cx + o));
+    const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(c, LBITS), _mm512_and_si512(x, slot));
+    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4);
+    *acc = _mm512_or_si512(*acc, e);
+    x = _mm512_mask_srlv_epi32(x, live, x, _mm512_and_si512(e, m31));
+    x = refill(x, live, p);
+    const __m512i xb = _mm512_and_si512(_mm512_srli_epi32(e, 8), m31);
+    const __m512i r = _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), xb), x);
+    x = _mm512_mask_srlv_epi32(x, live, x, xb);
+    x = refill(x, live, p);
+    const __m512i v = _mm512_add_epi32(_mm512_srli_epi32(e, 16), r);
+    if (es == 1) _mm_mask_storeu_epi8((uint8_t *)z + o, live, _mm512_cvtepi32_epi8(v));
+    else _mm256_mask_storeu_epi16((uint16_t *)z + o, live, _mm512_cvtepi32_epi16(v));
+    return x;
+}
+
+/* Steps q with all 64 lanes inside the segment run without masks; the first and last with them. */
+static inline __attribute__((always_inline)) uint32_t
+segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len, uint32_t *xs,
+        const uint8_t **p)
+{
     __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
             x_3 = _mm512_loadu_si512(xs + 48), acc = _mm512_setzero_si512();
-    for (uint64_t q = x0 >> 6; 64 * q < x0 + len; q++) {
-        STEP(x_0, 0);
-        STEP(x_1, 1);
-        STEP(x_2, 2);
-        STEP(x_3, 3);
+    const uint8_t *p0 = p[0], *p1 = p[1], *p2 = p[2], *p3 = p[3];
+    const uint64_t q0 = x0 >> 6, q1 = (x0 + len + 63) >> 6;      /* the steps */
+    const uint64_t f0 = (x0 + 63) >> 6, f1 = (x0 + len) >> 6;     /* the full ones: [f0, f1) */
+    for (uint64_t q = q0; q < q1; q++) {
+        if (q >= f0 && q < f1) {
+            const int64_t o = 64 * (int64_t)q - (int64_t)x0;
+            x_0 = step(es, x_0, 0xFFFF, o, tab, cx, z, &p0, &acc);
+            x_1 = step(es, x_1, 0xFFFF, o + 16, tab, cx, z, &p1, &acc);
+            x_2 = step(es, x_2, 0xFFFF, o + 32, tab, cx, z, &p2, &acc);
+            x_3 = step(es, x_3, 0xFFFF, o + 48, tab, cx, z, &p3, &acc);
+            continue;
+        }
+        int64_t o;
+        __mmask16 live;
+        if ((live = step_lanes(q, 0, x0, len, &o))) x_0 = step(es, x_0, live, o, tab, cx, z, &p0, &acc);
+        if ((live = step_lanes(q, 1, x0, len, &o))) x_1 = step(es, x_1, live, o, tab, cx, z, &p1, &acc);
+        if ((live = step_lanes(q, 2, x0, len, &o))) x_2 = step(es, x_2, live, o, tab, cx, z, &p2, &acc);
+        if ((live = step_lanes(q, 3, x0, len, &o))) x_3 = step(es, x_3, live, o, tab, cx, z, &p3, &acc);
     }
+    p[0] = p0; p[1] = p1; p[2] = p2; p[3] = p3;
     _mm512_storeu_si512(xs, x_0);
     _mm512_storeu_si512(xs + 16, x_1);
     _mm512_storeu_si512(xs + 32, x_2);
     _mm512_storeu_si512(xs + 48, x_3);
     return (uint32_t)_mm512_reduce_or_epi32(acc);
+}
+
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+                                   uint64_t len, uint32_t *xs, const uint8_t **p)
+{
+    return es == 1 ? segment(1, tab, cx, z, x0, len, xs, p) : segment(2, tab, cx, z, x0, len, xs, p);
 }
 
 /* nb bits (nb <= 16) onto the states of the lanes in live; words of lanes that would overflow go
