@@ -101,38 +101,58 @@ static inline __m512i push(__m512i x, __mmask16 live, __m512i bits, __m512i nb, 
     return _mm512_mask_or_epi32(x, live, _mm512_sllv_epi32(x, nb), bits);
 }
 
-#define ESTEP(XR, G)                                                                                     \
-    do {                                                                                                 \
-        int64_t o;                                                                                       \
-        const __mmask16 live = step_lanes(q, G, x0, len, &o);                                            \
-        if (!live) break;                                                                                \
-        const __m512i ix = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, idx + o));                \
-        const __m512i zv = es == 1 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, (const uint8_t *)z + o)) \
-                                   : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, (const uint16_t *)z + o)); \
-        const __m512i t = _mm512_and_si512(ix, _mm512_set1_epi32(127));                                  \
-        const __m512i xb = _mm512_maskz_add_epi32(_mm512_cmpge_epu32_mask(t, c16),                       \
-                                                  _mm512_srli_epi32(_mm512_sub_epi32(t, c16), 2), c2);   \
-        const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ix, (const void *)ent, 4); \
-        XR = push(XR, live, _mm512_andnot_si512(_mm512_sllv_epi32(ones, xb), zv), xb, &w[G]);           \
-        XR = push(XR, live, _mm512_and_si512(e, lo16), _mm512_and_si512(_mm512_srli_epi32(e, 16), lo8), &w[G]); \
-    } while (0)
-
-void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
-                              uint64_t len, uint32_t *xs, uint16_t **w)
+/* One encoder step of one group (backward: extra bits, then the code). */
+static inline __attribute__((always_inline)) __m512i
+estep(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *ent, const uint16_t *idx, const void *z,
+      uint16_t **w)
 {
-    const __m512i c16 = _mm512_set1_epi32(16), c2 = _mm512_set1_epi32(2), ones = _mm512_set1_epi32(-1),
-                  lo16 = _mm512_set1_epi32(0xFFFF), lo8 = _mm512_set1_epi32(0xFF);
+    const __m512i c16 = _mm512_set1_epi32(16), c2 = _mm512_set1_epi32(2);
+    const __m512i ix = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, idx + o));
+    const __m512i zv = es == 1 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, (const uint8_t *)z + o))
+                               : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, (const uint16_t *)z + o));
+    const __m512i t = _mm512_and_si512(ix, _mm512_set1_epi32(127));
+    const __m512i xb = _mm512_maskz_add_epi32(_mm512_cmpge_epu32_mask(t, c16), _mm512_srli_epi32(_mm512_sub_epi32(t, c16), 2), c2);
+    const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ix, (const void *)ent, 4);
+    x = push(x, live, _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), xb), zv), xb, w);
+    return push(x, live, _mm512_and_si512(e, _mm512_set1_epi32(0xFFFF)),
+                _mm512_and_si512(_mm512_srli_epi32(e, 16), _mm512_set1_epi32(0xFF)), w);
+}
+
+static inline __attribute__((always_inline)) void
+encode(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0, uint64_t len, uint32_t *xs,
+       uint16_t **w)
+{
     __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
             x_3 = _mm512_loadu_si512(xs + 48);
+    uint16_t *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+    const uint64_t f0 = (x0 + 63) >> 6, f1 = (x0 + len) >> 6;  /* steps with all 64 lanes: [f0, f1) */
     for (uint64_t q = (x0 + len - 1) >> 6;; q--) {
-        ESTEP(x_3, 3);
-        ESTEP(x_2, 2);
-        ESTEP(x_1, 1);
-        ESTEP(x_0, 0);
+        if (q >= f0 && q < f1) {
+            const int64_t o = 64 * (int64_t)q - (int64_t)x0;
+            x_3 = estep(es, x_3, 0xFFFF, o + 48, ent, idx, z, &w3);
+            x_2 = estep(es, x_2, 0xFFFF, o + 32, ent, idx, z, &w2);
+            x_1 = estep(es, x_1, 0xFFFF, o + 16, ent, idx, z, &w1);
+            x_0 = estep(es, x_0, 0xFFFF, o, ent, idx, z, &w0);
+        } else {
+            int64_t o;
+            __mmask16 live;
+            if ((live = step_lanes(q, 3, x0, len, &o))) x_3 = estep(es, x_3, live, o, ent, idx, z, &w3);
+            if ((live = step_lanes(q, 2, x0, len, &o))) x_2 = estep(es, x_2, live, o, ent, idx, z, &w2);
+            if ((live = step_lanes(q, 1, x0, len, &o))) x_1 = estep(es, x_1, live, o, ent, idx, z, &w1);
+            if ((live = step_lanes(q, 0, x0, len, &o))) x_0 = estep(es, x_0, live, o, ent, idx, z, &w0);
+        }
         if (64 * q <= x0) break;
     }
+    w[0] = w0; w[1] = w1; w[2] = w2; w[3] = w3;
     _mm512_storeu_si512(xs, x_0);
     _mm512_storeu_si512(xs + 16, x_1);
     _mm512_storeu_si512(xs + 32, x_2);
     _mm512_storeu_si512(xs + 48, x_3);
+}
+
+void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
+                              uint64_t len, uint32_t *xs, uint16_t **w)
+{
+    if (es == 1) encode(1, ent, idx, z, x0, len, xs, w);
+    else encode(2, ent, idx, z, x0, len, xs, w);
 }
