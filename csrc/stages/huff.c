@@ -42,7 +42,7 @@ typedef struct {
     size_t words_cap;
     size_t cap, spill_cap;
     uint32_t hist[NCTX][NTOK];
-    uint32_t part[4][NCTX][NTOK];
+    uint32_t part[8][NCTX][NTOK];
     uint32_t ent[NCTX * NTOK];
     uint32_t bits[TILE], nbits[TILE];  /* encoder: one tile's codes with extra bits, and lengths */
     uint64_t pbits[TILE / 2];          /* the same, two symbols of a stream at once */
@@ -350,10 +350,11 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
 static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, uint64_t m, huff_state *s,
                         uint8_t *dst, size_t cap)
 {
-    /* four partial histograms: repeated bins do not wait on each other's stores */
+    /* eight partial histograms: repeated bins do not wait on each other's stores */
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
     uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
+    uint32_t *const p4 = s->part[4][0], *const p5 = s->part[5][0], *const p6 = s->part[6][0], *const p7 = s->part[7][0];
     for (uint64_t k = 0; k < m;) {  /* row by row: contexts, and for 1-2 byte elements indices and counts, in cache */
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
         segment_contexts(es, src, k, len, x, X, s->ctx + k);
@@ -363,7 +364,8 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
             sqz_huff_idx_scalar(es, zk, s->ctx + k, s->idx + k, done, len);
             const uint16_t *const ix = s->idx + k;
             uint64_t j = 0;
-            for (; j + 4 <= len; j += 4) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++; }
+            for (; j + 8 <= len; j += 8) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++;
+                p4[ix[j + 4]]++; p5[ix[j + 5]]++; p6[ix[j + 6]]++; p7[ix[j + 7]]++; }
             for (; j < len; j++) p0[ix[j]]++;
         }
         k += len;
@@ -385,7 +387,8 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
     {
         for (int c = 0; c < NCTX; c++)
             for (int t = 0; t < NTOK; t++)
-                hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t];
+                hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t] +
+                             s->part[4][c][t] + s->part[5][c][t] + s->part[6][c][t] + s->part[7][c][t];
     }
 
     const unsigned ntok = n_tokens(es);
