@@ -1007,6 +1007,24 @@ static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *
                 : h64_segment_of(es, tab, cx, z, x0, len, xs, p, pend, flags, 0);
 }
 
+/* t[s] = the entry of the code that s's low bits begin with (hf_parse checked that the code is
+ * complete). By doubling: the table of 2^L slots is copied above itself, then the codes of
+ * L + 1 bits go in; 2^11 entries copied in all instead of 2^11 strided stores. */
+static void h64_code_table(uint32_t *t, const hf_spec *sp)
+{
+    uint8_t order[NTOK];  /* tokens by code length */
+    unsigned start[MAXLEN + 2] = {0}, at[MAXLEN + 1];
+    for (unsigned k = 0; k < sp->nsym; k++) start[sp->len[k] + 1]++;
+    for (unsigned L = 1; L <= MAXLEN + 1; L++) start[L] += start[L - 1];
+    memcpy(at, start, sizeof at);
+    for (unsigned k = 0; k < sp->nsym; k++) order[at[sp->len[k]]++] = (uint8_t)k;
+    t[0] = FAST_BAD | FAST_LONG;
+    for (unsigned L = 1; L <= MAXLEN; L++) {
+        memcpy(t + (1u << (L - 1)), t, sizeof *t << (L - 1));
+        for (unsigned i = start[L]; i < start[L + 1]; i++) t[sp->code[order[i]]] = fast_entry(order[i], L);
+    }
+}
+
 static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const void *src, size_t n,
                           void *dst, size_t dst_size, void **state)
 {
@@ -1028,11 +1046,7 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
             for (unsigned j = 0; j < TABSIZE; j++) t[j] = e;
             continue;
         }
-        for (unsigned k = 0; k < sp->nsym; k++) {
-            if (!sp->len[k]) continue;
-            const uint32_t e = fast_entry(k, sp->len[k]);
-            for (unsigned j = sp->code[k]; j < TABSIZE; j += 1u << sp->len[k]) t[j] = e;
-        }
+        h64_code_table(t, sp);
     }
     const uint8_t *p = in + head;
     SQZ_RETURN_IF((size_t)(end - p) < 4 * LANES64 + 12, SQZ_ERR_CORRUPT_DATA, "huff64: no lane states");
