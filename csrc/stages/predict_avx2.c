@@ -139,18 +139,12 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
  * The averaging predictors chain each value to its left neighbour, so one row decodes serially.
  * Here lane k of a vector holds row k, L columns behind row k - 1: one step of the recurrence
  * advances 16 rows, and every neighbour a lane reads (N, NE: row k - 1) was computed at an earlier
- * step. L = 1 where there is no NE (AVG, AVG3D: N is the step before's), L = 2 with NE (AVGNE).
- * Residuals are transposed in and values out in 16 x 16 tiles, through row buffers padded so
- * that the skewed ends read and write inside them. */
-#define LMAX 3
-#ifndef LNE
-#define LNE 3
-#endif
-#ifndef LAVG
-#define LAVG 1
-#endif
-#define PADL 48                        /* >= LMAX * 15 and >= 7 */
-#define PADR (LMAX * 15 + 16 + 24)     /* past X: the last tile, and up[s + 1 - 7 .. s + 9] */
+ * step. L = 1 where there is no NE (AVG, AVG3D: N is the step before's), L = 3 with NE (AVGNE:
+ * NE of step s is row k - 1's value of step s - 2, off the chain). Residuals are transposed in
+ * and values out in 16 x 16 tiles, through row buffers padded so that the skewed ends read and
+ * write inside them. */
+#define PADL 48                        /* >= 3 * 15 and >= 7 */
+#define PADR (3 * 15 + 16 + 24)        /* past X: the last tile, and up[s + 1 - 7 .. s + 9] */
 
 /* v shifted up one lane, lane 0 from u16 element 7 of *lane0 (one load: lanes 0-6 unused). */
 static inline __m256i shift_in(__m256i v, const uint16_t *lane0)
@@ -192,7 +186,7 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
         for (int j = 0; j < 16; j++) {
             const size_t s = s0 + j;
             const __m256i n = sh;
-            const __m256i ne = L == 3 ? shift_in(w2, up + PADL + s + 1 - 7) : L == 2 ? shift_in(w1, up + PADL + s + 1 - 7) : n;
+            const __m256i ne = L == 3 ? shift_in(w2, up + PADL + s + 1 - 7) : n;  /* L == 1: no NE */
             __m256i w;
             if (mode == SQZ_PRED_AVGNE) {
                 __m256i h = floor_avg(n, ne);
@@ -209,7 +203,7 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
             W[j] = w;
             w2 = w1;
             w1 = w;
-            sh = L >= 2 ? ne : shift_in(w, up + PADL + s + 1 - 7);
+            sh = L == 3 ? ne : shift_in(w, up + PADL + s + 1 - 7);
             col = _mm256_add_epi16(col, _mm256_set1_epi16(1));
         }
         if (wv) for (int j = 0; j < 16; j++) _mm256_store_si256(wv + s0 + j, W[j]);
@@ -219,14 +213,14 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
     }
 }
 
-static int lag(int mode) { return mode == SQZ_PRED_AVGNE ? LNE : LAVG; }
+static int lag(int mode) { return mode == SQZ_PRED_AVGNE ? 3 : 1; }
 
 static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
                       size_t Xp, size_t X, const __m256i *pv, __m256i *wv)
 {
 #define DEC16_CASE(M, NARROW, L) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, L, zp, pb, up, ob, Xp, X, pv, wv); return; }
-    DEC16_CASE(SQZ_PRED_AVG, 0, LAVG) DEC16_CASE(SQZ_PRED_AVGNE, 0, LNE) DEC16_CASE(SQZ_PRED_AVG3D, 0, LAVG)
-    DEC16_CASE(SQZ_PRED_AVG, 1, LAVG) DEC16_CASE(SQZ_PRED_AVGNE, 1, LNE) DEC16_CASE(SQZ_PRED_AVG3D, 1, LAVG)
+    DEC16_CASE(SQZ_PRED_AVG, 0, 1) DEC16_CASE(SQZ_PRED_AVGNE, 0, 3) DEC16_CASE(SQZ_PRED_AVG3D, 0, 1)
+    DEC16_CASE(SQZ_PRED_AVG, 1, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1, 3) DEC16_CASE(SQZ_PRED_AVG3D, 1, 1)
 #undef DEC16_CASE
 }
 
