@@ -165,8 +165,8 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
       size_t Xp, size_t X, const __m256i *pv, __m256i *wv)
 {
     const size_t steps = X + (size_t)L * 15, tiles = (steps + 15) / 16;
-    __m256i lanes = _mm256_setzero_si256();
-    for (int k = 0; k < 16; k++) lanes = _mm256_insert_epi16(lanes, (short)(-L * k), k);
+    const __m256i lanes = _mm256_mullo_epi16(_mm256_set1_epi16((short)-L),
+                                             _mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     const __m256i last = _mm256_set1_epi16((short)(X - 1)), byte = _mm256_set1_epi16(0xFF);
     __m256i w1 = _mm256_setzero_si256(), w2 = w1;   /* W of steps s - 1, s - 2 */
     __m256i sh = shift_in(w1, up + PADL - 7);       /* N of step 0 */
