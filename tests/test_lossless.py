@@ -78,6 +78,25 @@ def test_remap_decoders_agree_and_refuse_a_rank_outside(at, rng):
             with_simd(level, lambda: sqeazy_filter.decode(bad))
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8"])
+def test_auto_mode_of_one_byte_data_at_every_simd_level(dtype, rng):
+    """The auto mode estimates 1-byte rows in the 16-bit AVX2 kernel: it must choose what the
+    scalar estimate chooses. Planes that repeat favour AVG3D (mode 4), random walks along the rows
+    MED (mode 1); int8 values straddle 0, where the sign flip matters."""
+    info = np.iinfo(dtype)
+    base = rng.integers(-60, 60, (1, 64, 80)) + (0 if info.min < 0 else 100)
+    planes = base + rng.integers(0, 3, (24, 64, 80))
+    x = np.cumsum(rng.integers(-2, 3, (24, 64, 80)), axis=-1) + np.arange(64)[:, None] // 4
+    from hardening_util import Chunk
+    for a, mode in [(planes, 4), (np.clip(x, -100, 100) + (0 if info.min < 0 else 110), 1)]:
+        a = a.astype(dtype)
+        chunks = [with_simd(level, lambda: sqeazy_filter.encode(a, "predict->huff", threads=1)) for level in (0, 2, 3)]
+        assert chunks[0] == chunks[1] == chunks[2]
+        pl = Chunk(chunks[0]).pipeline  # n_stages, then predict: id, n_params, meta_size, params, meta
+        stage, n_params, meta_size = struct.unpack_from("<BBI", pl, 1)
+        assert (stage, meta_size, pl[7 + 8 * n_params]) == (25, 1, mode)
+
+
 def test_remap_table_has_values_the_sample_missed(rng):
     """The decision looks at 64 runs of 1024 elements spread over a large chunk; the table then
     comes from every element, including rare values between the runs (here below and above all

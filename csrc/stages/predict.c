@@ -328,6 +328,8 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     const int n_cand = g.plane && be >= 2 * g.plane ? 4 : 3;
     uint64_t cost[4] = {0, 0, 0, 0};
     const uint64_t step = rows / SAMPLE_ROWS + 1 > 16 ? rows / SAMPLE_ROWS + 1 : 16;
+    const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2 && g.X < (1u << 24) && es <= 2;
+    uint16_t *wide = simd && es == 1 ? malloc(3 * g.X * sizeof *wide) : NULL;  /* 1-byte rows as 16-bit */
     for (uint64_t r = 1; r < rows && g.Y && g.X >= 2; r += step) {
         const uint64_t i0 = r * g.X;
         if (r % g.Y == 0 || i0 % be < g.X) continue;
@@ -335,9 +337,18 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
         int modes[4];
         for (int c = 0; c < n_cand; c++) modes[c] = cand[c] == SQZ_PRED_AVG3D && !hp ? SQZ_PRED_AVG : cand[c];
         uint64_t j0 = 1;
-        if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2 && g.X < (1u << 24))  /* 32-bit lane sums per row */
+        if (simd && es == 2)  /* 32-bit lane sums per row */
             j0 = sqz_predict_cost_avx2(modes, n_cand, (const uint16_t *)chunk + i0, (const uint16_t *)chunk + i0 - g.X,
                                        hp ? (const uint16_t *)chunk + i0 - g.plane : NULL, g.X, flip, cost);
+        else if (wide) {  /* the same predictions and costs: no 1-byte value overflows 16 bits */
+            const uint8_t *c8 = chunk;
+            for (uint64_t j = 0; j < g.X; j++) {
+                wide[j] = c8[i0 + j];
+                wide[g.X + j] = c8[i0 - g.X + j];
+                if (hp) wide[2 * g.X + j] = c8[i0 - g.plane + j];
+            }
+            j0 = sqz_predict_cost_avx2(modes, n_cand, wide, wide + g.X, hp ? wide + 2 * g.X : NULL, g.X, flip, cost);
+        }
         for (uint64_t j = j0; j < g.X; j++) {
             const uint64_t i = i0 + j, x = value(chunk, es, i, flip), w = value(chunk, es, i - 1, flip);
             const uint64_t nn = value(chunk, es, i - g.X, flip), nw = value(chunk, es, i - g.X - 1, flip);
@@ -350,6 +361,7 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
             }
         }
     }
+    free(wide);
     int best = 0;
     for (int c = 1; c < n_cand; c++) if (cost[c] < cost[best]) best = c;
     meta[0] = (uint8_t)cand[best];
