@@ -255,12 +255,14 @@ static inline __attribute__((always_inline)) void store_group(size_t es, const u
 }
 #undef AT
 
-/* Room for the vectors of `rows` rows in both of the carry's buffers (at most CARRY_MAX bytes each). */
+/* Room for the vectors of `rows` rows in both of the carry's buffers (at most CARRY_MAX bytes each);
+ * new buffers hold nothing to carry. */
 #define CARRY_MAX ((size_t)4 << 20)
 static int carry_room(sqz_pred_carry *c, size_t bytes)
 {
     if (bytes > CARRY_MAX) return 0;
     if (bytes <= c->cap) return 1;
+    c->rows = NULL;
     for (int i = 0; i < 2; i++) {
         free(c->buf[i]);
         c->buf[i] = aligned_alloc(32, bytes);
