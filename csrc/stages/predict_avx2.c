@@ -213,14 +213,14 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
     }
 }
 
-static int lag(int mode) { return mode == SQZ_PRED_AVGNE ? 3 : 1; }
+static inline int lag(int mode) { return mode == SQZ_PRED_AVGNE ? 3 : 1; }
 
 static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *pb, const uint16_t *up, uint16_t *ob,
                       size_t Xp, size_t X, const __m256i *pv, __m256i *wv)
 {
-#define DEC16_CASE(M, NARROW, L) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, L, zp, pb, up, ob, Xp, X, pv, wv); return; }
-    DEC16_CASE(SQZ_PRED_AVG, 0, 1) DEC16_CASE(SQZ_PRED_AVGNE, 0, 3) DEC16_CASE(SQZ_PRED_AVG3D, 0, 1)
-    DEC16_CASE(SQZ_PRED_AVG, 1, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1, 3) DEC16_CASE(SQZ_PRED_AVG3D, 1, 1)
+#define DEC16_CASE(M, NARROW) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, lag(M), zp, pb, up, ob, Xp, X, pv, wv); return; }
+    DEC16_CASE(SQZ_PRED_AVG, 0) DEC16_CASE(SQZ_PRED_AVGNE, 0) DEC16_CASE(SQZ_PRED_AVG3D, 0)
+    DEC16_CASE(SQZ_PRED_AVG, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1) DEC16_CASE(SQZ_PRED_AVG3D, 1)
 #undef DEC16_CASE
 }
 
