@@ -986,8 +986,8 @@ h64_segment_of(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint6
         }
         for (uint64_t i = j; i < stop; i++) {
             uint32_t *const st = &xl[(x0 + i) & 15];
-            const unsigned xb = (e[i - j] >> 8) & 31;
-            const uint32_t v = (e[i - j] >> 16) + (*st & ((1u << xb) - 1));
+            const unsigned xb = (e[i - j] >> 24) & 31;
+            const uint32_t v = (e[i - j] >> 8) + (*st & ((1u << xb) - 1));
             *st >>= xb;
             H64_REFILL(st, g);
             if (es == 1) ((uint8_t *)z)[i] = (uint8_t)v;
@@ -1007,6 +1007,11 @@ static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *
                 : h64_segment_of(es, tab, cx, z, x0, len, xs, p, pend, flags, 0);
 }
 
+/* huff64's decoder entries: code length in bits 0-7 (FAST_LONG: bit 7), value base in 8-23, extra
+ * bits in 24-31, so the base needs no mask where values are stored truncated. */
+#define H64_BAD (FAST_LONG | 0xFF000000u)
+static uint32_t h64_entry(unsigned t, unsigned len) { return extra_bits(t) << 24 | token_base(t) << 8 | len; }
+
 /* t[s] = the entry of the code that s's low bits begin with (hf_parse checked that the code is
  * complete). By doubling: the table of 2^L slots is copied above itself, then the codes of
  * L + 1 bits go in; 2^11 entries copied in all instead of 2^11 strided stores. */
@@ -1018,10 +1023,10 @@ static void h64_code_table(uint32_t *t, const hf_spec *sp)
     for (unsigned L = 1; L <= MAXLEN + 1; L++) start[L] += start[L - 1];
     memcpy(at, start, sizeof at);
     for (unsigned k = 0; k < sp->nsym; k++) order[at[sp->len[k]]++] = (uint8_t)k;
-    t[0] = FAST_BAD | FAST_LONG;
+    t[0] = H64_BAD;
     for (unsigned L = 1; L <= MAXLEN; L++) {
         memcpy(t + (1u << (L - 1)), t, sizeof *t << (L - 1));
-        for (unsigned i = start[L]; i < start[L + 1]; i++) t[sp->code[order[i]]] = fast_entry(order[i], L);
+        for (unsigned i = start[L]; i < start[L + 1]; i++) t[sp->code[order[i]]] = h64_entry(order[i], L);
     }
 }
 
@@ -1042,7 +1047,7 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         const hf_spec *sp = &spec[c];
         uint32_t *const t = tab + (size_t)c * TABSIZE;
         if (!sp->nsym || sp->sole >= 0) {
-            const uint32_t e = sp->nsym ? fast_entry((unsigned)sp->sole, 0) : FAST_BAD | FAST_LONG;
+            const uint32_t e = sp->nsym ? h64_entry((unsigned)sp->sole, 0) : H64_BAD;
             for (unsigned j = 0; j < TABSIZE; j++) t[j] = e;
             continue;
         }

@@ -42,7 +42,7 @@ size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const 
  * reads the low SQZ_HUFF64_LBITS bits of the lane's state. */
 #define SQZ_HUFF64_LBITS 11
 /* Decodes a row segment of len elements from column x0 with AVX-512 (1-2 byte elements): cx the
- * contexts, tab the NCTX tables of 2^LBITS entries (length | extra bits << 8 | base << 16), xs the
+ * contexts, tab the NCTX tables of 2^LBITS entries (length | base << 8 | extra bits << 24), xs the
  * 64 lane states, p the four word streams (each with 64 bytes per step of its group in the
  * segment, plus 32, left in the block). Returns the OR of the entries read. */
 uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,

@@ -54,7 +54,7 @@ static inline void live_lanes(unsigned n, __m256i *ma, __m256i *mb)
     *mb = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n - 8), lane);
 }
 
-/* Code of 8 lanes: the table entry (length | extra bits << 8 | base << 16), state shifted, refilled.
+/* Code of 8 lanes: the table entry (length | base << 8 | extra bits << 24), state shifted, refilled.
  * Lanes outside live take entry 0: no bits, no refill (a state is >= 2^16 between steps). */
 static inline __m256i code8(__m256i *x, const uint32_t *tab, const uint8_t *cx, const uint8_t **p, __m256i live)
 {
@@ -68,10 +68,10 @@ static inline __m256i code8(__m256i *x, const uint32_t *tab, const uint8_t *cx, 
 /* Value of 8 lanes: the entry's base plus its extra bits from the state, refilled. */
 static inline __m256i value8(__m256i *x, __m256i e, const uint8_t **p)
 {
-    const __m256i xb = _mm256_and_si256(_mm256_srli_epi32(e, 8), _mm256_set1_epi32(31));
+    const __m256i xb = _mm256_srli_epi32(e, 24);
     const __m256i r = _mm256_andnot_si256(_mm256_sllv_epi32(_mm256_set1_epi32(-1), xb), *x);
     *x = refill(_mm256_srlv_epi32(*x, xb), p);
-    return _mm256_add_epi32(_mm256_srli_epi32(e, 16), r);
+    return _mm256_add_epi32(_mm256_srli_epi32(e, 8), r);
 }
 
 /* 16 values (low bits of two vectors of 8) to z */

@@ -33,16 +33,16 @@ step(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *tab, const
 {
     const __m512i slot = _mm512_set1_epi32((1 << LBITS) - 1), m31 = _mm512_set1_epi32(31);
     const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, cx + o));
-    const __m512i idx = _mm512_add_epi32(_mm512_slli_epi32(c, LBITS), _mm512_and_si512(x, slot));
+    const __m512i idx = _mm512_ternarylogic_epi32(_mm512_slli_epi32(c, LBITS), x, slot, 0xF8);  /* c | (x & slot) */
     const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4);
     *acc = _mm512_or_si512(*acc, e);
     x = _mm512_mask_srlv_epi32(x, live, x, _mm512_and_si512(e, m31));
     x = refill(x, live, p);
-    const __m512i xb = _mm512_and_si512(_mm512_srli_epi32(e, 8), m31);
+    const __m512i xb = _mm512_srli_epi32(e, 24);
     const __m512i r = _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), xb), x);
     x = _mm512_mask_srlv_epi32(x, live, x, xb);
     x = refill(x, live, p);
-    const __m512i v = _mm512_add_epi32(_mm512_srli_epi32(e, 16), r);
+    const __m512i v = _mm512_add_epi32(_mm512_srli_epi32(e, 8), r);  /* stored truncated */
     if (es == 1) _mm_mask_storeu_epi8((uint8_t *)z + o, live, _mm512_cvtepi32_epi8(v));
     else _mm256_mask_storeu_epi16((uint16_t *)z + o, live, _mm512_cvtepi32_epi16(v));
     return x;
