@@ -35,7 +35,8 @@
 
 typedef struct {
     uint8_t *ctx, *tok;  /* per element of a block */
-    uint16_t *idx;       /* encoder, 1-2 byte elements: context * NTOK + token per element */
+    uint16_t *idx;       /* encoder, 1-2 byte elements: context * NTOK + token per element;
+                            huff64's AVX-512 decoder: context << SQZ_HUFF64_LBITS per element of a row */
     const uint32_t **cp; /* decoder, 1-2 byte elements: the first-level table of each element of a row */
     uint8_t *spill;      /* encoder: bit streams 1..3 */
     uint16_t *words;     /* huff64 encoder: the four word streams */
@@ -89,7 +90,7 @@ static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int d
         if (!s->cap) return NULL;
     }
     if (dec && !s->cp && !(s->cp = malloc(s->cap * sizeof *s->cp))) return NULL;
-    if (!dec && !s->idx && !(s->idx = malloc(s->cap * sizeof *s->idx))) return NULL;
+    if (!s->idx && !(s->idx = malloc(s->cap * sizeof *s->idx))) return NULL;
     if (!dec && s->spill_cap < 3 * (n_bytes + 16)) {
         free(s->spill);
         s->spill = malloc(3 * (n_bytes + 16));
@@ -182,6 +183,7 @@ size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (v
 #endif
 #ifndef SQZ_HAVE_AVX512
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up, uint16_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
 size_t sqz_huff_idx_avx512(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
 { (void)es; (void)z; (void)ctx; (void)idx; (void)j1; return 0; }
 #endif
@@ -232,6 +234,21 @@ static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len,
         return;
     }
     for (uint64_t j = 0; j < len; j++) c[j] = context_at(es, z, k + j, x0 + j, X);
+}
+
+/* The same as huff64's table offsets (context << LBITS), for the AVX-512 decoder. */
+static void segment_offsets(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint16_t *c)
+{
+    if (x0 == 0 && len == X && k >= X && X >= 36) {
+        const uint8_t *up = (const uint8_t *)z + (k - X) * es;
+        uint8_t e[4];
+        edge_contexts(es, up, X, e);
+        c[0] = (uint16_t)(e[0] << SQZ_HUFF64_LBITS); c[1] = (uint16_t)(e[1] << SQZ_HUFF64_LBITS);
+        c[X - 2] = (uint16_t)(e[2] << SQZ_HUFF64_LBITS); c[X - 1] = (uint16_t)(e[3] << SQZ_HUFF64_LBITS);
+        sqz_huff_ctx16_avx512(es, up, c, X - 2);  /* all of [2, X - 2) where X - 2 >= 34 */
+        return;
+    }
+    for (uint64_t j = 0; j < len; j++) c[j] = (uint16_t)(context_at(es, z, k + j, x0 + j, X) << SQZ_HUFF64_LBITS);
 }
 
 /* The same as first-level decoder tables, ptab[context], for 1- and 2-byte elements. */
@@ -823,7 +840,7 @@ static int huff64_simd(void)
 }
 
 #ifndef SQZ_HAVE_AVX512
-uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint16_t *cx, void *z, uint64_t x0,
                                    uint64_t len, uint32_t *xs, const uint8_t **p)
 { (void)es; (void)tab; (void)cx; (void)z; (void)x0; (void)len; (void)xs; (void)p; return 0x80; }
 void sqz_huff64_encode_avx512(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint64_t x0,
@@ -1074,13 +1091,18 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     for (uint64_t k = 0; k < m;) {
         const uint64_t x0 = (first + k) % X, len = X - x0 < m - k ? X - x0 : m - k;
         void *const zk = (uint8_t *)dst + k * es;
-        segment_contexts(es, dst, k, len, x0, X, s->ctx);
         const size_t need = (len / 64 + 2) * 64 + 32;
         const int room = (size_t)(end - st[0]) >= need && (size_t)(end - st[1]) >= need &&
                          (size_t)(end - st[2]) >= need && (size_t)(end - st[3]) >= need;
         uint64_t done = !room ? 0 : simd == SQZ_SIMD_AVX512 ? len : simd == SQZ_SIMD_AVX2 ? avx2_part(x0, len) : 0;
-        if (done && simd == SQZ_SIMD_AVX512) flags |= sqz_huff64_segment_avx512(es, tab, s->ctx, zk, x0, len, xs, st);
-        else if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, st);
+        if (done && simd == SQZ_SIMD_AVX512) {
+            segment_offsets(es, dst, k, len, x0, X, s->idx);
+            flags |= sqz_huff64_segment_avx512(es, tab, s->idx, zk, x0, len, xs, st);
+            k += len;
+            continue;
+        }
+        segment_contexts(es, dst, k, len, x0, X, s->ctx);
+        if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, st);
         if (done < len)
             SQZ_RETURN_IF(h64_segment(es, tab, s->ctx + done, (uint8_t *)zk + done * es, x0 + done, len - done, xs, st,
                                       pend, &flags, room), SQZ_ERR_CORRUPT_DATA, "huff64: word stream truncated");

@@ -10,12 +10,17 @@
 #define SQZ_HUFF_NCTX 21       /* 0..19 activity classes, 20: no row above in the block */
 #define SQZ_HUFF_CTX_FIRST 20
 #define SQZ_HUFF_PBITS 8       /* decoder: first-level tables of 2^8 entries */
+/* huff64: element at column x of a row is in group (x >> 4) & 3, lane x & 15 (64 lanes); a look-up
+ * reads the low SQZ_HUFF64_LBITS bits of the lane's state. */
+#define SQZ_HUFF64_LBITS 11
 
 /* ctx[j] for j in [j0, j1) of a row whose row above is `up` (element j above j; 2 <= j0,
  * j1 + 2 <= row length: up[j-2..j+2] exist). */
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1);
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 2 */
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1);
+/* The same as huff64's table offsets, ctx[j] << SQZ_HUFF64_LBITS, from j0 = 2. */
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up, uint16_t *ctx, size_t j1);
 /* The same as pointers: cp[j] = tab0 + ctx * 2^SQZ_HUFF_PBITS (decoder tables), from j0 = 2. */
 size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1);
 /* tok[j] for j in [j0, j1). */
@@ -38,14 +43,12 @@ void sqz_huff_pairs_scalar(const uint32_t *v, const uint32_t *nb, uint64_t *pv, 
 size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const uint32_t *ent, uint64_t *pv,
                            uint32_t *pn, size_t n);
 
-/* huff64: element at column x of a row is in group (x >> 4) & 3, lane x & 15 (64 lanes); a look-up
- * reads the low SQZ_HUFF64_LBITS bits of the lane's state. */
-#define SQZ_HUFF64_LBITS 11
+
 /* Decodes a row segment of len elements from column x0 with AVX-512 (1-2 byte elements): cx the
- * contexts, tab the NCTX tables of 2^LBITS entries (length | base << 8 | extra bits << 24), xs the
+ * contexts as table offsets (context << LBITS), tab the NCTX tables of 2^LBITS entries (length | base << 8 | extra bits << 24), xs the
  * 64 lane states, p the four word streams (each with 64 bytes per step of its group in the
  * segment, plus 32, left in the block). Returns the OR of the entries read. */
-uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint16_t *cx, void *z, uint64_t x0,
                                    uint64_t len, uint32_t *xs, const uint8_t **p);
 /* The encoder's pushes for a row segment (backward), from idx (context * 128 + token) and the
  * values z; ent[idx] = code | length << 16; words go below w[group] (room checked by the caller). */

@@ -28,12 +28,12 @@ static inline __mmask16 step_lanes(uint64_t q, unsigned g, uint64_t x0, uint64_t
 
 /* One step of one group: the lanes in `live`, columns o .. o+15 of the segment. */
 static inline __attribute__((always_inline)) __m512i
-step(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *tab, const uint8_t *cx, void *z,
+step(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *tab, const uint16_t *cx, void *z,
      const uint8_t **p, __m512i *acc)
 {
     const __m512i slot = _mm512_set1_epi32((1 << LBITS) - 1), m31 = _mm512_set1_epi32(31);
-    const __m512i c = _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, cx + o));
-    const __m512i idx = _mm512_ternarylogic_epi32(_mm512_slli_epi32(c, LBITS), x, slot, 0xF8);  /* c | (x & slot) */
+    const __m512i c = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, cx + o));
+    const __m512i idx = _mm512_ternarylogic_epi32(c, x, slot, 0xF8);  /* c | (x & slot) */
     const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4);
     *acc = _mm512_or_si512(*acc, e);
     x = _mm512_mask_srlv_epi32(x, live, x, _mm512_and_si512(e, m31));
@@ -50,7 +50,7 @@ step(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *tab, const
 
 /* Steps q with all 64 lanes inside the segment run without masks; the first and last with them. */
 static inline __attribute__((always_inline)) uint32_t
-segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len, uint32_t *xs,
+segment(size_t es, const uint32_t *tab, const uint16_t *cx, void *z, uint64_t x0, uint64_t len, uint32_t *xs,
         const uint8_t **p)
 {
     __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
@@ -82,7 +82,7 @@ segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
     return (uint32_t)_mm512_reduce_or_epi32(acc);
 }
 
-uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0,
+uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint16_t *cx, void *z, uint64_t x0,
                                    uint64_t len, uint32_t *xs, const uint8_t **p)
 {
     return es == 1 ? segment(1, tab, cx, z, x0, len, xs, p) : segment(2, tab, cx, z, x0, len, xs, p);

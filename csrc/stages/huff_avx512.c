@@ -23,14 +23,16 @@ static inline __m512i lzcnt16(__m512i v)
 }
 
 /* ctx_of for 32 activities 2N + NW + NE + NWW + NEE (saturated: the top class starts far below) */
-static inline __m256i ctx32(__m512i act)
+static inline __m512i ctx32w(__m512i act)
 {
     const __m512i u = _mm512_add_epi16(_mm512_srli_epi16(act, 1), _mm512_set1_epi16(1));
     const __m512i lz = lzcnt16(u);
     const __m512i m1 = _mm512_and_si512(_mm512_srli_epi16(_mm512_sllv_epi16(u, lz), 14), _mm512_set1_epi16(1));
     const __m512i q = _mm512_add_epi16(_mm512_sub_epi16(_mm512_set1_epi16(30), _mm512_add_epi16(lz, lz)), m1);
-    return _mm512_cvtepi16_epi8(_mm512_min_epu16(q, _mm512_set1_epi16(19)));
+    return _mm512_min_epu16(q, _mm512_set1_epi16(19));
 }
+
+static inline __m256i ctx32(__m512i act) { return _mm512_cvtepi16_epi8(ctx32w(act)); }
 
 static inline __m512i act32(size_t es, const uint8_t *up, size_t j)
 {
@@ -49,6 +51,19 @@ size_t sqz_huff_ctx_avx512(size_t es, const void *up_, uint8_t *ctx, size_t j1)
     for (; j + 32 <= j1; j += 32) _mm256_storeu_si256((__m256i *)(void *)(ctx + j), ctx32(act32(es, up, j)));
     if (j < j1 && j1 >= 34) {
         _mm256_storeu_si256((__m256i *)(void *)(ctx + j1 - 32), ctx32(act32(es, up, j1 - 32)));
+        j = j1;
+    }
+    return j;
+}
+
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up_, uint16_t *ctx, size_t j1)
+{
+    size_t j = 2;
+    if (es != 1 && es != 2) return j;
+    const uint8_t *up = up_;
+    for (; j + 32 <= j1; j += 32) _mm512_storeu_si512(ctx + j, _mm512_slli_epi16(ctx32w(act32(es, up, j)), SQZ_HUFF64_LBITS));
+    if (j < j1 && j1 >= 34) {
+        _mm512_storeu_si512(ctx + j1 - 32, _mm512_slli_epi16(ctx32w(act32(es, up, j1 - 32)), SQZ_HUFF64_LBITS));
         j = j1;
     }
     return j;
