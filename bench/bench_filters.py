@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import sqeazy_filter  # noqa: E402
 
 _serial = itertools.count()
-OURS = ["bitshuffle->lz4", "bitshuffle->zstd(level=3)", "lz4", "zstd(level=3)", "lossless", "lossless_fast"]
+OURS = ["bitshuffle->lz4", "bitshuffle->zstd(level=3)", "lz4", "zstd(level=3)", "lossless", "lossless64", "lossless_fast"]
 
 
 def filters():

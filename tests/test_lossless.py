@@ -424,10 +424,10 @@ def test_write_chunks_keeps_block_size(tmp_path, rng):
         assert sqeazy_filter.info(data)["block_elems"] == 2048
 
 
-@pytest.mark.parametrize("mode", [2, 4, 5])
+@pytest.mark.parametrize("mode", [1, 2, 4, 5])
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
 def test_sixteen_row_decoder_equals_scalar(mode, dtype, rng):
-    """The AVX2 decoder of the averaging modes runs 16 rows at once, each lane a few columns
+    """The AVX2 decoder of the averaging modes and MED runs 16 rows at once, each lane a few columns
     behind the one above: its column 0 and last column, groups that end a plane or a block,
     planes whose previous plane starts inside a group, and last groups of 8-15 rows must decode as
     the scalar decoder does, at every SIMD level."""

@@ -37,7 +37,7 @@ void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, uint32_t flip);
 
-/* Decoder of whole interior rows for the averaging modes (AVG, AVGNE, AVG3D; 1- and 2-byte
+/* Decoder of whole interior rows for the averaging modes and MED (AVG, AVGNE, AVG3D, MED; 1- and 2-byte
  * elements): z = residuals of `rows` rows, up = the row above the first, pp = the first row's
  * previous plane (AVG3D). Decodes rows in groups of 16, and a last group of at least
  * SQZ_PREDICT_DEC_MIN_ROWS; returns how many rows (0: not handled). */

@@ -136,11 +136,12 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
 }
 
 /* ---- Decoder: 16 rows at once ----
- * The averaging predictors chain each value to its left neighbour, so one row decodes serially.
- * Here lane k of a vector holds row k, L columns behind row k - 1: one step of the recurrence
- * advances 16 rows, and every neighbour a lane reads (N, NE: row k - 1) was computed at an earlier
- * step. L = 1 where there is no NE (AVG, AVG3D: N is the step before's), L = 3 with NE (AVGNE:
- * NE of step s is row k - 1's value of step s - 2, off the chain). Residuals are transposed in
+ * The averaging predictors and MED chain each value to its left neighbour, so one row decodes
+ * serially. Here lane k of a vector holds row k, L columns behind row k - 1: one step of the
+ * recurrence advances 16 rows, and every neighbour a lane reads (N, NW, NE: row k - 1) was computed
+ * at an earlier step. L = 1 where there is no NE (AVG, AVG3D, MED: N is the step before's, NW the
+ * one before that), L = 3 with NE (AVGNE: NE of step s is row k - 1's value of step s - 2, off the
+ * chain). Residuals are transposed in
  * and values out in 16 x 16 tiles, through row buffers padded so that the skewed ends read and
  * write inside them. */
 #define PADL 48                        /* >= 3 * 15 and >= 7 */
@@ -170,6 +171,7 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
     const __m256i last = _mm256_set1_epi16((short)(X - 1)), byte = _mm256_set1_epi16(0xFF);
     __m256i w1 = _mm256_setzero_si256(), w2 = w1;   /* W of steps s - 1, s - 2 */
     __m256i sh = shift_in(w1, up + PADL - 7);       /* N of step 0 */
+    __m256i n1 = w1;                                /* N of step s - 1: NW of step s (MED, L == 1) */
     for (size_t t = 0; t < tiles; t++) {
         const size_t s0 = 16 * t;
         __m256i rows[16], D[16], P[16], W[16];
@@ -185,7 +187,8 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
         __m256i col = _mm256_add_epi16(lanes, _mm256_set1_epi16((short)s0));
         for (int j = 0; j < 16; j++) {
             const size_t s = s0 + j;
-            const __m256i n = sh;
+            const __m256i n = sh, nw = n1;
+            n1 = n;
             const __m256i ne = L == 3 ? shift_in(w2, up + PADL + s + 1 - 7) : n;  /* L == 1: no NE */
             __m256i w;
             if (mode == SQZ_PRED_AVGNE) {
@@ -194,6 +197,11 @@ dec16(int mode, int narrow, int L, const uint16_t *zp, const uint16_t *pb, const
                 w = _mm256_avg_epu16(w1, h);
             } else if (mode == SQZ_PRED_AVG3D) {
                 w = _mm256_avg_epu16(floor_avg(w1, n), P[j]);
+            } else if (mode == SQZ_PRED_MED) {
+                const __m256i mx = _mm256_max_epu16(w1, n), mn = _mm256_min_epu16(w1, n);
+                const __m256i ge = _mm256_cmpeq_epi16(_mm256_max_epu16(nw, mx), nw);
+                const __m256i le = _mm256_cmpeq_epi16(_mm256_min_epu16(nw, mn), nw);
+                w = _mm256_blendv_epi8(_mm256_blendv_epi8(_mm256_sub_epi16(_mm256_add_epi16(w1, n), nw), mx, le), mn, ge);
             } else {
                 w = floor_avg(w1, n);
             }
@@ -219,8 +227,8 @@ static void dec16_any(int mode, int narrow, const uint16_t *zp, const uint16_t *
                       size_t Xp, size_t X, const __m256i *pv, __m256i *wv)
 {
 #define DEC16_CASE(M, NARROW) if (mode == (M) && narrow == (NARROW)) { dec16(M, NARROW, lag(M), zp, pb, up, ob, Xp, X, pv, wv); return; }
-    DEC16_CASE(SQZ_PRED_AVG, 0) DEC16_CASE(SQZ_PRED_AVGNE, 0) DEC16_CASE(SQZ_PRED_AVG3D, 0)
-    DEC16_CASE(SQZ_PRED_AVG, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1) DEC16_CASE(SQZ_PRED_AVG3D, 1)
+    DEC16_CASE(SQZ_PRED_AVG, 0) DEC16_CASE(SQZ_PRED_AVGNE, 0) DEC16_CASE(SQZ_PRED_AVG3D, 0) DEC16_CASE(SQZ_PRED_MED, 0)
+    DEC16_CASE(SQZ_PRED_AVG, 1) DEC16_CASE(SQZ_PRED_AVGNE, 1) DEC16_CASE(SQZ_PRED_AVG3D, 1) DEC16_CASE(SQZ_PRED_MED, 1)
 #undef DEC16_CASE
 }
 
@@ -274,7 +282,8 @@ static int carry_room(sqz_pred_carry *c, size_t bytes)
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 {
-    if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D) || (mode == SQZ_PRED_AVG3D && !pp) ||
+    if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D && mode != SQZ_PRED_MED) ||
+        (mode == SQZ_PRED_AVG3D && !pp) ||
         es > 2 || rows < SQZ_PREDICT_DEC_MIN_ROWS || X < 2 || X > 30000)
         return 0;
     const size_t Xp = PADL + X + PADR;
