@@ -40,6 +40,8 @@ typedef struct {
     const uint32_t **cp; /* decoder, 1-2 byte elements: the first-level table of each element of a row */
     uint8_t *spill;      /* encoder: bit streams 1..3 */
     uint16_t *words;     /* huff64 encoder: the four word streams */
+    uint8_t *pad;        /* huff64 decoder: the streams' last bytes, padded */
+    size_t pad_cap;
     size_t words_cap;
     size_t cap, spill_cap;
     uint32_t hist[NCTX][NTOK];
@@ -63,7 +65,7 @@ static void free_state(void *p)
 {
     huff_state *s = p;
     if (!s) return;
-    free(s->ctx); free(s->tok); free(s->cp); free(s->idx); free(s->spill); free(s->words); free(s->tab); free(s->ftab); free(s);
+    free(s->ctx); free(s->tok); free(s->cp); free(s->idx); free(s->spill); free(s->words); free(s->pad); free(s->tab); free(s->ftab); free(s);
 }
 
 static void make_cache_key(void) { g_cache_ok = pthread_key_create(&g_cache_key, free_state) == 0; }
@@ -961,17 +963,8 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     return (int64_t)total;
 }
 
-static inline int h64_refill(uint32_t *x, const uint8_t **p, const uint8_t *end)
-{
-    if (*x >= STATE_LOW) return 0;
-    if (end - *p < 2) return -1;
-    *x = *x << 16 | ((uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8);
-    *p += 2;
-    return 0;
-}
-
-/* The same where the stream has room for the segment (h64_decode checks): arithmetic instead of a
- * branch, which depends on each code's length and predicts badly */
+/* A lane's refill where the stream has room for the segment (h64_decode sees to it): arithmetic
+ * instead of a branch, which depends on each code's length and predicts badly */
 static inline void h64_refill_room(uint32_t *x, const uint8_t **p)
 {
     const uint32_t need = *x < STATE_LOW, w = (uint32_t)(*p)[0] | (uint32_t)(*p)[1] << 8;
@@ -979,16 +972,9 @@ static inline void h64_refill_room(uint32_t *x, const uint8_t **p)
     *p += need << 1;
 }
 
-#define H64_REFILL(st, g) \
-    do { \
-        if (room) h64_refill_room(st, &p[g]); \
-        else if (h64_refill(st, &p[g], pend[g])) return -1; \
-    } while (0)
-
 /* The reference decoder of one row segment: lanes one at a time. */
-static inline __attribute__((always_inline)) int
-h64_segment_of(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len, uint32_t *xs,
-               const uint8_t **p, const uint8_t *const *pend, uint32_t *flags, const int room)
+static void h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len,
+                        uint32_t *xs, const uint8_t **p, uint32_t *flags)
 {
     for (uint64_t j = 0; j < len;) {
         const uint64_t x = x0 + j, stop = j + 16 - (x & 15) < len ? j + 16 - (x & 15) : len;
@@ -999,29 +985,19 @@ h64_segment_of(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint6
             e[i - j] = tab[(size_t)cx[i] << SQZ_HUFF64_LBITS | (*st & ((1u << SQZ_HUFF64_LBITS) - 1))];
             *flags |= e[i - j];
             *st >>= e[i - j] & 31;
-            H64_REFILL(st, g);
+            h64_refill_room(st, &p[g]);
         }
         for (uint64_t i = j; i < stop; i++) {
             uint32_t *const st = &xl[(x0 + i) & 15];
             const unsigned xb = (e[i - j] >> 24) & 31;
             const uint32_t v = (e[i - j] >> 8) + (*st & ((1u << xb) - 1));
             *st >>= xb;
-            H64_REFILL(st, g);
+            h64_refill_room(st, &p[g]);
             if (es == 1) ((uint8_t *)z)[i] = (uint8_t)v;
             else ((uint16_t *)z)[i] = (uint16_t)v;
         }
         j = stop;
     }
-    return 0;
-}
-
-#undef H64_REFILL
-
-static int h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void *z, uint64_t x0, uint64_t len,
-                       uint32_t *xs, const uint8_t **p, const uint8_t *const *pend, uint32_t *flags, int room)
-{
-    return room ? h64_segment_of(es, tab, cx, z, x0, len, xs, p, pend, flags, 1)
-                : h64_segment_of(es, tab, cx, z, x0, len, xs, p, pend, flags, 0);
 }
 
 /* huff64's decoder entries: code length in bits 0-7 (FAST_LONG: bit 7), value base in 8-23, extra
@@ -1091,21 +1067,40 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     for (uint64_t k = 0; k < m;) {
         const uint64_t x0 = (first + k) % X, len = X - x0 < m - k ? X - x0 : m - k;
         void *const zk = (uint8_t *)dst + k * es;
+        /* A row reads at most `need` bytes from each stream (loads past the words it takes
+         * included). Streams nearer than that to the block's end read a copy of the end, padded
+         * with zeros: every decoder below runs without bounds checks, and a stream that runs past
+         * its end is caught after the row. */
         const size_t need = (len / 64 + 2) * 64 + 32;
-        const int room = (size_t)(end - st[0]) >= need && (size_t)(end - st[1]) >= need &&
-                         (size_t)(end - st[2]) >= need && (size_t)(end - st[3]) >= need;
-        uint64_t done = !room ? 0 : simd == SQZ_SIMD_AVX512 ? len : simd == SQZ_SIMD_AVX2 ? avx2_part(x0, len) : 0;
-        if (done && simd == SQZ_SIMD_AVX512) {
-            segment_offsets(es, dst, k, len, x0, X, s->idx);
-            flags |= sqz_huff64_segment_avx512(es, tab, s->idx, zk, x0, len, xs, st);
-            k += len;
-            continue;
+        const uint8_t *sp[4], *lo = NULL;
+        for (int g = 0; g < 4; g++)
+            if ((size_t)(end - st[g]) < need && (!lo || st[g] < lo)) lo = st[g];
+        if (lo) {
+            const size_t have = (size_t)(end - lo);
+            if (s->pad_cap < have + need) {
+                free(s->pad);
+                s->pad = malloc(have + need);
+                s->pad_cap = s->pad ? have + need : 0;
+                SQZ_RETURN_IF(!s->pad, SQZ_ERR_OUT_OF_MEMORY, "huff64 stream padding");
+            }
+            memcpy(s->pad, lo, have);
+            memset(s->pad + have, 0, need);
         }
-        segment_contexts(es, dst, k, len, x0, X, s->ctx);
-        if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, st);
-        if (done < len)
-            SQZ_RETURN_IF(h64_segment(es, tab, s->ctx + done, (uint8_t *)zk + done * es, x0 + done, len - done, xs, st,
-                                      pend, &flags, room), SQZ_ERR_CORRUPT_DATA, "huff64: word stream truncated");
+        for (int g = 0; g < 4; g++) sp[g] = lo && st[g] >= lo ? s->pad + (st[g] - lo) : st[g];
+        if (simd == SQZ_SIMD_AVX512) {
+            segment_offsets(es, dst, k, len, x0, X, s->idx);
+            flags |= sqz_huff64_segment_avx512(es, tab, s->idx, zk, x0, len, xs, sp);
+        } else {
+            const uint64_t done = simd == SQZ_SIMD_AVX2 ? avx2_part(x0, len) : 0;
+            segment_contexts(es, dst, k, len, x0, X, s->ctx);
+            if (done) flags |= sqz_huff64_segment_avx2(es, tab, s->ctx, zk, x0, done, xs, sp);
+            if (done < len) h64_segment(es, tab, s->ctx + done, (uint8_t *)zk + done * es, x0 + done, len - done, xs, sp, &flags);
+        }
+        for (int g = 0; g < 4; g++) {
+            const size_t used = (size_t)(sp[g] - (lo && st[g] >= lo ? s->pad + (st[g] - lo) : st[g]));
+            SQZ_RETURN_IF(used > (size_t)(pend[g] - st[g]), SQZ_ERR_CORRUPT_DATA, "huff64: word stream %d truncated", g);
+            st[g] += used;
+        }
         k += len;
     }
     SQZ_RETURN_IF(flags & FAST_LONG, SQZ_ERR_CORRUPT_DATA, "huff64: element in a context without a table");
