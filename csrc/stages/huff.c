@@ -630,7 +630,7 @@ static fast_run_fn fast_run_for(size_t es)
 
 #define DEFINE_DECODE(T, SUF)                                                                            \
 static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint16_t *const *tabs,      \
-                        const huff_state *hs,                                                            \
+                        huff_state *hs,                                                                  \
                         const uint8_t *unused, uint8_t *cx, const uint32_t **cp, const uint8_t *const *st, \
                         const size_t *sn, const uint8_t *lim)                                            \
 {                                                                                                        \
@@ -656,13 +656,33 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
         const uint64_t stop = k + len;                                                                   \
         if (sizeof(T) <= 2) {                                                                            \
             /* bytes a stream may read here: 3 per symbol, 8 per refill; the block's end bounds \
-             * every stream (one that reads into the next is caught by STREAM_END_CHECK) */      \
+             * every stream (one that reads into the next is caught by STREAM_END_CHECK). Streams \
+             * nearer than that to the end read a copy of it, zeros after: the slow path's bytes \
+             * past the end, so a flat region's last rows keep the fast path. */                   \
             const size_t need_ = ((stop - k) / 4 + 2) * 3 + 16;                                         \
-            if ((size_t)(lim - p0) >= need_ && (size_t)(lim - p1) >= need_ && (size_t)(lim - p2) >= need_ && \
-                (size_t)(lim - p3) >= need_ && p0 <= lim && p1 <= lim && p2 <= lim && p3 <= lim &&       \
-                !(over0 | over1 | over2 | over3)) {  /* zero-filled bytes past a stream's end: slow path */ \
-                hf_stream fs[4] = {{p0, buf0, cnt0}, {p1, buf1, cnt1}, {p2, buf2, cnt2}, {p3, buf3, cnt3}}; \
+            hf_stream fs[4] = {{p0, buf0, cnt0}, {p1, buf1, cnt1}, {p2, buf2, cnt2}, {p3, buf3, cnt3}};  \
+            const uint8_t *lo_ = NULL;                                                                   \
+            for (int i_ = 0; i_ < 4; i_++)                                                               \
+                if ((fs[i_].p > lim || (size_t)(lim - fs[i_].p) < need_) && (!lo_ || fs[i_].p < lo_)) lo_ = fs[i_].p; \
+            if (lo_ && !(over0 | over1 | over2 | over3)) {                                               \
+                /* from 8 bytes before: the buffered bits are re-read from their bytes */            \
+                const uint8_t *from_ = lo_ - (lo_ - st[0] < 8 ? lo_ - st[0] : 8);                       \
+                const size_t have_ = from_ < lim ? (size_t)(lim - from_) : 0, size_ = have_ + need_ + 8; \
+                if (hs->pad_cap < size_) {                                                               \
+                    free(hs->pad);                                                                       \
+                    hs->pad = malloc(size_);                                                             \
+                    hs->pad_cap = hs->pad ? size_ : 0;                                                   \
+                    SQZ_RETURN_IF(!hs->pad, SQZ_ERR_OUT_OF_MEMORY, "huff stream padding");                \
+                }                                                                                        \
+                memcpy(hs->pad, from_, have_);                                                           \
+                memset(hs->pad + have_, 0, size_ - have_);                                               \
+                for (int i_ = 0; i_ < 4; i_++) if (fs[i_].p >= lo_) fs[i_].p = hs->pad + (fs[i_].p - from_); \
+            }                                                                                            \
+            if (!(over0 | over1 | over2 | over3)) {  /* zero-filled bytes past a stream's end: slow path */ \
+                const uint8_t *at_[4] = {fs[0].p, fs[1].p, fs[2].p, fs[3].p};                            \
                 run(z, cp, kb, k, stop, fs, lt);                                                         \
+                const uint8_t *was_[4] = {p0, p1, p2, p3};                                               \
+                for (int i_ = 0; i_ < 4; i_++) fs[i_].p = was_[i_] + (fs[i_].p - at_[i_]);              \
                 p0 = fs[0].p; buf0 = fs[0].buf; cnt0 = fs[0].cnt; p1 = fs[1].p; buf1 = fs[1].buf; cnt1 = fs[1].cnt; \
                 p2 = fs[2].p; buf2 = fs[2].buf; cnt2 = fs[2].cnt; p3 = fs[3].p; buf3 = fs[3].buf; cnt3 = fs[3].cnt; \
                 k = stop;                                                                                \
