@@ -120,6 +120,20 @@ def test_remap_skips_a_sparse_tail(rng):
     assert len(chunk) <= len(check_encode_decode(a, "predict->huff")) + 16
 
 
+@pytest.mark.parametrize("pipeline", ["lossless", "lossless64"])
+def test_remap_table_is_small_beside_the_chunk(pipeline, rng):
+    """Random 16-bit values span many unused codes, but a table of nearly every element's value
+    would cost as much as the data: no table, and the chunk stays within header + raw size. A
+    sparse grid with 16 elements per value keeps its table."""
+    for shape in [(64, 64), (4, 8, 8)]:
+        a = rng.integers(0, 65536, size=shape, dtype=np.uint16)
+        chunk = check_encode_decode(a, pipeline)
+        info = sqeazy_filter.info(chunk)
+        assert info["header_size"] < 200 and len(chunk) <= info["header_size"] + a.nbytes
+    grid = (rng.permutation(np.repeat(np.arange(256), 16)).reshape(64, 64) * 37).astype(np.uint16)
+    assert sqeazy_filter.info(check_encode_decode(grid, pipeline))["header_size"] > 2 * 256
+
+
 def adversarial(dtype, rng):
     dt = np.dtype(dtype)
     hi = np.iinfo(dt).max if dt.kind in "ui" else np.float32(3e38)

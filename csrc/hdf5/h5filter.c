@@ -187,6 +187,34 @@ static herr_t h5_set_local(hid_t dcpl, hid_t type, hid_t space)
     return a->Pmodify_filter(dcpl, SQZ_FILTER_ID, flags, out_n, cd) < 0 ? -1 : 0;
 }
 
+/* The encoder's output, one per thread, kept up to SCRATCH_MAX bytes: a fresh buffer per chunk
+ * grows and trims the heap, and every chunk's output then faults its pages in anew. */
+#define SCRATCH_MAX ((size_t)64 << 20)
+static pthread_key_t g_scratch_key;
+static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
+static int g_scratch_ok;
+typedef struct { void *p; size_t cap; } scratch;
+static void free_scratch(void *v) { if (v) free(((scratch *)v)->p); free(v); }
+static void make_scratch_key(void) { g_scratch_ok = pthread_key_create(&g_scratch_key, free_scratch) == 0; }
+
+static void *thread_scratch(size_t size)
+{
+    if (size > SCRATCH_MAX) return NULL;
+    pthread_once(&g_scratch_once, make_scratch_key);
+    if (!g_scratch_ok) return NULL;
+    scratch *s = pthread_getspecific(g_scratch_key);
+    if (!s) {
+        if (!(s = calloc(1, sizeof *s))) return NULL;
+        if (pthread_setspecific(g_scratch_key, s)) { free(s); return NULL; }
+    }
+    if (s->cap < size) {
+        free(s->p);
+        s->p = malloc(size);
+        s->cap = s->p ? size : 0;
+    }
+    return s->p;
+}
+
 static size_t filter_fail(const h5api *a, const char *what)
 {
     char msg[700];
@@ -249,11 +277,24 @@ static size_t h5_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_valu
     int ndim = cfg.ndim;
     if (expect != nbytes) { ndim = 1; shape[0] = nbytes / sqz_dtype_size(cfg.dtype); }
     size_t bound = sqz_encode_bound(nbytes, cfg.dtype, ndim, cfg.pipeline);
-    void *out = bound ? malloc(bound) : NULL;
+    void *const tmp = bound ? thread_scratch(bound) : NULL;
+    void *out = tmp ? tmp : bound ? malloc(bound) : NULL;
     if (!out) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%zu bytes", bound); return filter_fail(api_for(caller), "cannot write chunk"); }
     sqz_options opt = {.pipeline = cfg.pipeline, .threads = threads, .block_bytes = cfg.block_bytes};
     int64_t r = sqz_device_encode(*buf, nbytes, cfg.dtype, ndim, shape, &opt, out, bound);
-    if (r < 0) { free(out); return filter_fail(api_for(caller), "cannot write chunk"); }
+    if (r < 0) {
+        if (!tmp) free(out);
+        return filter_fail(api_for(caller), "cannot write chunk");
+    }
+    if (tmp && (size_t)r <= *buf_size) {  /* into HDF5's own buffer, whose pages are in */
+        memcpy(*buf, tmp, (size_t)r);
+        return (size_t)r;
+    }
+    if (tmp) {
+        if (!(out = malloc((size_t)r))) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%lld bytes", (long long)r); return filter_fail(api_for(caller), "cannot write chunk"); }
+        memcpy(out, tmp, (size_t)r);
+        bound = (size_t)r;
+    }
     free(*buf);
     *buf = out;
     *buf_size = bound;

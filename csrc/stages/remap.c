@@ -11,6 +11,7 @@
 
 /* Remap only when the values span at least SPARSE times as many codes as there are values. */
 #define SPARSE 4
+#define TABLE_SHARE 16  /* a table of at most 1/16 as many values as the chunk has elements */
 
 typedef struct {
     uint16_t *rank;    /* encoder: rank of each code */
@@ -129,13 +130,16 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     for (size_t i = 0, step = sample_stride(count); i < count; i += step)
         mark(chunk, es, i, run_end(i, count), seen, &lo, &hi);
     uint32_t n = count_seen(seen, lo, hi);
-    if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || dense_bulk(chunk, es, count, lo, hi, seen)) return 0;
+    if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || (uint64_t)TABLE_SHARE * n > count ||
+        dense_bulk(chunk, es, count, lo, hi, seen))
+        return 0;
     if (es == 1) for (size_t i = 0; i < count; i++) seen[((const uint8_t *)chunk)[i]] = 1;
     else for (size_t i = 0; i < count; i++) seen[((const uint16_t *)chunk)[i]] = 1;
     for (uint32_t v = 0; v < lo; v++) if (seen[v]) { lo = v; break; }  /* the sample's range -> the chunk's */
     for (uint32_t v = (uint32_t)codes - 1; v > hi; v--) if (seen[v]) { hi = v; break; }
     n = count_seen(seen, lo, hi);
-    if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || 4 + (size_t)n * es > cap) return 0;
+    if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || (uint64_t)TABLE_SHARE * n > count || 4 + (size_t)n * es > cap)
+        return 0;
     uint8_t *o = meta + 4;
     for (uint32_t v = lo; v <= hi; v++) {
         if (!seen[v]) continue;
