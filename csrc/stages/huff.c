@@ -241,13 +241,13 @@ static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len,
 /* The same as huff64's table offsets (context << LBITS), for the AVX-512 decoder. */
 static void segment_offsets(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint16_t *c)
 {
-    if (x0 == 0 && len == X && k >= X && X >= 36) {
+    if (x0 == 0 && len == X && k >= X && X >= 5) {
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
         uint8_t e[4];
         edge_contexts(es, up, X, e);
         c[0] = (uint16_t)(e[0] << SQZ_HUFF64_LBITS); c[1] = (uint16_t)(e[1] << SQZ_HUFF64_LBITS);
         c[X - 2] = (uint16_t)(e[2] << SQZ_HUFF64_LBITS); c[X - 1] = (uint16_t)(e[3] << SQZ_HUFF64_LBITS);
-        sqz_huff_ctx16_avx512(es, up, c, X - 2);  /* all of [2, X - 2) where X - 2 >= 34 */
+        sqz_huff_ctx16_avx512(es, up, c, X - 2);  /* all of [2, X - 2) */
         return;
     }
     for (uint64_t j = 0; j < len; j++) c[j] = (uint16_t)(context_at(es, z, k + j, x0 + j, X) << SQZ_HUFF64_LBITS);

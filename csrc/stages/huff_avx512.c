@@ -42,6 +42,22 @@ static inline __m512i act32(size_t es, const uint8_t *up, size_t j)
     return _mm512_adds_epu16(a, _mm512_adds_epu16(nww, nee));
 }
 
+/* The same for a row of fewer than 34 + 2 elements (j1 < 34): loads stop at the row's end
+ * (up[j1 + 1]) with masks, zeros after, which only the lanes from j1 on see. */
+static inline __mmask32 row_lanes(size_t from, size_t j1) { return j1 + 2 > from ? (__mmask32)((1ull << (j1 + 2 - from)) - 1) : 0; }
+static inline __m512i load32_upto(size_t es, const uint8_t *up, size_t from, size_t j1)
+{
+    const __mmask32 m = row_lanes(from, j1);
+    return es == 2 ? _mm512_maskz_loadu_epi16(m, up + from * 2) : _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, up + from));
+}
+static inline __m512i act32_short(size_t es, const uint8_t *up, size_t j1)
+{
+    const __m512i nww = load32_upto(es, up, 0, j1), nw = load32_upto(es, up, 1, j1), n = load32_upto(es, up, 2, j1);
+    const __m512i ne = load32_upto(es, up, 3, j1), nee = load32_upto(es, up, 4, j1);
+    const __m512i a = _mm512_adds_epu16(_mm512_adds_epu16(n, n), _mm512_adds_epu16(nw, ne));
+    return _mm512_adds_epu16(a, _mm512_adds_epu16(nww, nee));
+}
+
 /* Contexts depend on the row above only, so the last vector may overlap the one before it. */
 size_t sqz_huff_ctx_avx512(size_t es, const void *up_, uint8_t *ctx, size_t j1)
 {
@@ -51,6 +67,9 @@ size_t sqz_huff_ctx_avx512(size_t es, const void *up_, uint8_t *ctx, size_t j1)
     for (; j + 32 <= j1; j += 32) _mm256_storeu_si256((__m256i *)(void *)(ctx + j), ctx32(act32(es, up, j)));
     if (j < j1 && j1 >= 34) {
         _mm256_storeu_si256((__m256i *)(void *)(ctx + j1 - 32), ctx32(act32(es, up, j1 - 32)));
+        j = j1;
+    } else if (j < j1) {
+        _mm256_mask_storeu_epi8(ctx + 2, (__mmask32)((1ull << (j1 - 2)) - 1), ctx32(act32_short(es, up, j1)));
         j = j1;
     }
     return j;
@@ -64,6 +83,10 @@ size_t sqz_huff_ctx16_avx512(size_t es, const void *up_, uint16_t *ctx, size_t j
     for (; j + 32 <= j1; j += 32) _mm512_storeu_si512(ctx + j, _mm512_slli_epi16(ctx32w(act32(es, up, j)), SQZ_HUFF64_LBITS));
     if (j < j1 && j1 >= 34) {
         _mm512_storeu_si512(ctx + j1 - 32, _mm512_slli_epi16(ctx32w(act32(es, up, j1 - 32)), SQZ_HUFF64_LBITS));
+        j = j1;
+    } else if (j < j1) {
+        _mm512_mask_storeu_epi16(ctx + 2, (__mmask32)((1ull << (j1 - 2)) - 1),
+                                 _mm512_slli_epi16(ctx32w(act32_short(es, up, j1)), SQZ_HUFF64_LBITS));
         j = j1;
     }
     return j;
