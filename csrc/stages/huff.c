@@ -185,7 +185,8 @@ size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (v
 #endif
 #ifndef SQZ_HAVE_AVX512
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
-size_t sqz_huff_ctx16_avx512(size_t es, const void *up, uint16_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1)
+{ (void)es; (void)up; (void)offs; (void)ctx; (void)j1; return 2; }
 size_t sqz_huff_idx_avx512(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
 { (void)es; (void)z; (void)ctx; (void)idx; (void)j1; return 0; }
 #endif
@@ -238,19 +239,19 @@ static void segment_contexts(size_t es, const void *z, uint64_t k, uint64_t len,
     for (uint64_t j = 0; j < len; j++) c[j] = context_at(es, z, k + j, x0 + j, X);
 }
 
-/* The same as huff64's table offsets (context << LBITS), for the AVX-512 decoder. */
-static void segment_offsets(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X, uint16_t *c)
+/* The same as huff64's table offsets offs[context], for the AVX-512 decoder. */
+static void segment_offsets(size_t es, const void *z, uint64_t k, uint64_t len, uint64_t x0, uint64_t X,
+                            const uint16_t *offs, uint16_t *c)
 {
     if (x0 == 0 && len == X && k >= X && X >= 5) {
         const uint8_t *up = (const uint8_t *)z + (k - X) * es;
         uint8_t e[4];
         edge_contexts(es, up, X, e);
-        c[0] = (uint16_t)(e[0] << SQZ_HUFF64_LBITS); c[1] = (uint16_t)(e[1] << SQZ_HUFF64_LBITS);
-        c[X - 2] = (uint16_t)(e[2] << SQZ_HUFF64_LBITS); c[X - 1] = (uint16_t)(e[3] << SQZ_HUFF64_LBITS);
-        sqz_huff_ctx16_avx512(es, up, c, X - 2);  /* all of [2, X - 2) */
+        c[0] = offs[e[0]]; c[1] = offs[e[1]]; c[X - 2] = offs[e[2]]; c[X - 1] = offs[e[3]];
+        sqz_huff_ctx16_avx512(es, up, offs, c, X - 2);  /* all of [2, X - 2) */
         return;
     }
-    for (uint64_t j = 0; j < len; j++) c[j] = (uint16_t)(context_at(es, z, k + j, x0 + j, X) << SQZ_HUFF64_LBITS);
+    for (uint64_t j = 0; j < len; j++) c[j] = offs[context_at(es, z, k + j, x0 + j, X)];
 }
 
 /* The same as first-level decoder tables, ptab[context], for 1- and 2-byte elements. */
@@ -1025,10 +1026,11 @@ static void h64_segment(size_t es, const uint32_t *tab, const uint8_t *cx, void 
 #define H64_BAD (FAST_LONG | 0xFF000000u)
 static uint32_t h64_entry(unsigned t, unsigned len) { return extra_bits(t) << 24 | token_base(t) << 8 | len; }
 
-/* t[s] = the entry of the code that s's low bits begin with (hf_parse checked that the code is
- * complete). By doubling: the table of 2^L slots is copied above itself, then the codes of
- * L + 1 bits go in; 2^11 entries copied in all instead of 2^11 strided stores. */
-static void h64_code_table(uint32_t *t, const hf_spec *sp)
+/* t[s] = the entry of the code that s's low bits begin with, for s < 2^bits (bits >= the longest
+ * code; hf_parse checked that the code is complete). By doubling: the table of 2^L slots is copied
+ * above itself, then the codes of L + 1 bits go in; 2^bits entries copied in all instead of
+ * 2^bits strided stores. */
+static void h64_code_table(uint32_t *t, const hf_spec *sp, unsigned bits)
 {
     uint8_t order[NTOK];  /* tokens by code length */
     unsigned start[MAXLEN + 2] = {0}, at[MAXLEN + 1];
@@ -1037,8 +1039,10 @@ static void h64_code_table(uint32_t *t, const hf_spec *sp)
     memcpy(at, start, sizeof at);
     for (unsigned k = 0; k < sp->nsym; k++) order[at[sp->len[k]]++] = (uint8_t)k;
     t[0] = H64_BAD;
-    for (unsigned L = 1; L <= MAXLEN; L++) {
-        memcpy(t + (1u << (L - 1)), t, sizeof *t << (L - 1));
+    for (unsigned L = 1; L <= bits; L++) {
+        const unsigned half = 1u << (L - 1);
+        if (half >= 64) memcpy(t + half, t, sizeof *t * half);
+        else for (unsigned i = 0; i < half; i++) t[half + i] = t[i];  /* short: no call, no rep movs */
         for (unsigned i = start[L]; i < start[L + 1]; i++) t[sp->code[order[i]]] = h64_entry(order[i], L);
     }
 }
@@ -1055,16 +1059,27 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     hf_spec spec[NCTX];
     const int64_t head = hf_parse(in, n, es, spec);
     if (head < 0) return head;
+    /* The AVX-512 decoder reads context c's table at offs[c] = c << LBITS | (its size - 1): 2^(the
+     * longest code) entries, one for a context without codes. The others read 2^LBITS. */
+    const int simd = huff64_simd(), small = simd == SQZ_SIMD_AVX512;
     uint32_t *const tab = &s->ftab[0][0];
+    uint16_t offs[32] = {0};
     for (int c = 0; c < NCTX; c++) {
         const hf_spec *sp = &spec[c];
         uint32_t *const t = tab + (size_t)c * TABSIZE;
+        offs[c] = (uint16_t)(c << SQZ_HUFF64_LBITS);
         if (!sp->nsym || sp->sole >= 0) {
             const uint32_t e = sp->nsym ? h64_entry((unsigned)sp->sole, 0) : H64_BAD;
-            for (unsigned j = 0; j < TABSIZE; j++) t[j] = e;
+            for (unsigned j = 0; j < (small ? 1 : TABSIZE); j++) t[j] = e;
             continue;
         }
-        h64_code_table(t, sp);
+        unsigned bits = MAXLEN;
+        if (small) {
+            bits = 0;
+            for (unsigned k = 0; k < sp->nsym; k++) bits = sp->len[k] > bits ? sp->len[k] : bits;
+            offs[c] |= (uint16_t)((1u << bits) - 1);
+        }
+        h64_code_table(t, sp, bits);
     }
     const uint8_t *p = in + head;
     SQZ_RETURN_IF((size_t)(end - p) < 4 * LANES64 + 12, SQZ_ERR_CORRUPT_DATA, "huff64: no lane states");
@@ -1082,7 +1097,6 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         q += sz;
         pend[g] = q;
     }
-    const int simd = huff64_simd();
     uint32_t flags = 0;
     for (uint64_t k = 0; k < m;) {
         const uint64_t x0 = (first + k) % X, len = X - x0 < m - k ? X - x0 : m - k;
@@ -1108,7 +1122,7 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
         }
         for (int g = 0; g < 4; g++) sp[g] = lo && st[g] >= lo ? s->pad + (st[g] - lo) : st[g];
         if (simd == SQZ_SIMD_AVX512) {
-            segment_offsets(es, dst, k, len, x0, X, s->idx);
+            segment_offsets(es, dst, k, len, x0, X, offs, s->idx);
             flags |= sqz_huff64_segment_avx512(es, tab, s->idx, zk, x0, len, xs, sp);
         } else {
             const uint64_t done = simd == SQZ_SIMD_AVX2 ? avx2_part(x0, len) : 0;

@@ -19,8 +19,8 @@
 void sqz_huff_ctx_scalar(size_t es, const void *up, uint8_t *ctx, size_t j0, size_t j1);
 size_t sqz_huff_ctx_avx2(size_t es, const void *up, uint8_t *ctx, size_t j1);   /* from j0 = 2 */
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1);
-/* The same as huff64's table offsets, ctx[j] << SQZ_HUFF64_LBITS, from j0 = 2. */
-size_t sqz_huff_ctx16_avx512(size_t es, const void *up, uint16_t *ctx, size_t j1);
+/* The same as huff64's table offsets, offs[context] (32 entries), from j0 = 2. */
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1);
 /* The same as pointers: cp[j] = tab0 + ctx * 2^SQZ_HUFF_PBITS (decoder tables), from j0 = 2. */
 size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1);
 /* tok[j] for j in [j0, j1). */
@@ -45,7 +45,8 @@ size_t sqz_huff_pairs_avx2(size_t es, const void *z, const uint16_t *idx, const 
 
 
 /* Decodes a row segment of len elements from column x0 with AVX-512 (1-2 byte elements): cx the
- * contexts as table offsets (context << LBITS), tab the NCTX tables of 2^LBITS entries (length | base << 8 | extra bits << 24), xs the
+ * contexts as table offsets (the table's slot << LBITS | its size - 1: a context's table holds
+ * 2^(its longest code) entries), tab the NCTX tables of 2^LBITS entries (length | base << 8 | extra bits << 24), xs the
  * 64 lane states, p the four word streams (each with 64 bytes per step of its group in the
  * segment, plus 32, left in the block). Returns the OR of the entries read. */
 uint32_t sqz_huff64_segment_avx512(size_t es, const uint32_t *tab, const uint16_t *cx, void *z, uint64_t x0,

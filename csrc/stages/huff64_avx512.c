@@ -33,7 +33,7 @@ step(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *tab, const
 {
     const __m512i slot = _mm512_set1_epi32((1 << LBITS) - 1), m31 = _mm512_set1_epi32(31);
     const __m512i c = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, cx + o));
-    const __m512i idx = _mm512_ternarylogic_epi32(c, x, slot, 0xF8);  /* c | (x & slot) */
+    const __m512i idx = _mm512_ternarylogic_epi32(c, x, slot, 0xD0);  /* c & (~slot | x): slot, and x's low bits */
     const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, idx, (const void *)tab, 4);
     *acc = _mm512_or_si512(*acc, e);
     x = _mm512_mask_srlv_epi32(x, live, x, _mm512_and_si512(e, m31));

@@ -75,18 +75,19 @@ size_t sqz_huff_ctx_avx512(size_t es, const void *up_, uint8_t *ctx, size_t j1)
     return j;
 }
 
-size_t sqz_huff_ctx16_avx512(size_t es, const void *up_, uint16_t *ctx, size_t j1)
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up_, const uint16_t *offs, uint16_t *ctx, size_t j1)
 {
+    const __m512i ov = _mm512_loadu_si512(offs);
     size_t j = 2;
     if (es != 1 && es != 2) return j;
     const uint8_t *up = up_;
-    for (; j + 32 <= j1; j += 32) _mm512_storeu_si512(ctx + j, _mm512_slli_epi16(ctx32w(act32(es, up, j)), SQZ_HUFF64_LBITS));
+    for (; j + 32 <= j1; j += 32) _mm512_storeu_si512(ctx + j, _mm512_permutexvar_epi16(ctx32w(act32(es, up, j)), ov));
     if (j < j1 && j1 >= 34) {
-        _mm512_storeu_si512(ctx + j1 - 32, _mm512_slli_epi16(ctx32w(act32(es, up, j1 - 32)), SQZ_HUFF64_LBITS));
+        _mm512_storeu_si512(ctx + j1 - 32, _mm512_permutexvar_epi16(ctx32w(act32(es, up, j1 - 32)), ov));
         j = j1;
     } else if (j < j1) {
         _mm512_mask_storeu_epi16(ctx + 2, (__mmask32)((1ull << (j1 - 2)) - 1),
-                                 _mm512_slli_epi16(ctx32w(act32_short(es, up, j1)), SQZ_HUFF64_LBITS));
+                                 _mm512_permutexvar_epi16(ctx32w(act32_short(es, up, j1)), ov));
         j = j1;
     }
     return j;

@@ -70,9 +70,12 @@ SQZ_HD void sqz_huff_build_codes(const uint8_t *len, int n, uint16_t *code)
     for (int b = 1; b <= SQZ_HUFF_MAXLEN; b++) { c = (c + (uint32_t)bl[b - 1]) << 1; next[b] = c; }
     for (int t = 0; t < n; t++) {
         if (!len[t] || len[t] > SQZ_HUFF_MAXLEN) continue;
-        uint32_t v = next[len[t]]++, r = 0;
-        for (int b = 0; b < len[t]; b++) r |= ((v >> b) & 1u) << (len[t] - 1 - b);
-        code[t] = (uint16_t)r;
+        uint32_t r = next[len[t]]++;  /* its len[t] bits reversed: all 16, then the top len[t] down */
+        r = ((r >> 1) & 0x5555u) | ((r & 0x5555u) << 1);
+        r = ((r >> 2) & 0x3333u) | ((r & 0x3333u) << 2);
+        r = ((r >> 4) & 0x0F0Fu) | ((r & 0x0F0Fu) << 4);
+        r = ((r >> 8) & 0x00FFu) | ((r & 0x00FFu) << 8);
+        code[t] = (uint16_t)(r >> (16 - len[t]));
     }
 }
 
