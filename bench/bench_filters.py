@@ -3,7 +3,7 @@
 Every stack in ../shared/data is written to and read from an in-memory HDF5 file with each
 filter, interleaved, after a warm-up; medians of --repeats. Prints ratio, write and read MB/s.
 
-    python3 bench/bench_filters.py [--repeats 5] [--only lls_rbc_raw] [--markdown out.md]
+    python3 bench/bench_filters.py [--repeats 5] [--only lls_rbc_raw] [--chunks 4,32,32] [--markdown out.md]
 """
 import argparse
 import sys
@@ -50,8 +50,8 @@ def chunk_shape(shape, itemsize, target=2 << 20):
     return (max(1, min(shape[0], target // max(plane, 1))),) + tuple(shape[1:])
 
 
-def bench_stack(name, a, repeats):
-    chunks = chunk_shape(a.shape, a.itemsize)
+def bench_stack(name, a, repeats, chunks=None):
+    chunks = chunk_shape(a.shape, a.itemsize) if chunks is None else tuple(min(c, n) for c, n in zip(chunks, a.shape))
     files, cases_w, cases_r = {}, {}, {}
     out = np.empty_like(a)
     for label, kw in filters().items():
@@ -87,6 +87,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--markdown", help="also write the tables to this file")
+    ap.add_argument("--chunks", help="chunk shape, e.g. 4,32,32 (BigDataViewer's); default: whole planes, ~2 MiB")
     args = ap.parse_args(argv)
     head = [f"# HDF5 filters through h5py, single thread", "", f"Machine: {machine()}",
             f"h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}), hdf5plugin {hdf5plugin.version}, "
@@ -95,7 +96,10 @@ def main(argv=None):
     print("\n".join(head), flush=True)
     parts = head[:]
     for name, a in stacks(args.only):
-        rows, chunks = bench_stack(name, a, args.repeats)
+        want = tuple(int(v) for v in args.chunks.split(",")) if args.chunks else None
+        if want is not None and len(want) != a.ndim:
+            continue
+        rows, chunks = bench_stack(name, a, args.repeats, want)
         text = f"## {name} {a.shape} {a.dtype}, chunks {chunks}\n\n" + table(rows, ["filter", "ratio", "write MB/s", "read MB/s"]) + "\n"
         print(text, flush=True)
         parts.append(text)
