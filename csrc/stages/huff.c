@@ -36,11 +36,11 @@
 typedef struct {
     uint8_t *ctx, *tok;  /* per element of a block */
     uint16_t *idx;       /* encoder, 1-2 byte elements: context * NTOK + token per element;
-                            huff64's AVX-512 decoder: context << SQZ_HUFF64_LBITS per element of a row */
+                            huff64's AVX-512 decoder: each element's table offset, a row at a time */
     const uint32_t **cp; /* decoder, 1-2 byte elements: the first-level table of each element of a row */
     uint8_t *spill;      /* encoder: bit streams 1..3 */
     uint16_t *words;     /* huff64 encoder: the four word streams */
-    uint8_t *pad;        /* huff64 decoder: the streams' last bytes, padded */
+    uint8_t *pad;        /* decoders: the block's last bytes, zeros after (padded_copy) */
     size_t pad_cap;
     size_t words_cap;
     size_t cap, spill_cap;
@@ -100,6 +100,21 @@ static huff_state *get_state(void **state, size_t n_elems, size_t n_bytes, int d
         if (!s->spill) return NULL;
     }
     return s;
+}
+
+/* [from, end) and then `zeros` zero bytes, in the state's pad buffer; NULL without memory. */
+static uint8_t *padded_copy(huff_state *s, const uint8_t *from, const uint8_t *end, size_t zeros)
+{
+    const size_t have = from < end ? (size_t)(end - from) : 0;
+    if (s->pad_cap < have + zeros) {
+        free(s->pad);
+        s->pad = malloc(have + zeros);
+        s->pad_cap = s->pad ? have + zeros : 0;
+        if (!s->pad) return NULL;
+    }
+    memcpy(s->pad, from, have);
+    memset(s->pad + have, 0, zeros);
+    return s->pad;
 }
 
 static void hf_release(void *p)
@@ -668,15 +683,7 @@ static int decode_##SUF(T *z, uint64_t m, uint64_t first, uint64_t X, const uint
             if (lo_ && !(over0 | over1 | over2 | over3)) {                                               \
                 /* from 8 bytes before: the buffered bits are re-read from their bytes */            \
                 const uint8_t *from_ = lo_ - (lo_ - st[0] < 8 ? lo_ - st[0] : 8);                       \
-                const size_t have_ = from_ < lim ? (size_t)(lim - from_) : 0, size_ = have_ + need_ + 8; \
-                if (hs->pad_cap < size_) {                                                               \
-                    free(hs->pad);                                                                       \
-                    hs->pad = malloc(size_);                                                             \
-                    hs->pad_cap = hs->pad ? size_ : 0;                                                   \
-                    SQZ_RETURN_IF(!hs->pad, SQZ_ERR_OUT_OF_MEMORY, "huff stream padding");                \
-                }                                                                                        \
-                memcpy(hs->pad, from_, have_);                                                           \
-                memset(hs->pad + have_, 0, size_ - have_);                                               \
+                SQZ_RETURN_IF(!padded_copy(hs, from_, lim, need_ + 8), SQZ_ERR_OUT_OF_MEMORY, "huff stream padding"); \
                 for (int i_ = 0; i_ < 4; i_++) if (fs[i_].p >= lo_) fs[i_].p = hs->pad + (fs[i_].p - from_); \
             }                                                                                            \
             if (!(over0 | over1 | over2 | over3)) {  /* zero-filled bytes past a stream's end: slow path */ \
@@ -1106,21 +1113,11 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
          * with zeros: every decoder below runs without bounds checks, and a stream that runs past
          * its end is caught after the row. */
         const size_t need = (len / 64 + 2) * 64 + 32;
-        const uint8_t *sp[4], *lo = NULL;
+        const uint8_t *at[4], *sp[4], *lo = NULL;
         for (int g = 0; g < 4; g++)
             if ((size_t)(end - st[g]) < need && (!lo || st[g] < lo)) lo = st[g];
-        if (lo) {
-            const size_t have = (size_t)(end - lo);
-            if (s->pad_cap < have + need) {
-                free(s->pad);
-                s->pad = malloc(have + need);
-                s->pad_cap = s->pad ? have + need : 0;
-                SQZ_RETURN_IF(!s->pad, SQZ_ERR_OUT_OF_MEMORY, "huff64 stream padding");
-            }
-            memcpy(s->pad, lo, have);
-            memset(s->pad + have, 0, need);
-        }
-        for (int g = 0; g < 4; g++) sp[g] = lo && st[g] >= lo ? s->pad + (st[g] - lo) : st[g];
+        SQZ_RETURN_IF(lo && !padded_copy(s, lo, end, need), SQZ_ERR_OUT_OF_MEMORY, "huff64 stream padding");
+        for (int g = 0; g < 4; g++) sp[g] = at[g] = lo && st[g] >= lo ? s->pad + (st[g] - lo) : st[g];
         if (simd == SQZ_SIMD_AVX512) {
             segment_offsets(es, dst, k, len, x0, X, offs, s->idx);
             flags |= sqz_huff64_segment_avx512(es, tab, s->idx, zk, x0, len, xs, sp);
@@ -1131,7 +1128,7 @@ static int64_t h64_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
             if (done < len) h64_segment(es, tab, s->ctx + done, (uint8_t *)zk + done * es, x0 + done, len - done, xs, sp, &flags);
         }
         for (int g = 0; g < 4; g++) {
-            const size_t used = (size_t)(sp[g] - (lo && st[g] >= lo ? s->pad + (st[g] - lo) : st[g]));
+            const size_t used = (size_t)(sp[g] - at[g]);
             SQZ_RETURN_IF(used > (size_t)(pend[g] - st[g]), SQZ_ERR_CORRUPT_DATA, "huff64: word stream %d truncated", g);
             st[g] += used;
         }
