@@ -32,8 +32,6 @@ static inline __m512i ctx32w(__m512i act)
     return _mm512_min_epu16(q, _mm512_set1_epi16(19));
 }
 
-static inline __m256i ctx32(__m512i act) { return _mm512_cvtepi16_epi8(ctx32w(act)); }
-
 static inline __m512i act32(size_t es, const uint8_t *up, size_t j)
 {
     const __m512i nww = load32(es, up + (j - 2) * es), nw = load32(es, up + (j - 1) * es);
@@ -58,39 +56,34 @@ static inline __m512i act32_short(size_t es, const uint8_t *up, size_t j1)
     return _mm512_adds_epu16(a, _mm512_adds_epu16(nww, nee));
 }
 
-/* Contexts depend on the row above only, so the last vector may overlap the one before it. */
-size_t sqz_huff_ctx_avx512(size_t es, const void *up_, uint8_t *ctx, size_t j1)
+/* 32 classes from position j on, as bytes (c8) or as table offsets offs[class] (c16), lanes in m */
+static inline void put32(uint8_t *c8, uint16_t *c16, __m512i ov, size_t j, __m512i cls, __mmask32 m)
 {
-    size_t j = 2;
-    if (es != 1 && es != 2) return j;
-    const uint8_t *up = up_;
-    for (; j + 32 <= j1; j += 32) _mm256_storeu_si256((__m256i *)(void *)(ctx + j), ctx32(act32(es, up, j)));
-    if (j < j1 && j1 >= 34) {
-        _mm256_storeu_si256((__m256i *)(void *)(ctx + j1 - 32), ctx32(act32(es, up, j1 - 32)));
-        j = j1;
-    } else if (j < j1) {
-        _mm256_mask_storeu_epi8(ctx + 2, (__mmask32)((1ull << (j1 - 2)) - 1), ctx32(act32_short(es, up, j1)));
-        j = j1;
-    }
-    return j;
+    if (c16) _mm512_mask_storeu_epi16(c16 + j, m, _mm512_permutexvar_epi16(cls, ov));
+    else _mm256_mask_storeu_epi8(c8 + j, m, _mm512_cvtepi16_epi8(cls));
 }
 
-size_t sqz_huff_ctx16_avx512(size_t es, const void *up_, const uint16_t *offs, uint16_t *ctx, size_t j1)
+/* A row's contexts [2, j1) into c8 or c16. Contexts depend on the row above only, so the last
+ * vector may overlap the one before it; a row too short for one vector loads up to its end. */
+static inline __attribute__((always_inline)) size_t
+row_contexts(size_t es, const uint8_t *up, uint8_t *c8, uint16_t *c16, __m512i ov, size_t j1)
 {
-    const __m512i ov = _mm512_loadu_si512(offs);
     size_t j = 2;
     if (es != 1 && es != 2) return j;
-    const uint8_t *up = up_;
-    for (; j + 32 <= j1; j += 32) _mm512_storeu_si512(ctx + j, _mm512_permutexvar_epi16(ctx32w(act32(es, up, j)), ov));
-    if (j < j1 && j1 >= 34) {
-        _mm512_storeu_si512(ctx + j1 - 32, _mm512_permutexvar_epi16(ctx32w(act32(es, up, j1 - 32)), ov));
-        j = j1;
-    } else if (j < j1) {
-        _mm512_mask_storeu_epi16(ctx + 2, (__mmask32)((1ull << (j1 - 2)) - 1),
-                                 _mm512_permutexvar_epi16(ctx32w(act32_short(es, up, j1)), ov));
-        j = j1;
-    }
-    return j;
+    for (; j + 32 <= j1; j += 32) put32(c8, c16, ov, j, ctx32w(act32(es, up, j)), ~0u);
+    if (j < j1 && j1 >= 34) put32(c8, c16, ov, j1 - 32, ctx32w(act32(es, up, j1 - 32)), ~0u);
+    else if (j < j1) put32(c8, c16, ov, 2, ctx32w(act32_short(es, up, j1)), (__mmask32)((1ull << (j1 - 2)) - 1));
+    return j < j1 ? j1 : j;
+}
+
+size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1)
+{
+    return row_contexts(es, up, ctx, NULL, _mm512_setzero_si512(), j1);
+}
+
+size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1)
+{
+    return row_contexts(es, up, NULL, ctx, _mm512_loadu_si512(offs), j1);
 }
 
 /* token_of for 32 values */

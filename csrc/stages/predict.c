@@ -170,8 +170,7 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 size_t done = simd ? sqz_predict_row_avx2(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1; \
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
-            } else if (simd_dec && sizeof(T) <= 2 &&                                                       \
-                       (rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D || rm == SQZ_PRED_MED) && \
+            } else if (simd_dec && sizeof(T) <= 2 &&  /* the 16-row decoder takes the modes it has */   \
                        (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS && \
                        (rows16 = sqz_predict_dec_rows_avx2(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip, \
                                                            need_p ? g->carry : NULL)) > 0) {                \

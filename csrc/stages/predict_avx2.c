@@ -141,9 +141,8 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
  * recurrence advances 16 rows, and every neighbour a lane reads (N, NW, NE: row k - 1) was computed
  * at an earlier step. L = 1 where there is no NE (AVG, AVG3D, MED: N is the step before's, NW the
  * one before that), L = 3 with NE (AVGNE: NE of step s is row k - 1's value of step s - 2, off the
- * chain). Residuals are transposed in
- * and values out in 16 x 16 tiles, through row buffers padded so that the skewed ends read and
- * write inside them. */
+ * chain). Residuals are transposed in and values out in 16 x 16 tiles, through row buffers padded
+ * so that the skewed ends read and write inside them. */
 #define PADL 48                        /* >= 3 * 15 and >= 7 */
 #define PADR (3 * 15 + 16 + 24)        /* past X: the last tile, and up[s + 1 - 7 .. s + 9] */
 
