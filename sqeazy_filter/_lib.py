@@ -26,6 +26,7 @@ int sqz_pipeline_check(const char *text, int dtype, int ndim, const uint64_t *sh
 const char *sqz_stage_names(void);
 const char *sqz_lossy_stage_names(void);
 size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline);
+size_t sqz_encode_bound_shape(int dtype, int ndim, const uint64_t *shape, const sqz_options *opt);
 int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const uint64_t *shape,
                    const sqz_options *opt, void *dst, size_t dst_cap);
 int sqz_inspect(const void *src, size_t src_size, sqz_info *info);

@@ -86,11 +86,13 @@ def encode(array, pipeline=None, threads=0, block_size=0, q=None, camera=None):
     lib = _c()
     ffi = _lib.ffi
     text = pipeline.encode()
-    bound = lib.sqz_encode_bound(array.nbytes, code, array.ndim, text)
-    out = _output_buffer(bound)
     shape = ffi.new("uint64_t[]", list(array.shape))
     ctext = ffi.new("char[]", text)  # keep alive: a struct field does not own what it points to
     opts = ffi.new("sqz_options *", {"pipeline": ctext, "threads": threads, "block_bytes": block_size})
+    bound = lib.sqz_encode_bound_shape(code, array.ndim, shape, opts)
+    if not bound:
+        raise ValueError(_message(lib, -2))
+    out = _output_buffer(bound)
     n = lib.sqz_encode(ffi.from_buffer(array), array.nbytes, code, array.ndim, shape, opts,
                        ffi.from_buffer(out), bound)
     if n < 0:

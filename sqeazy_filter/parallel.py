@@ -72,9 +72,9 @@ class _Encoder:
         self.opts = self.ffi.new("sqz_options *", {"pipeline": self.text, "threads": 1, "block_bytes": block})
         self.shape = self.ffi.new("uint64_t[]", list(self.chunks))
         self.nbytes = int(np.prod(self.chunks)) * self.dtype.itemsize
-        self.bound = self.lib.sqz_encode_bound(self.nbytes, self.code, len(self.chunks), self.text)
+        self.bound = self.lib.sqz_encode_bound_shape(self.code, len(self.chunks), self.shape, self.opts)
         if not self.bound:
-            raise ValueError(f"bad pipeline {pipeline!r}: {_message(self.lib, -2)}")
+            raise ValueError(f"cannot encode chunks {self.chunks} with {pipeline!r}: {_message(self.lib, -2)}")
 
     def __call__(self, block, fill, out):
         if block.shape != self.chunks:          # an edge chunk: HDF5 stores it padded to full size

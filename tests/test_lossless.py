@@ -222,6 +222,30 @@ def test_streams_ending_early_in_the_last_block():
         np.testing.assert_array_equal(sqeazy_filter.decode(out[:n].tobytes(), threads=1), a, err_msg=f"block {block}")
 
 
+def test_bound_of_a_shape_holds_and_is_tight(rng):
+    """sqz_encode_bound_shape: what sqz_encode needs for that shape and those options, no more than
+    the chunk's blocks take (encode() allocates it: a 41 MB stack once took 104 MB of fresh pages)."""
+    lib, ffi = _lib.load(), _lib.ffi
+    worst = rng.integers(0, 65536, (3, 40, 70), dtype=np.uint16)  # random: every block stored raw
+    for a in (worst, worst // 256 * 256, worst[:1, :1, :9]):
+        shape = ffi.new("uint64_t[]", list(a.shape))
+        for pipeline in (b"lossless64", b"lossless", b"bitshuffle->lz4", b"wnl(q=1,gain=2,offset=100)->nlcode16"):
+            for block in (0, 16, 1000):
+                text = ffi.new("char[]", pipeline)
+                opts = ffi.new("sqz_options *", {"pipeline": text, "threads": 1, "block_bytes": block})
+                bound = lib.sqz_encode_bound_shape(3, 3, shape, opts)
+                assert 0 < bound <= lib.sqz_encode_bound(a.nbytes, 3, 3, text)
+                out = np.empty(bound, np.uint8)
+                n = lib.sqz_encode(ffi.from_buffer(a), a.nbytes, 3, 3, shape, opts, ffi.from_buffer(out), bound)
+                assert 0 < n <= bound, (pipeline, block, sqeazy_filter.last_error())
+    big = ffi.new("uint64_t[]", [834, 118, 209])
+    assert lib.sqz_encode_bound_shape(3, 3, big, ffi.NULL) < 41_136_216 + (2 << 20)
+    for dtype, ndim, pipeline in ((3, 0, b"lossless"), (99, 3, b"lossless"), (3, 3, b"nosuchstage")):
+        opts = ffi.new("sqz_options *", {"pipeline": ffi.new("char[]", pipeline)})
+        assert lib.sqz_encode_bound_shape(dtype, ndim, big, opts) == 0
+        assert sqeazy_filter.last_error()
+
+
 def test_constant_chunk_is_tiny():
     chunk = sqeazy_filter.encode(np.full((4, 256, 256), 1234, np.uint16), "lossless")
     assert len(chunk) < 1000

@@ -276,11 +276,12 @@ static size_t h5_filter(unsigned flags, size_t cd_nelmts, const unsigned cd_valu
     for (int d = 0; d < cfg.ndim; d++) { shape[d] = cfg.chunk[d]; expect *= cfg.chunk[d]; }
     int ndim = cfg.ndim;
     if (expect != nbytes) { ndim = 1; shape[0] = nbytes / sqz_dtype_size(cfg.dtype); }
-    size_t bound = sqz_encode_bound(nbytes, cfg.dtype, ndim, cfg.pipeline);
-    void *const tmp = bound ? thread_scratch(bound) : NULL;
-    void *out = tmp ? tmp : bound ? malloc(bound) : NULL;
-    if (!out) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%zu bytes", bound); return filter_fail(api_for(caller), "cannot write chunk"); }
     sqz_options opt = {.pipeline = cfg.pipeline, .threads = threads, .block_bytes = cfg.block_bytes};
+    size_t bound = sqz_encode_bound_shape(cfg.dtype, ndim, shape, &opt);
+    if (!bound) return filter_fail(api_for(caller), "cannot write chunk");
+    void *const tmp = thread_scratch(bound);
+    void *out = tmp ? tmp : malloc(bound);
+    if (!out) { sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "%zu bytes", bound); return filter_fail(api_for(caller), "cannot write chunk"); }
     int64_t r = sqz_device_encode(*buf, nbytes, cfg.dtype, ndim, shape, &opt, out, bound);
     if (r < 0) {
         if (!tmp) free(out);

@@ -97,6 +97,8 @@ const char *sqz_lossy_stage_names(void);
 
 /* Upper bound of an encoded chunk; 0 on error. */
 size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline);
+/* The same for one shape and options (the blocks they make): tighter; 0 on error (sqz_last_error says why). */
+size_t sqz_encode_bound_shape(int dtype, int ndim, const uint64_t *shape, const sqz_options *opt);
 /* Encode src (C order, `shape`) into dst. Returns bytes written or -sqz_error. */
 int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const uint64_t *shape,
                    const sqz_options *opt, void *dst, size_t dst_cap);

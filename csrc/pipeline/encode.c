@@ -82,6 +82,7 @@ static int encode_block(void *ctx, int worker, uint64_t i)
         SQZ_FORWARD_IF_ERROR(reconstruct(j, worker, &blk, raw, len, rec, &fwd));
         decoded = rec;
     }
+    const uint32_t decoded_hash = sqz_hash32(decoded, len);  /* first: the stages then find the block in cache */
     const uint8_t *cur = raw;
     size_t cur_n = len;
     sqz_pipeline *pl = j->pl;
@@ -121,7 +122,7 @@ static int encode_block(void *ctx, int worker, uint64_t i)
     }
     if (!j->slots) { j->seq_off += (size_t)r; j->seq_cap -= (size_t)r; }
     sqz_wr32(j->table + SQZ_TABLE_ENTRY * i, word);
-    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 4, sqz_hash32(decoded, len));
+    sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 4, decoded_hash);
     sqz_wr32(j->table + SQZ_TABLE_ENTRY * i + 8, sqz_hash32(dst, (size_t)r));
     return 0;
 }
@@ -239,16 +240,44 @@ int sqz_check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_si
     return 0;
 }
 
+static size_t bound_of(const sqz_pipeline *pl, size_t raw_size, int ndim, uint64_t n_blocks)
+{
+    /* Metadata of prepare() stages is bounded by their buffer; blocks never exceed raw size. */
+    size_t meta = 0;
+    for (int s = 0; s < pl->n; s++) if (pl->st[s].stage->prepare) meta += 65536 * 8 + 64;
+    return header_bytes(ndim, sqz_pipeline_serialized_size(pl) + meta, n_blocks) + raw_size;
+}
+
 size_t sqz_encode_bound(size_t raw_size, int dtype, int ndim, const char *pipeline)
 {
     sqz_pipeline pl;
     size_t es = sqz_dtype_size(dtype);
     if (!es || ndim < 1 || ndim > SQZ_MAX_NDIM || sqz_pipeline_parse(pipeline ? pipeline : SQZ_DEFAULT_PIPELINE, &pl) < 0) return 0;
-    /* Metadata of prepare() stages is bounded by their buffer; blocks never exceed raw size. */
-    size_t meta = 0;
-    for (int s = 0; s < pl.n; s++) if (pl.st[s].stage->prepare) meta += 65536 * 8 + 64;
-    uint64_t n_blocks = raw_size / es / 8 + 1;
-    return header_bytes(ndim, sqz_pipeline_serialized_size(&pl) + meta, n_blocks) + raw_size;
+    return bound_of(&pl, raw_size, ndim, raw_size / es / 8 + 1);  /* blocks of >= 8 elements */
+}
+
+size_t sqz_encode_bound_shape(int dtype, int ndim, const uint64_t *shape, const sqz_options *opt)
+{
+    sqz_clear_error();
+    static const sqz_options defaults = {0};
+    if (!opt) opt = &defaults;
+    const size_t es = sqz_dtype_size(dtype);
+    uint64_t n_elems = 1, raw;
+    if (!es || ndim < 1 || ndim > SQZ_MAX_NDIM || !shape) return (void)sqz_fail(SQZ_ERR_BAD_ARGUMENT, "dtype %d, ndim %d", dtype, ndim), 0;
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] > UINT32_MAX || !sqz_mul_ok(n_elems, shape[d], &n_elems)) return (void)sqz_fail(SQZ_ERR_BAD_ARGUMENT, "shape"), 0;
+    if (!sqz_mul_ok(n_elems, es, &raw) || raw > SIZE_MAX / 2 || opt->block_bytes > SQZ_MAX_BLOCK_BYTES)
+        return (void)sqz_fail(SQZ_ERR_BAD_ARGUMENT, "chunk of %llu elements, block_bytes %u", (unsigned long long)n_elems,
+                              opt->block_bytes), 0;
+    sqz_pipeline pl;
+    size_t bound = 0;
+    if (sqz_pipeline_parse(opt->pipeline ? opt->pipeline : SQZ_DEFAULT_PIPELINE, &pl) >= 0 &&
+        sqz_pipeline_bind(&pl, dtype, ndim, shape) >= 0) {
+        const uint64_t be = sqz_choose_block_elems(&pl, opt->block_bytes, es, n_elems);
+        bound = bound_of(&pl, (size_t)raw, ndim, n_elems ? (n_elems + be - 1) / be : 0);
+    }
+    sqz_pipeline_free(&pl);
+    return bound;
 }
 
 int64_t sqz_encode(const void *src, size_t src_size, int dtype, int ndim, const uint64_t *shape,
