@@ -108,6 +108,21 @@ static void mark(const void *chunk, size_t es, size_t i0, size_t i1, uint8_t *se
     *hi = b;
 }
 
+/* seen[v] = 1 for every value, four per iteration (a pass at two stores a cycle) */
+static void mark_all8(const uint8_t *in, size_t n, uint8_t *seen)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { seen[in[i]] = 1; seen[in[i + 1]] = 1; seen[in[i + 2]] = 1; seen[in[i + 3]] = 1; }
+    for (; i < n; i++) seen[in[i]] = 1;
+}
+
+static void mark_all16(const uint16_t *in, size_t n, uint8_t *seen)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) { seen[in[i]] = 1; seen[in[i + 1]] = 1; seen[in[i + 2]] = 1; seen[in[i + 3]] = 1; }
+    for (; i < n; i++) seen[in[i]] = 1;
+}
+
 static uint32_t count_seen(const uint8_t *seen, uint32_t lo, uint32_t hi)
 {
     uint32_t n = 0;
@@ -133,8 +148,8 @@ static int rm_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
     if ((uint64_t)hi - lo + 1 < (uint64_t)SPARSE * n || (uint64_t)TABLE_SHARE * n > count ||
         dense_bulk(chunk, es, count, lo, hi, seen))
         return 0;
-    if (es == 1) for (size_t i = 0; i < count; i++) seen[((const uint8_t *)chunk)[i]] = 1;
-    else for (size_t i = 0; i < count; i++) seen[((const uint16_t *)chunk)[i]] = 1;
+    if (es == 1) mark_all8(chunk, count, seen);
+    else mark_all16(chunk, count, seen);
     for (uint32_t v = 0; v < lo; v++) if (seen[v]) { lo = v; break; }  /* the sample's range -> the chunk's */
     for (uint32_t v = (uint32_t)codes - 1; v > hi; v--) if (seen[v]) { hi = v; break; }
     n = count_seen(seen, lo, hi);
@@ -169,14 +184,19 @@ static int64_t rm_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
         for (uint32_t i = 0; i < count; i++)
             s->rank[es == 1 ? ctx->meta[4 + i] : sqz_rd16(ctx->meta + 4 + 2 * i)] = (uint16_t)i;
     }
+    const uint16_t *rank = s->rank;
     if (es == 1) {
         const uint8_t *in = src;
         uint8_t *out = dst;
-        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)s->rank[in[i]];
+        for (size_t i = 0; i < n; i++) out[i] = (uint8_t)rank[in[i]];
     } else {
         const uint16_t *in = src;
         uint16_t *out = dst;
-        for (size_t i = 0; i < n / 2; i++) out[i] = s->rank[in[i]];
+        size_t i = 0;
+        for (; i + 4 <= n / 2; i += 4) {
+            out[i] = rank[in[i]]; out[i + 1] = rank[in[i + 1]]; out[i + 2] = rank[in[i + 2]]; out[i + 3] = rank[in[i + 3]];
+        }
+        for (; i < n / 2; i++) out[i] = rank[in[i]];
     }
     return (int64_t)n;
 }
