@@ -378,18 +378,72 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
     return 0;
 }
 
+/* idx[0, n) into the eight partial histograms (repeated bins do not wait on each other's stores) */
+static void count_idx(uint32_t (*part)[NCTX][NTOK], const uint16_t *ix, uint64_t n)
+{
+    uint32_t *const p0 = part[0][0], *const p1 = part[1][0], *const p2 = part[2][0], *const p3 = part[3][0];
+    uint32_t *const p4 = part[4][0], *const p5 = part[5][0], *const p6 = part[6][0], *const p7 = part[7][0];
+    uint64_t j = 0;
+    for (; j + 8 <= n; j += 8) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++;
+        p4[ix[j + 4]]++; p5[ix[j + 5]]++; p6[ix[j + 6]]++; p7[ix[j + 7]]++; }
+    for (; j < n; j++) p0[ix[j]]++;
+}
+
+static void sum_parts(huff_state *s)
+{
+    for (int c = 0; c < NCTX; c++)
+        for (int t = 0; t < NTOK; t++)
+            s->hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t] +
+                            s->part[4][c][t] + s->part[5][c][t] + s->part[6][c][t] + s->part[7][c][t];
+}
+
+/* huff64 builds a large block's codes from every SAMPLE_STEP-th row: counts times SAMPLE_STEP,
+ * plus one for each token up to the largest the sample saw in the context, plus the exact count
+ * of the elements beyond it (a scan finds them). Every token that occurs gets a code; the decoder
+ * reads the code lengths and does not know. */
+#define SAMPLE_STEP 4
+#define SAMPLE_MIN_ELEMS (1u << 16)
+
+#ifndef SQZ_HAVE_AVX512
+size_t sqz_huff_beyond_avx512(const uint16_t *idx, size_t k, size_t m, const uint16_t *cover)
+{ (void)idx; (void)cover; (void)m; return k; }
+#endif
+
+/* The first k' >= k with idx[k'] % NTOK >= cover[idx[k'] / NTOK], or m. */
+static size_t next_beyond(const uint16_t *idx, size_t k, size_t m, const uint16_t *cover)
+{
+    for (;;) {
+        if (sqz_simd_get() >= SQZ_SIMD_AVX512) k = sqz_huff_beyond_avx512(idx, k, m, cover);
+        const size_t stop = m - k > 64 ? k + 64 : m;
+        for (; k < stop; k++) if (idx[k] % NTOK >= cover[idx[k] / NTOK]) return k;
+        if (k == m) return m;
+    }
+}
+
+static void sampled_histogram(huff_state *s, size_t es, uint64_t m, unsigned step)
+{
+    uint16_t cover[32] = {0};
+    for (int c = 0; c < NCTX; c++) {
+        int top = -1;
+        for (int t = 0; t < (int)n_tokens(es); t++) if (s->hist[c][t]) top = t;
+        for (int t = 0; t <= top; t++) s->hist[c][t] = s->hist[c][t] * step + 1;
+        cover[c] = (uint16_t)(top + 1);
+    }
+    for (size_t k = next_beyond(s->idx, 0, m, cover); k < m; k = next_beyond(s->idx, k + 1, m, cover))
+        s->hist[s->idx[k] / NTOK][s->idx[k] % NTOK]++;
+}
+
 /* Contexts, histograms and codes of a block: writes its tables (n_sym, code lengths) to dst and
  * ent[c * NTOK + t] = code | length << 16 | (length + extra bits) << 24 to s->ent. For 1-2 byte
  * elements s->idx holds each element's context * NTOK + token, else s->ctx and s->tok. Returns
  * the bytes written or -sqz_error. */
 static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, uint64_t m, huff_state *s,
-                        uint8_t *dst, size_t cap)
+                        uint8_t *dst, size_t cap, int sample)
 {
-    /* eight partial histograms: repeated bins do not wait on each other's stores */
+    const unsigned step = sample && es <= 2 && m >= SAMPLE_MIN_ELEMS ? SAMPLE_STEP : 1;
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
-    uint32_t *const p0 = s->part[0][0], *const p1 = s->part[1][0], *const p2 = s->part[2][0], *const p3 = s->part[3][0];
-    uint32_t *const p4 = s->part[4][0], *const p5 = s->part[5][0], *const p6 = s->part[6][0], *const p7 = s->part[7][0];
+    uint64_t row = 0;
     for (uint64_t k = 0; k < m;) {  /* row by row: contexts, and for 1-2 byte elements indices and counts, in cache */
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
         segment_contexts(es, src, k, len, x, X, s->ctx + k);
@@ -397,11 +451,7 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
             const void *zk = (const uint8_t *)src + k * es;
             size_t done = idx_simd(es, zk, s->ctx + k, s->idx + k, len);
             sqz_huff_idx_scalar(es, zk, s->ctx + k, s->idx + k, done, len);
-            const uint16_t *const ix = s->idx + k;
-            uint64_t j = 0;
-            for (; j + 8 <= len; j += 8) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++;
-                p4[ix[j + 4]]++; p5[ix[j + 5]]++; p6[ix[j + 6]]++; p7[ix[j + 7]]++; }
-            for (; j < len; j++) p0[ix[j]]++;
+            if (row++ % step == 0) count_idx(s->part, s->idx + k, len);
         }
         k += len;
     }
@@ -419,12 +469,8 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
         }
         for (; k < m; k++) s->part[0][cx[k]][tk[k]]++;
     }
-    {
-        for (int c = 0; c < NCTX; c++)
-            for (int t = 0; t < NTOK; t++)
-                hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t] +
-                             s->part[4][c][t] + s->part[5][c][t] + s->part[6][c][t] + s->part[7][c][t];
-    }
+    sum_parts(s);
+    if (step > 1) sampled_histogram(s, es, m, step);
 
     const unsigned ntok = n_tokens(es);
     uint8_t len[NCTX][NTOK], tot[NCTX][NTOK];
@@ -468,7 +514,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     SQZ_RETURN_IF(n % es || m != blk->n_elems, SQZ_ERR_BAD_ARGUMENT, "huff block of %zu bytes", n);
     huff_state *s = get_state(state, m, n, 0);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff buffers for %llu elements", (unsigned long long)m);
-    const int64_t head = hf_model(es, X, blk->first_elem, src, m, s, dst, cap);
+    const int64_t head = hf_model(es, X, blk->first_elem, src, m, s, dst, cap, 0);
     if (head < 0) return head;
     uint8_t *const out = dst, *const o = out + head;
     uint32_t mask[NTOK];
@@ -947,7 +993,7 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     SQZ_RETURN_IF(n % es || m != blk->n_elems || es > 2, SQZ_ERR_BAD_ARGUMENT, "huff64 block of %zu bytes", n);
     huff_state *s = get_state(state, m, n, 0);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff64 buffers for %llu elements", (unsigned long long)m);
-    const int64_t head = hf_model(es, X, first, src, m, s, dst, cap);
+    const int64_t head = hf_model(es, X, first, src, m, s, dst, cap, 1);
     if (head < 0) return head;
     /* each group's words go backward from the end of its area: at most 24 bits per element of the
      * group, and 64 words to spare (vector stores reach below the stream's end) */
