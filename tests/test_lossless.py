@@ -189,6 +189,21 @@ def test_adversarial_scalar_equals_simd(dtype, rng):
             assert scalar == simd, (what, pipeline)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
+def test_row_encoders_equal_scalar_in_every_mode(dtype, rng):
+    """The AVX2 (16 or 32 per vector) and AVX-512 (32 or 64) residual rows, with their overlapping
+    last vectors, give the scalar bytes in every mode, on rows on either side of each width."""
+    info = np.iinfo(dtype)
+    for X in (17, 18, 33, 34, 35, 65, 66, 67, 97, 130):
+        walk = np.cumsum(np.cumsum(rng.integers(-3, 4, size=(3, 5, X)), axis=-1), axis=-2)  # compressible
+        walk[:, :, ::7] += rng.integers(-40, 41, size=walk[:, :, ::7].shape)  # and some large residuals
+        a = (walk + (info.min + info.max) // 2).clip(info.min, info.max).astype(dtype)
+        for mode in range(6):
+            pipeline = f"predict(mode={mode})->huff"
+            chunks = {level: with_simd(level, lambda: sqeazy_filter.encode(a, pipeline, threads=1)) for level in (0, 2, 3)}
+            assert chunks[0] == chunks[2] == chunks[3], (X, mode)
+
+
 @pytest.mark.parametrize("pipeline", ["huff", "lossless", "predict(mode=0)->huff", "predict(mode=5)->huff"])
 def test_small_blocks_with_short_streams(pipeline, rng):
     """Blocks of 1-4 KiB whose bit streams are a few bytes long: the decoder switches between its
@@ -241,7 +256,8 @@ def test_bound_of_a_shape_holds_and_is_tight(rng):
     big = ffi.new("uint64_t[]", [834, 118, 209])
     assert lib.sqz_encode_bound_shape(3, 3, big, ffi.NULL) < 41_136_216 + (2 << 20)
     for dtype, ndim, pipeline in ((3, 0, b"lossless"), (99, 3, b"lossless"), (3, 3, b"nosuchstage")):
-        opts = ffi.new("sqz_options *", {"pipeline": ffi.new("char[]", pipeline)})
+        text = ffi.new("char[]", pipeline)  # kept alive: the struct field does not own it
+        opts = ffi.new("sqz_options *", {"pipeline": text})
         assert lib.sqz_encode_bound_shape(dtype, ndim, big, opts) == 0
         assert sqeazy_filter.last_error()
 
