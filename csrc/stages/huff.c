@@ -399,26 +399,15 @@ static void sum_parts(huff_state *s)
 
 /* huff64 builds a large block's codes from every SAMPLE_STEP-th row: counts times SAMPLE_STEP,
  * plus one for each token up to the largest the sample saw in the context, plus the exact count
- * of the elements beyond it (a scan finds them). Every token that occurs gets a code; the decoder
+ * of the elements beyond those (one vector scan). Every token that occurs gets a code; the decoder
  * reads the code lengths and does not know. */
 #define SAMPLE_STEP 4
 #define SAMPLE_MIN_ELEMS (1u << 16)
 
 #ifndef SQZ_HAVE_AVX512
-size_t sqz_huff_beyond_avx512(const uint16_t *idx, size_t k, size_t m, const uint16_t *cover)
-{ (void)idx; (void)cover; (void)m; return k; }
+size_t sqz_huff_count_beyond_avx512(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist)
+{ (void)idx; (void)m; (void)cover; (void)hist; return 0; }
 #endif
-
-/* The first k' >= k with idx[k'] % NTOK >= cover[idx[k'] / NTOK], or m. */
-static size_t next_beyond(const uint16_t *idx, size_t k, size_t m, const uint16_t *cover)
-{
-    for (;;) {
-        if (sqz_simd_get() >= SQZ_SIMD_AVX512) k = sqz_huff_beyond_avx512(idx, k, m, cover);
-        const size_t stop = m - k > 64 ? k + 64 : m;
-        for (; k < stop; k++) if (idx[k] % NTOK >= cover[idx[k] / NTOK]) return k;
-        if (k == m) return m;
-    }
-}
 
 static void sampled_histogram(huff_state *s, size_t es, uint64_t m, unsigned step)
 {
@@ -429,8 +418,9 @@ static void sampled_histogram(huff_state *s, size_t es, uint64_t m, unsigned ste
         for (int t = 0; t <= top; t++) s->hist[c][t] = s->hist[c][t] * step + 1;
         cover[c] = (uint16_t)(top + 1);
     }
-    for (size_t k = next_beyond(s->idx, 0, m, cover); k < m; k = next_beyond(s->idx, k + 1, m, cover))
-        s->hist[s->idx[k] / NTOK][s->idx[k] % NTOK]++;
+    uint32_t *const flat = s->hist[0];  /* flat[c * NTOK + t]: indexed by idx */
+    size_t k = sqz_simd_get() >= SQZ_SIMD_AVX512 ? sqz_huff_count_beyond_avx512(s->idx, m, cover, flat) : 0;
+    for (; k < m; k++) flat[s->idx[k]] += s->idx[k] % NTOK >= cover[s->idx[k] / NTOK];
 }
 
 /* Contexts, histograms and codes of a block: writes its tables (n_sym, code lengths) to dst and
@@ -1032,7 +1022,12 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     for (int l = 0; l < LANES64; l++, o += 4) sqz_wr32(o, xs[l]);
     for (int g = 0; g < 3; g++, o += 4) sqz_wr32(o, (uint32_t)sz[g]);
     for (int g = 0; g < 4; g++) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        memcpy(o, w[g], sz[g]);
+        o += sz[g];
+#else
         for (size_t i = 0; i < sz[g] / 2; i++, o += 2) sqz_wr16(o, w[g][i]);
+#endif
     }
     return (int64_t)total;
 }

@@ -111,13 +111,15 @@ size_t sqz_huff_idx_avx512(size_t es, const void *z_, const uint8_t *ctx, uint16
     return j;
 }
 
-size_t sqz_huff_beyond_avx512(const uint16_t *idx, size_t k, size_t m, const uint16_t *cover)
+size_t sqz_huff_count_beyond_avx512(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist)
 {
     const __m512i cv = LD(cover), tmask = _mm512_set1_epi16(127);
+    size_t k = 0;
     for (; k + 32 <= m; k += 32) {
         const __m512i v = LD(idx + k);
         const __m512i lim = _mm512_permutexvar_epi16(_mm512_srli_epi16(v, 7), cv);
-        if (_mm512_cmpge_epu16_mask(_mm512_and_si512(v, tmask), lim)) return k;
+        for (__mmask32 b = _mm512_cmpge_epu16_mask(_mm512_and_si512(v, tmask), lim); b; b &= b - 1)
+            hist[idx[k + (unsigned)__builtin_ctz(b)]]++;
     }
     return k;
 }
