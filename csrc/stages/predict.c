@@ -47,6 +47,14 @@ static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, 
     return hw ? w : hn ? n : hp ? p : w;
 }
 
+/* The widest SIMD row encoder (AVX2 at least: the caller checks) */
+static inline size_t row_simd(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
+                              size_t X, uint32_t flip)
+{
+    return sqz_simd_get() >= SQZ_SIMD_AVX512 ? sqz_predict_row_avx512(mode, es, cur, up, pp, out, X, flip)
+                                             : sqz_predict_row_avx2(mode, es, cur, up, pp, out, X, flip);
+}
+
 /* Interior rows from element i (block offset k, an interior row start) that share the same
  * neighbours: within the plane, within the block, and with the previous plane in the block for
  * all or none of them. */
@@ -167,7 +175,7 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
             T pr0 = (T)pred_edge(rm, 0, (T)(up[0] ^ flip), 0, 0, pv, 0, 1, 0, hp);                         \
             if (!dec) {                                                                                    \
                 out[k] = zig_##SUF((T)(in[k] ^ flip), pr0);                                                \
-                size_t done = simd ? sqz_predict_row_avx2(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1; \
+                size_t done = simd ? row_simd(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1;             \
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
             } else if (simd_dec && sizeof(T) <= 2 &&  /* the 16-row decoder takes the modes it has */   \
@@ -273,6 +281,12 @@ size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, 
 size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
                              const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost)
 { (void)modes; (void)n_modes; (void)cur; (void)up; (void)pp; (void)X; (void)flip; (void)cost; return 1; }
+#endif
+
+#ifndef SQZ_HAVE_AVX512
+size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
+                              size_t X, uint32_t flip)
+{ (void)mode; (void)es; (void)cur; (void)up; (void)pp; (void)out; (void)X; (void)flip; return 0; }
 #endif
 
 static uint32_t flip_of(int dtype)

@@ -31,11 +31,13 @@ SQZ_HD uint64_t sqz_pred_full(int mode, uint64_t w, uint64_t n, uint64_t nw, uin
 /* Residuals of one interior row (every element has N, and P for the 3-D modes), elements
  * [j0, X) with j0 >= 1; NE of the last element is N. cur/up/pp: this row, the row above, the same row one plane before.
  * flip: XOR applied to every value first (sign bit for signed types). The scalar functions
- * are the reference; the AVX2 one does elements [1, returned) and needs j0 == 1. */
+ * are the reference; the AVX2 and AVX-512 ones do elements [1, returned) and need j0 == 1. */
 void sqz_predict_row_scalar(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, size_t j0, uint32_t flip);
 size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                             size_t X, uint32_t flip);
+size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
+                              size_t X, uint32_t flip);
 
 /* Decoder of whole interior rows for the averaging modes and MED (AVG, AVGNE, AVG3D, MED; 1- and 2-byte
  * elements): z = residuals of `rows` rows, up = the row above the first, pp = the first row's
