@@ -500,6 +500,20 @@ def test_sixteen_row_decoder_equals_scalar(mode, dtype, rng):
                     np.testing.assert_array_equal(out, a, err_msg=f"{shape} block {block} level {level}")
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int16"])
+def test_sixteen_row_decoder_without_carried_plane(dtype, rng):
+    """Planes too large for the 16-row decoder to keep their vectors (4 MiB): AVG3D reads the
+    previous plane's rows themselves, and must flip signed values as the carried path does."""
+    info = np.iinfo(dtype)
+    shape = (2, 1100, 2048) if dtype == "int16" else (2, 2100, 2048)
+    walk = np.cumsum(rng.integers(-2, 3, size=shape, dtype=np.int16), axis=-1, dtype=np.int64)
+    a = (walk % (info.max - info.min) + info.min).astype(dtype)
+    chunk = sqeazy_filter.encode(a, "predict(mode=4)->huff", threads=1)
+    for level in (0, 2, 3):
+        np.testing.assert_array_equal(with_simd(level, lambda: sqeazy_filter.decode(chunk, threads=1)), a,
+                                      err_msg=f"level {level}")
+
+
 def test_encode_output_buffer_reuse(monkeypatch, rng):
     """encode() reuses one working buffer per thread up to a size, and allocates past it: chunks of
     growing and shrinking sizes, on either side of the limit, come out as encoded alone."""
