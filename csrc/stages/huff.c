@@ -408,6 +408,10 @@ static void sum_parts(huff_state *s)
 size_t sqz_huff_count_beyond_avx512(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist)
 { (void)idx; (void)m; (void)cover; (void)hist; return 0; }
 #endif
+#ifndef SQZ_HAVE_AVX2
+size_t sqz_huff_count_beyond_avx2(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist)
+{ (void)idx; (void)m; (void)cover; (void)hist; return 0; }
+#endif
 
 static void sampled_histogram(huff_state *s, size_t es, uint64_t m, unsigned step)
 {
@@ -419,8 +423,11 @@ static void sampled_histogram(huff_state *s, size_t es, uint64_t m, unsigned ste
         cover[c] = (uint16_t)(top + 1);
     }
     uint32_t *const flat = s->hist[0];  /* flat[c * NTOK + t]: indexed by idx */
-    size_t k = sqz_simd_get() >= SQZ_SIMD_AVX512 ? sqz_huff_count_beyond_avx512(s->idx, m, cover, flat) : 0;
-    for (; k < m; k++) flat[s->idx[k]] += s->idx[k] % NTOK >= cover[s->idx[k] / NTOK];
+    const int level = sqz_simd_get();
+    size_t k = level >= SQZ_SIMD_AVX512 ? sqz_huff_count_beyond_avx512(s->idx, m, cover, flat)
+             : level >= SQZ_SIMD_AVX2 ? sqz_huff_count_beyond_avx2(s->idx, m, cover, flat) : 0;
+    for (; k < m; k++)
+        if (s->idx[k] % NTOK >= cover[s->idx[k] / NTOK]) flat[s->idx[k]]++;  /* rare: a branch, no stores */
 }
 
 /* Contexts, histograms and codes of a block: writes its tables (n_sym, code lengths) to dst and

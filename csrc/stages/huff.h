@@ -33,6 +33,7 @@ size_t sqz_huff_idx_avx2(size_t es, const void *z, const uint8_t *ctx, uint16_t 
 size_t sqz_huff_idx_avx512(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1);
 /* hist[i]++ for each i = idx[k] with i % 128 >= cover[i / 128], k < the returned count (a multiple of 32). */
 size_t sqz_huff_count_beyond_avx512(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist);
+size_t sqz_huff_count_beyond_avx2(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist);
 
 /* Bits of elements [0, n) of a 1- or 2-byte block: v[k] = code | extra bits << code length,
  * nb[k] = their count, from ent[idx] = code | length << 16 | total << 24. */

@@ -188,3 +188,27 @@ size_t sqz_huff_tok_avx2(size_t es, const void *z_, uint8_t *tok, size_t j1)
     }
     return j;
 }
+
+/* sqz_huff_count_beyond_avx512 with 32 indices per step: contexts and tokens packed to bytes,
+ * each context's cover by two byte shuffles (contexts 0-15 and 16-31). */
+size_t sqz_huff_count_beyond_avx2(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist)
+{
+    uint8_t lo[16], hi[16];
+    for (int c = 0; c < 16; c++) { lo[c] = (uint8_t)cover[c]; hi[c] = (uint8_t)cover[16 + c]; }
+    const __m256i tlo = _mm256_broadcastsi128_si256(LD128(lo)), thi = _mm256_broadcastsi128_si256(LD128(hi));
+    const __m256i t127 = _mm256_set1_epi16(127);
+    size_t k = 0;
+    for (; k + 32 <= m; k += 32) {
+        const __m256i a = LD(idx + k), b = LD(idx + k + 16);
+        /* byte i: a[i] (i < 8), b[i - 8], a[i - 8] (16 <= i < 24), b[i - 16]: packs work per 128-bit half */
+        const __m256i ctx = _mm256_packus_epi16(_mm256_srli_epi16(a, 7), _mm256_srli_epi16(b, 7));
+        const __m256i tok = _mm256_packus_epi16(_mm256_and_si256(a, t127), _mm256_and_si256(b, t127));
+        const __m256i cv = _mm256_blendv_epi8(_mm256_shuffle_epi8(tlo, ctx), _mm256_shuffle_epi8(thi, ctx),
+                                              _mm256_slli_epi16(ctx, 3));  /* context bit 4 -> bit 7 */
+        for (unsigned bad = ~(unsigned)_mm256_movemask_epi8(_mm256_cmpgt_epi8(cv, tok)); bad; bad &= bad - 1) {
+            const unsigned i = (unsigned)__builtin_ctz(bad);
+            hist[idx[k + (i & 7) + (i & 8 ? 16 : 0) + (i & 16 ? 8 : 0)]]++;
+        }
+    }
+    return k;
+}
