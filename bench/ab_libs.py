@@ -21,9 +21,18 @@ from sqeazy_filter import _lib
 ffi, lib = _lib.ffi, _lib.load()
 data, pipeline, names = sys.argv[1], sys.argv[2] or None, sys.argv[3].split(",")
 out = {}
+text = ffi.new("char[]", (pipeline or sf.DEFAULT_PIPELINE).encode())
+opts = ffi.new("sqz_options *", {"pipeline": text, "threads": 1, "block_bytes": 0})
 for name in names:
     a = tifffile.imread(f"{data}/{name}")
-    c = sf.encode(a, pipeline=pipeline, threads=1)
+    code, shape = sf.codec.code_of(a.dtype), ffi.new("uint64_t[]", list(a.shape))
+    enc_out = np.ones(lib.sqz_encode_bound(a.nbytes, code, a.ndim, text), np.uint8)  # the C API of every build
+    def enc():
+        n = lib.sqz_encode(ffi.from_buffer(a), a.nbytes, code, a.ndim, shape, opts, ffi.from_buffer(enc_out), enc_out.nbytes)
+        if n < 0:
+            raise RuntimeError("encode failed")
+        return n
+    c = enc_out[:enc()].tobytes()
     dst = np.zeros_like(a)
     cbuf, dbuf = ffi.from_buffer(c), ffi.from_buffer(dst)
     def dec():
@@ -38,7 +47,7 @@ for name in names:
             t = time.thread_time(); f(); ts.append(time.thread_time() - t)
         return min(ts)
     mb = a.nbytes / 1e6
-    out[name] = (a.nbytes / len(c), mb / best(lambda: sf.encode(a, pipeline=pipeline, threads=1)), mb / best(dec))
+    out[name] = (a.nbytes / len(c), mb / best(enc), mb / best(dec))
 print(json.dumps(out))
 '''
 
