@@ -47,12 +47,12 @@ static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, 
     return hw ? w : hn ? n : hp ? p : w;
 }
 
-/* The widest SIMD row encoder (AVX2 at least: the caller checks) */
+/* The widest SIMD row encoder that the row fills (AVX2 at least: the caller checks) */
 static inline size_t row_simd(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                               size_t X, uint32_t flip)
 {
-    return sqz_simd_get() >= SQZ_SIMD_AVX512 ? sqz_predict_row_avx512(mode, es, cur, up, pp, out, X, flip)
-                                             : sqz_predict_row_avx2(mode, es, cur, up, pp, out, X, flip);
+    const size_t done = sqz_simd_get() >= SQZ_SIMD_AVX512 ? sqz_predict_row_avx512(mode, es, cur, up, pp, out, X, flip) : 1;
+    return done > 1 ? done : sqz_predict_row_avx2(mode, es, cur, up, pp, out, X, flip);  /* rows under 34 (or 66) */
 }
 
 /* Interior rows from element i (block offset k, an interior row start) that share the same
