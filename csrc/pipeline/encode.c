@@ -223,18 +223,27 @@ static int prepare_stages(sqz_pipeline *pl, const uint8_t *src, size_t size, siz
     return 0;
 }
 
-int sqz_check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
+/* The element count of a shape (dtype, ndim and every extent checked) */
+static int shape_elems(int dtype, int ndim, const uint64_t *shape, uint64_t *n_elems)
 {
-    size_t es = sqz_dtype_size(dtype);
-    SQZ_RETURN_IF(!es, SQZ_ERR_UNSUPPORTED_DTYPE, "dtype code %d (supported: uint8, int8, uint16, int16, uint32, int32, float32)", dtype);
+    SQZ_RETURN_IF(!sqz_dtype_size(dtype), SQZ_ERR_UNSUPPORTED_DTYPE,
+                  "dtype code %d (supported: uint8, int8, uint16, int16, uint32, int32, float32)", dtype);
     SQZ_RETURN_IF(ndim < 1 || ndim > SQZ_MAX_NDIM || !shape, SQZ_ERR_BAD_ARGUMENT, "ndim %d (1..%d)", ndim, SQZ_MAX_NDIM);
-    uint64_t n = 1, bytes;
+    uint64_t n = 1;
     for (int d = 0; d < ndim; d++) {
         SQZ_RETURN_IF(shape[d] > UINT32_MAX, SQZ_ERR_BAD_ARGUMENT, "dimension %d of %llu exceeds 2^32-1", d,
                       (unsigned long long)shape[d]);
         SQZ_RETURN_IF(!sqz_mul_ok(n, shape[d], &n), SQZ_ERR_BAD_ARGUMENT, "shape overflows");
     }
-    SQZ_RETURN_IF(!sqz_mul_ok(n, es, &bytes) || bytes != src_size, SQZ_ERR_SIZE_MISMATCH,
+    *n_elems = n;
+    return 0;
+}
+
+int sqz_check_geometry(int dtype, int ndim, const uint64_t *shape, size_t src_size, uint64_t *n_elems)
+{
+    uint64_t n, bytes;
+    SQZ_FORWARD_IF_ERROR(shape_elems(dtype, ndim, shape, &n));
+    SQZ_RETURN_IF(!sqz_mul_ok(n, sqz_dtype_size(dtype), &bytes) || bytes != src_size, SQZ_ERR_SIZE_MISMATCH,
                   "shape holds %llu elements but the buffer has %zu bytes", (unsigned long long)n, src_size);
     *n_elems = n;
     return 0;
@@ -262,10 +271,8 @@ size_t sqz_encode_bound_shape(int dtype, int ndim, const uint64_t *shape, const 
     static const sqz_options defaults = {0};
     if (!opt) opt = &defaults;
     const size_t es = sqz_dtype_size(dtype);
-    uint64_t n_elems = 1, raw;
-    if (!es || ndim < 1 || ndim > SQZ_MAX_NDIM || !shape) return (void)sqz_fail(SQZ_ERR_BAD_ARGUMENT, "dtype %d, ndim %d", dtype, ndim), 0;
-    for (int d = 0; d < ndim; d++)
-        if (shape[d] > UINT32_MAX || !sqz_mul_ok(n_elems, shape[d], &n_elems)) return (void)sqz_fail(SQZ_ERR_BAD_ARGUMENT, "shape"), 0;
+    uint64_t n_elems, raw;
+    if (shape_elems(dtype, ndim, shape, &n_elems) < 0) return 0;
     if (!sqz_mul_ok(n_elems, es, &raw) || raw > SIZE_MAX / 2 || opt->block_bytes > SQZ_MAX_BLOCK_BYTES)
         return (void)sqz_fail(SQZ_ERR_BAD_ARGUMENT, "chunk of %llu elements, block_bytes %u", (unsigned long long)n_elems,
                               opt->block_bytes), 0;
