@@ -108,20 +108,17 @@ static void mark(const void *chunk, size_t es, size_t i0, size_t i1, uint8_t *se
     *hi = b;
 }
 
-/* seen[v] = 1 for every value, four per iteration (a pass at two stores a cycle) */
-static void mark_all8(const uint8_t *in, size_t n, uint8_t *seen)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) { seen[in[i]] = 1; seen[in[i + 1]] = 1; seen[in[i + 2]] = 1; seen[in[i + 3]] = 1; }
-    for (; i < n; i++) seen[in[i]] = 1;
+/* seen[v] = 1 for every value, four per iteration: about one element per cycle, the stores' rate */
+#define DEFINE_MARK_ALL(NAME, T)                                                                          \
+static void NAME(const T *in, size_t n, uint8_t *seen)                                                   \
+{                                                                                                        \
+    size_t i = 0;                                                                                        \
+    for (; i + 4 <= n; i += 4) { seen[in[i]] = 1; seen[in[i + 1]] = 1; seen[in[i + 2]] = 1; seen[in[i + 3]] = 1; } \
+    for (; i < n; i++) seen[in[i]] = 1;                                                                  \
 }
-
-static void mark_all16(const uint16_t *in, size_t n, uint8_t *seen)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) { seen[in[i]] = 1; seen[in[i + 1]] = 1; seen[in[i + 2]] = 1; seen[in[i + 3]] = 1; }
-    for (; i < n; i++) seen[in[i]] = 1;
-}
+DEFINE_MARK_ALL(mark_all8, uint8_t)
+DEFINE_MARK_ALL(mark_all16, uint16_t)
+#undef DEFINE_MARK_ALL
 
 static uint32_t count_seen(const uint8_t *seen, uint32_t lo, uint32_t hi)
 {
