@@ -163,14 +163,14 @@ def test_damaged_fields_are_named(what, rng):
 
 @pytest.mark.parametrize("dtype", ["uint8", "uint16"])
 def test_codes_from_sampled_rows_cover_every_token(dtype, rng):
-    """A block of >= 65536 elements takes its code lengths from every 4th row. Tokens and contexts
-    that only the other rows have (bright single pixels, and the rows below them) still get codes,
-    at every SIMD level."""
+    """A block of >= 65536 elements takes its code lengths from every 4th row, in huff64 and huff.
+    Tokens and contexts that only the other rows have (bright single pixels, and the rows below
+    them) still get codes, at every SIMD level."""
     top = np.iinfo(dtype).max
     a = rng.poisson(20, (4, 128, 256)).astype(dtype)  # 131072 elements: one block
     rows = a.reshape(-1, 256)
     for r in (1, 2, 3, 5, 6, 7, 130, 511):  # none of them a multiple of 4
         rows[r, (37 * r) % 256] = top - r % 16
         rows[r, (11 * r) % 256] = top // 3
-    both_ways(a, "lossless64")
-    both_ways(a, "predict(mode=0)->huff64")
+    for pipeline in ("lossless64", "predict(mode=0)->huff64", "lossless", "predict(mode=0)->huff"):
+        both_ways(a, pipeline)

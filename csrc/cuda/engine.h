@@ -334,12 +334,12 @@ int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *ds
     SQZ_FORWARD_IF_ERROR(need(s.h_flags, 8 * 4));
     SQZ_FORWARD_IF_ERROR(need(s.d_z, raw));
     SQZ_FORWARD_IF_ERROR(need(s.d_ct, 2 * (size_t)ne));
-    SQZ_FORWARD_IF_ERROR(need(s.d_htab, hist_n * 9 + (size_t)n * SQZK_NCTX));
+    SQZ_FORWARD_IF_ERROR(need(s.d_htab, hist_n * 9 + 2 * (size_t)n * SQZK_NCTX));
     SQZ_FORWARD_IF_ERROR(need(s.d_tiles, (size_t)n * 4 * tps * 8));
     SQZ_FORWARD_IF_ERROR(need(s.d_binfo, (size_t)n * SQZK_BINFO * 8));
     uint8_t *d_out = s.d_out.as<uint8_t>(), *payload = d_out + p.head;
     uint32_t *hist = s.d_htab.as<uint32_t>(), *ent = hist + hist_n;
-    uint8_t *lens = (uint8_t *)(ent + hist_n), *nsym = lens + hist_n;
+    uint8_t *lens = (uint8_t *)(ent + hist_n), *nsym = lens + hist_n, *cover = nsym + (size_t)n * SQZK_NCTX;
     uint64_t *tiles = s.d_tiles.as<uint64_t>(), *binfo = s.d_binfo.as<uint64_t>(), *ds = s.d_segs.as<uint64_t>();
     uint8_t *ct = s.d_ct.as<uint8_t>();
     unsigned long long *d_flags = (unsigned long long *)s.d_flags.p;
@@ -378,6 +378,8 @@ int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *ds
         } else
 #endif
             SQZ_LAUNCH(k_ctx_tok, grid_for(ne), k_threads, s.stream, cur, g, lg.X, ct, hist);
+        SQZ_LAUNCH(k_huff_cover, grid_for(n * SQZK_NCTX), k_threads, s.stream, hist, g, cover);
+        SQZ_LAUNCH(k_huff_beyond, grid_for(ne), k_threads, s.stream, (const uint8_t *)ct, g, (const uint8_t *)cover, hist);
         SQZ_LAUNCH(k_huff_tables, grid_for(n * SQZK_NCTX), k_threads, s.stream, (const uint32_t *)hist, n, es, nsym, lens, ent);
         SQZ_LAUNCH(k_tile_bits, grid_for(n * 4 * tps), k_threads, s.stream, (const uint8_t *)ct, (const uint32_t *)ent, g, tps,
                    tiles);

@@ -218,7 +218,21 @@ SQZ_HD unsigned sqzk_context_at(const uint8_t *z, uint32_t es, uint64_t k, uint6
     return sqzk_ctx_of(2 * n + nw + ne + nww + nee);
 }
 
-/* ct[i] = context, ct[n_elems + i] = token; per-block histograms hist[(b*NCTX + c)*NT + t]. */
+/* Does block b take its codes from sampled rows (huff.h, SQZ_HUFF_SAMPLE_STEP)? */
+SQZ_HD int sqzk_sampled(const sqzk_geo &g, uint64_t b)
+{
+    return g.es <= 2 && sqzk_block_elems(g, b) >= SQZ_HUFF_SAMPLE_MIN;
+}
+
+/* Is chunk element i, k-th of block b, in a row that the histogram counts? Row r of a block holds
+ * its elements k with (first % X + k) / X == r. */
+SQZ_HD int sqzk_counted(const sqzk_geo &g, uint64_t b, uint64_t first, uint64_t k, uint64_t X)
+{
+    return !sqzk_sampled(g, b) || sqzk_div(sqzk_mod(first, X) + k, X) % SQZ_HUFF_SAMPLE_STEP == 0;
+}
+
+/* ct[i] = context, ct[n_elems + i] = token; per-block histograms hist[(b*NCTX + c)*NT + t] of
+ * the counted rows. */
 SQZ_KERNEL k_ctx_tok(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint32_t *hist)
 {
     for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
@@ -227,7 +241,34 @@ SQZ_KERNEL k_ctx_tok(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, uint
         const unsigned t = sqzk_token_of(sqzk_ld(z, g.es, i));
         ct[i] = (uint8_t)c;
         ct[g.n_elems + i] = (uint8_t)t;
-        sqz_atomic_add_u32(hist + (b * SQZK_NCTX + c) * SQZK_NT + t, 1);
+        if (sqzk_counted(g, b, first, i - first, X)) sqz_atomic_add_u32(hist + (b * SQZK_NCTX + c) * SQZK_NT + t, 1);
+    }
+}
+
+/* Sampled blocks, per (block, context): counts times STEP, plus one up to the largest token
+ * counted; cover = that token + 1 (NT for blocks counted whole). hf_model's sampled_histogram. */
+SQZ_KERNEL k_huff_cover(uint32_t *hist, sqzk_geo g, uint8_t *cover)
+{
+    for (uint64_t bc = SQZ_TID; bc < g.n_blocks * SQZK_NCTX; bc += SQZ_NTHREADS) {
+        if (!sqzk_sampled(g, bc / SQZK_NCTX)) {
+            cover[bc] = SQZK_NT;
+            continue;
+        }
+        uint32_t *h = hist + bc * SQZK_NT;
+        int top = -1;
+        for (int t = 0; t < (int)sqzk_n_tokens(g.es); t++) if (h[t]) top = t;
+        for (int t = 0; t <= top; t++) h[t] = h[t] * SQZ_HUFF_SAMPLE_STEP + 1;
+        cover[bc] = (uint8_t)(top + 1);
+    }
+}
+
+/* The exact count of every element whose token lies beyond its context's cover. */
+SQZ_KERNEL k_huff_beyond(const uint8_t *ct, sqzk_geo g, const uint8_t *cover, uint32_t *hist)
+{
+    for (uint64_t i = SQZ_TID; i < g.n_elems; i += SQZ_NTHREADS) {
+        const uint64_t bc = sqzk_div(i, g.block_elems) * SQZK_NCTX + ct[i];
+        const unsigned t = ct[g.n_elems + i];
+        if (t >= cover[bc]) sqz_atomic_add_u32(hist + bc * SQZK_NT + t, 1);
     }
 }
 
@@ -730,7 +771,7 @@ SQZ_KERNEL k_ctx_tok_cta(const uint8_t *z, sqzk_geo g, uint64_t X, uint8_t *ct, 
             const unsigned c = sqzk_context_at(zb, g.es, k, sqzk_mod(i, X), X), t = sqzk_token_of(sqzk_ld(zb, g.es, k));
             ct[i] = (uint8_t)c;
             ct[g.n_elems + i] = (uint8_t)t;
-            atomicAdd(&h[c * SQZK_NT + t], 1u);
+            if (sqzk_counted(g, b, first, k, X)) atomicAdd(&h[c * SQZK_NT + t], 1u);
         }
         __syncthreads();
         for (unsigned i = threadIdx.x; i < SQZK_NCTX * SQZK_NT; i += blockDim.x)

@@ -397,13 +397,8 @@ static void sum_parts(huff_state *s)
                             s->part[4][c][t] + s->part[5][c][t] + s->part[6][c][t] + s->part[7][c][t];
 }
 
-/* huff64 builds a large block's codes from every SAMPLE_STEP-th row: counts times SAMPLE_STEP,
- * plus one for each token up to the largest the sample saw in the context, plus the exact count
- * of the elements beyond those (one vector scan). Every token that occurs gets a code; the decoder
- * reads the code lengths and does not know. */
-#define SAMPLE_STEP 4
-#define SAMPLE_MIN_ELEMS (1u << 16)
-
+/* Codes from sampled rows (huff.h, SQZ_HUFF_SAMPLE_STEP): the elements beyond the sampled tokens
+ * are counted by one vector scan. The decoder reads the code lengths and does not know. */
 #ifndef SQZ_HAVE_AVX512
 size_t sqz_huff_count_beyond_avx512(const uint16_t *idx, size_t m, const uint16_t *cover, uint32_t *hist)
 { (void)idx; (void)m; (void)cover; (void)hist; return 0; }
@@ -435,9 +430,9 @@ static void sampled_histogram(huff_state *s, size_t es, uint64_t m, unsigned ste
  * elements s->idx holds each element's context * NTOK + token, else s->ctx and s->tok. Returns
  * the bytes written or -sqz_error. */
 static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, uint64_t m, huff_state *s,
-                        uint8_t *dst, size_t cap, int sample)
+                        uint8_t *dst, size_t cap)
 {
-    const unsigned step = sample && es <= 2 && m >= SAMPLE_MIN_ELEMS ? SAMPLE_STEP : 1;
+    const unsigned step = es <= 2 && m >= SQZ_HUFF_SAMPLE_MIN ? SQZ_HUFF_SAMPLE_STEP : 1;
     uint32_t (*hist)[NTOK] = s->hist;
     memset(s->part, 0, sizeof s->part);
     uint64_t row = 0;
@@ -511,7 +506,7 @@ static int64_t hf_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     SQZ_RETURN_IF(n % es || m != blk->n_elems, SQZ_ERR_BAD_ARGUMENT, "huff block of %zu bytes", n);
     huff_state *s = get_state(state, m, n, 0);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff buffers for %llu elements", (unsigned long long)m);
-    const int64_t head = hf_model(es, X, blk->first_elem, src, m, s, dst, cap, 0);
+    const int64_t head = hf_model(es, X, blk->first_elem, src, m, s, dst, cap);
     if (head < 0) return head;
     uint8_t *const out = dst, *const o = out + head;
     uint32_t mask[NTOK];
@@ -990,7 +985,7 @@ static int64_t h64_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const 
     SQZ_RETURN_IF(n % es || m != blk->n_elems || es > 2, SQZ_ERR_BAD_ARGUMENT, "huff64 block of %zu bytes", n);
     huff_state *s = get_state(state, m, n, 0);
     SQZ_RETURN_IF(!s, SQZ_ERR_OUT_OF_MEMORY, "huff64 buffers for %llu elements", (unsigned long long)m);
-    const int64_t head = hf_model(es, X, first, src, m, s, dst, cap, 1);
+    const int64_t head = hf_model(es, X, first, src, m, s, dst, cap);
     if (head < 0) return head;
     /* each group's words go backward from the end of its area: at most 24 bits per element of the
      * group, and 64 words to spare (vector stores reach below the stream's end) */

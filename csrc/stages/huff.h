@@ -13,6 +13,12 @@
 /* huff64: element at column x of a row is in group (x >> 4) & 3, lane x & 15 (64 lanes); a look-up
  * reads the low SQZ_HUFF64_LBITS bits of the lane's state. */
 #define SQZ_HUFF64_LBITS 11
+/* Encoders (huff, huff64; CPU and GPU): a block of at least SQZ_HUFF_SAMPLE_MIN 1- or 2-byte
+ * elements takes its codes from its rows 0, STEP, 2 STEP, ... (the first row may be partial):
+ * counts times STEP, plus one for each token up to the largest counted in its context, plus the
+ * exact count of the elements beyond those. Every token that occurs gets a code. */
+#define SQZ_HUFF_SAMPLE_STEP 4
+#define SQZ_HUFF_SAMPLE_MIN (1u << 16)
 
 /* ctx[j] for j in [j0, j1) of a row whose row above is `up` (element j above j; 2 <= j0,
  * j1 + 2 <= row length: up[j-2..j+2] exist). */

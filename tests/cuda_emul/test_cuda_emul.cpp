@@ -445,14 +445,15 @@ static void test_lossless(sqz_cuda_ctx *ctx)
                 }
             }
     }
-    /* bigger blocks: several 4096-element segments and emission tiles per stream, and whole
-     * default-size blocks */
+    /* bigger blocks: several 4096-element segments and emission tiles per stream, whole
+     * default-size blocks, and blocks of at least SQZ_HUFF_SAMPLE_MIN elements (codes from sampled
+     * rows) that start inside a row */
     const std::vector<std::vector<uint64_t>> big = {{3, 150, 301}, {70000}, {2, 700, 256}};
     for (int dtype : {SQZ_UINT8, SQZ_UINT16})
         for (const auto &shape : big)
             for (int kind : {0, 2, 5, 6})
                 for (const char *pipe : {"lossless", "lossless3d", "predict(mode=1)->huff", "remap->predict(mode=5)->huff"})
-                    for (uint32_t bb : {0u, 20000u})
+                    for (uint32_t bb : {0u, 20000u, 70001u, 140002u})
                         check_lossless(ctx, dtype, shape, pipe, bb, make_lossless(dtype, shape, kind), kind, bb == 20000 && kind == 0);
     /* 4-byte elements: not on the GPU (NO_GPU), the CPU codes them */
     for (int dtype : {SQZ_UINT32, SQZ_FLOAT32}) {
