@@ -378,23 +378,38 @@ static int emit_tiles(size_t es, const void *z, uint64_t m, const uint16_t *idx,
     return 0;
 }
 
-/* idx[0, n) into the eight partial histograms (repeated bins do not wait on each other's stores) */
-static void count_idx(uint32_t (*part)[NCTX][NTOK], const uint16_t *ix, uint64_t n)
+/* idx[0, n) into `parts` (2 or 8) partial histograms: repeated bins do not wait on each other's
+ * stores. Small blocks take 2, which are quicker to clear and to sum. */
+#define SMALL_BLOCK 16384
+static void count_idx(uint32_t (*part)[NCTX][NTOK], unsigned parts, const uint16_t *ix, uint64_t n)
 {
-    uint32_t *const p0 = part[0][0], *const p1 = part[1][0], *const p2 = part[2][0], *const p3 = part[3][0];
-    uint32_t *const p4 = part[4][0], *const p5 = part[5][0], *const p6 = part[6][0], *const p7 = part[7][0];
+    uint32_t *const p0 = part[0][0], *const p1 = part[1][0];
     uint64_t j = 0;
-    for (; j + 8 <= n; j += 8) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++;
-        p4[ix[j + 4]]++; p5[ix[j + 5]]++; p6[ix[j + 6]]++; p7[ix[j + 7]]++; }
+    if (parts == 2) {
+        for (; j + 2 <= n; j += 2) { p0[ix[j]]++; p1[ix[j + 1]]++; }
+    } else {
+        uint32_t *const p2 = part[2][0], *const p3 = part[3][0], *const p4 = part[4][0], *const p5 = part[5][0];
+        uint32_t *const p6 = part[6][0], *const p7 = part[7][0];
+        for (; j + 8 <= n; j += 8) { p0[ix[j]]++; p1[ix[j + 1]]++; p2[ix[j + 2]]++; p3[ix[j + 3]]++;
+            p4[ix[j + 4]]++; p5[ix[j + 5]]++; p6[ix[j + 6]]++; p7[ix[j + 7]]++; }
+    }
     for (; j < n; j++) p0[ix[j]]++;
 }
 
-static void sum_parts(huff_state *s)
+static void clear_parts(huff_state *s, unsigned parts, unsigned ntok)
+{
+    for (unsigned p = 0; p < parts; p++)
+        for (int c = 0; c < NCTX; c++) memset(s->part[p][c], 0, ntok * sizeof s->part[p][c][0]);
+}
+
+static void sum_parts(huff_state *s, unsigned parts, unsigned ntok)
 {
     for (int c = 0; c < NCTX; c++)
-        for (int t = 0; t < NTOK; t++)
-            s->hist[c][t] = s->part[0][c][t] + s->part[1][c][t] + s->part[2][c][t] + s->part[3][c][t] +
-                            s->part[4][c][t] + s->part[5][c][t] + s->part[6][c][t] + s->part[7][c][t];
+        for (unsigned t = 0; t < ntok; t++) {
+            uint32_t sum = 0;
+            for (unsigned p = 0; p < parts; p++) sum += s->part[p][c][t];
+            s->hist[c][t] = sum;
+        }
 }
 
 /* Codes from sampled rows (huff.h, SQZ_HUFF_SAMPLE_STEP): the elements beyond the sampled tokens
@@ -433,8 +448,9 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
                         uint8_t *dst, size_t cap)
 {
     const unsigned step = es <= 2 && m >= SQZ_HUFF_SAMPLE_MIN ? SQZ_HUFF_SAMPLE_STEP : 1;
+    const unsigned ntok = n_tokens(es), parts = es > 2 ? 4 : m < SMALL_BLOCK ? 2 : 8;
     uint32_t (*hist)[NTOK] = s->hist;
-    memset(s->part, 0, sizeof s->part);
+    clear_parts(s, parts, ntok);
     uint64_t row = 0;
     for (uint64_t k = 0; k < m;) {  /* row by row: contexts, and for 1-2 byte elements indices and counts, in cache */
         uint64_t x = (first + k) % X, len = X - x < m - k ? X - x : m - k;
@@ -443,7 +459,7 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
             const void *zk = (const uint8_t *)src + k * es;
             size_t done = idx_simd(es, zk, s->ctx + k, s->idx + k, len);
             sqz_huff_idx_scalar(es, zk, s->ctx + k, s->idx + k, done, len);
-            if (row++ % step == 0) count_idx(s->part, s->idx + k, len);
+            if (row++ % step == 0) count_idx(s->part, parts, s->idx + k, len);
         }
         k += len;
     }
@@ -461,10 +477,9 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
         }
         for (; k < m; k++) s->part[0][cx[k]][tk[k]]++;
     }
-    sum_parts(s);
+    sum_parts(s, parts, ntok);
     if (step > 1) sampled_histogram(s, es, m, step);
 
-    const unsigned ntok = n_tokens(es);
     uint8_t len[NCTX][NTOK], tot[NCTX][NTOK];
     uint16_t code[NCTX][NTOK];
     memset(code, 0, sizeof code);
@@ -489,11 +504,11 @@ static int64_t hf_model(size_t es, uint64_t X, uint64_t first, const void *src, 
         if (present == 1) len[c][nsym - 1] = 0;  /* 0 bits from here on */
     }
     for (int c = 0; c < NCTX; c++)
-        for (unsigned t = 0; t < NTOK; t++) tot[c][t] = (uint8_t)(len[c][t] + extra_bits(t));
+        for (unsigned t = 0; t < ntok; t++) tot[c][t] = (uint8_t)(len[c][t] + extra_bits(t));
 
-    uint32_t *const ent = s->ent;
+    uint32_t *const ent = s->ent;  /* tokens from ntok on never occur */
     for (int c = 0; c < NCTX; c++)
-        for (unsigned t = 0; t < NTOK; t++)
+        for (unsigned t = 0; t < ntok; t++)
             ent[c * NTOK + t] = code[c][t] | (uint32_t)len[c][t] << 16 | (uint32_t)tot[c][t] << 24;
     return (int64_t)(o - out);
 }

@@ -25,14 +25,17 @@ SQZ_HD int sqz_huff_build_lengths_##S(const uint32_t *counts, int n, uint8_t *le
     uint32_t c[NMAX];                                                                                    \
     for (int i = 0; i < m; i++) c[i] = counts[sym[i]];                                                   \
     for (;;) {                                                                                           \
-        /* leaves sorted by weight (insertion sort; m <= NMAX) */                                        \
+        /* leaves sorted by (weight, index): insertion from the last token, as counts mostly fall      \
+         * with the token (few moves); m <= NMAX <= 256 */                                               \
         int order[NMAX];                                                                                 \
-        for (int i = 0; i < m; i++) {                                                                    \
-            int j = i;                                                                                   \
-            while (j > 0 && c[order[j - 1]] > c[i]) { order[j] = order[j - 1]; j--; }                    \
-            order[j] = i;                                                                                \
+        uint64_t key[NMAX];                                                                              \
+        for (int i = m - 1, k = 0; i >= 0; i--, k++) {                                                   \
+            const uint64_t v = (uint64_t)c[i] << 8 | (uint64_t)i;                                        \
+            int j = k;                                                                                   \
+            while (j > 0 && key[j - 1] > v) { key[j] = key[j - 1]; j--; }                                \
+            key[j] = v;                                                                                  \
         }                                                                                                \
-        for (int i = 0; i < m; i++) w[i] = c[order[i]];                                                  \
+        for (int i = 0; i < m; i++) { order[i] = (int)(key[i] & 0xFF); w[i] = key[i] >> 8; }             \
         int li = 0, ii = m;                                                                              \
         for (int next = m; next < 2 * m - 1; next++) {                                                   \
             int pick[2];                                                                                 \
