@@ -224,8 +224,8 @@ SQZ_HD int sqzk_sampled(const sqzk_geo &g, uint64_t b)
     return g.es <= 2 && sqzk_block_elems(g, b) >= SQZ_HUFF_SAMPLE_MIN;
 }
 
-/* Is chunk element i, k-th of block b, in a row that the histogram counts? Row r of a block holds
- * its elements k with (first % X + k) / X == r. */
+/* Is element k of block b (whose first element is chunk element `first`) in a row that the
+ * histogram counts? Row r of a block holds its elements k with (first % X + k) / X == r. */
 SQZ_HD int sqzk_counted(const sqzk_geo &g, uint64_t b, uint64_t first, uint64_t k, uint64_t X)
 {
     return !sqzk_sampled(g, b) || sqzk_div(sqzk_mod(first, X) + k, X) % SQZ_HUFF_SAMPLE_STEP == 0;

@@ -17,6 +17,7 @@
 SQZ_HD int sqz_huff_build_lengths_##S(const uint32_t *counts, int n, uint8_t *len)                      \
 {                                                                                                        \
     int sym[NMAX], m = 0;                                                                                \
+    (void)sizeof(char[(NMAX) <= 256 ? 1 : -1]);  /* the sort's keys hold a token in 8 bits */            \
     uint64_t w[2 * NMAX];                                                                                \
     int parent[2 * NMAX], depth[2 * NMAX];                                                               \
     for (int t = 0; t < n; t++) len[t] = 0;                                                              \
