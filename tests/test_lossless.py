@@ -480,14 +480,14 @@ def test_write_chunks_keeps_block_size(tmp_path, rng):
 
 @pytest.mark.parametrize("mode", [1, 2, 4, 5])
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
-def test_sixteen_row_decoder_equals_scalar(mode, dtype, rng):
-    """The AVX2 decoder of the averaging modes and MED runs 16 rows at once, each lane a few columns
-    behind the one above: its column 0 and last column, groups that end a plane or a block,
-    planes whose previous plane starts inside a group, and last groups of 8-15 rows must decode as
-    the scalar decoder does, at every SIMD level."""
+def test_row_group_decoders_equal_scalar(mode, dtype, rng):
+    """The AVX2 and AVX-512 decoders of the averaging modes and MED run 16 or 32 rows at once, each
+    lane a few columns behind the one above: their column 0 and last column, groups that end a plane
+    or a block, planes whose previous plane starts inside a group, last groups of 8-31 rows, and rows
+    shorter than the lanes' skew must decode as the scalar decoder does, at every SIMD level."""
     info = np.iinfo(dtype)
     for shape in [(3, 40, 2), (2, 17, 3), (2, 33, 50), (3, 20, 47), (2, 70, 301), (4, 16, 16), (2, 48, 1100),
-                  (3, 13, 33), (2, 26, 7), (2, 31, 129)]:
+                  (3, 13, 33), (2, 26, 7), (2, 31, 129), (2, 65, 97), (3, 45, 3), (2, 100, 33), (2, 40, 200)]:
         idx = np.indices(shape)
         smooth = (np.cumsum(rng.integers(-3, 4, size=shape), axis=-1) + 5 * idx[-2]) % (info.max - info.min)
         for arr in (rng.integers(info.min, info.max, size=shape, endpoint=True),
@@ -501,8 +501,8 @@ def test_sixteen_row_decoder_equals_scalar(mode, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int16"])
-def test_sixteen_row_decoder_without_carried_plane(dtype, rng):
-    """Planes too large for the 16-row decoder to keep their vectors (4 MiB): AVG3D reads the
+def test_row_group_decoders_without_carried_plane(dtype, rng):
+    """Planes too large for the row-group decoders to keep their vectors (4 MiB): AVG3D reads the
     previous plane's rows themselves, and must flip signed values as the carried path does."""
     info = np.iinfo(dtype)
     shape = (2, 1100, 2048) if dtype == "int16" else (2, 2100, 2048)

@@ -58,6 +58,28 @@ static inline size_t row_simd(int mode, size_t es, const void *cur, const void *
 /* Interior rows from element i (block offset k, an interior row start) that share the same
  * neighbours: within the plane, within the block, and with the previous plane in the block for
  * all or none of them. */
+int sqz_pred_carry_room(sqz_pred_carry *c, size_t bytes)
+{
+    if (bytes > ((size_t)4 << 20)) return 0;
+    if (bytes <= c->cap) return 1;
+    c->rows = NULL;
+    for (int i = 0; i < 2; i++) {
+        free(c->buf[i]);
+        c->buf[i] = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    }
+    c->cap = c->buf[0] && c->buf[1] ? bytes : 0;
+    return c->cap != 0;
+}
+
+/* Whole interior rows by the widest decoder that takes them (0: none did) */
+static size_t dec_rows(int mode, size_t es, const void *z, void *out, const void *up, const void *pp, size_t X,
+                       size_t rows, uint32_t flip, sqz_pred_carry *carry)
+{
+    const size_t done = sqz_simd_get() >= SQZ_SIMD_AVX512
+                            ? sqz_predict_dec_rows_avx512(mode, es, z, out, up, pp, X, rows, flip, carry) : 0;
+    return done ? done : sqz_predict_dec_rows_avx2(mode, es, z, out, up, pp, X, rows, flip, carry);
+}
+
 static uint64_t rows_alike(const geo *g, uint64_t i, uint64_t k, uint64_t n, int need_p, int hp)
 {
     uint64_t rows = g->Y - (i / g->X) % g->Y;
@@ -180,8 +202,8 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
             } else if (simd_dec && sizeof(T) <= 2 &&  /* the 16-row decoder takes the modes it has */   \
                        (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS && \
-                       (rows16 = sqz_predict_dec_rows_avx2(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip, \
-                                                           need_p ? g->carry : NULL)) > 0) {                \
+                       (rows16 = dec_rows(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip, \
+                                           need_p ? g->carry : NULL)) > 0) {                \
                 k += rows16 * X;                                                                           \
                 continue;                                                                                  \
             } else if ((rm == SQZ_PRED_AVG || rm == SQZ_PRED_AVGNE || rm == SQZ_PRED_AVG3D) && X >= 3 &&   \
@@ -287,6 +309,9 @@ size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur,
 size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *up, const void *pp, void *out,
                               size_t X, uint32_t flip)
 { (void)mode; (void)es; (void)cur; (void)up; (void)pp; (void)out; (void)X; (void)flip; return 0; }
+size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                   size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
+{ (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; (void)carry; return 0; }
 #endif
 
 static uint32_t flip_of(int dtype)

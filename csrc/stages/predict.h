@@ -50,15 +50,22 @@ size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *
  * worker (the stage state); `rows` NULL: nothing kept. */
 typedef struct {
     const void *rows;
-    size_t X, n_rows, es;
+    size_t X, n_rows, es, lanes;  /* lanes: 16 (AVX2) or 32 (AVX-512), the layout */
     void *buf[2];
     size_t cap;
     int cur;
 } sqz_pred_carry;
 
-/* carry: NULL, or where to keep this call's vectors and find the previous plane's (3-D modes). */
+/* carry: NULL, or where to keep this call's vectors and find the previous plane's (3-D modes).
+ * The AVX-512 decoder takes 32 rows at once and may run in place (z == out). */
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry);
+size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                   size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry);
+
+/* Room for `bytes` of vectors (64-byte aligned, at most 4 MiB) in both of the carry's buffers;
+ * new buffers hold nothing to carry. Returns 0 where there is none. */
+int sqz_pred_carry_room(sqz_pred_carry *c, size_t bytes);
 
 /* Auto mode's cost model: cost[c] += sum of 4*log2(2|x - pred| + 1) (to a quarter, see
  * predict.c) over elements [1, returned) of an interior row of 2-byte elements, for modes[c]. */

@@ -262,22 +262,6 @@ static inline __attribute__((always_inline)) void store_group(size_t es, const u
 }
 #undef AT
 
-/* Room for the vectors of `rows` rows in both of the carry's buffers (at most CARRY_MAX bytes each);
- * new buffers hold nothing to carry. */
-#define CARRY_MAX ((size_t)4 << 20)
-static int carry_room(sqz_pred_carry *c, size_t bytes)
-{
-    if (bytes > CARRY_MAX) return 0;
-    if (bytes <= c->cap) return 1;
-    c->rows = NULL;
-    for (int i = 0; i < 2; i++) {
-        free(c->buf[i]);
-        c->buf[i] = aligned_alloc(32, bytes);
-    }
-    c->cap = c->buf[0] && c->buf[1] ? bytes : 0;
-    return c->cap != 0;
-}
-
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 {
@@ -293,9 +277,9 @@ size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, 
     const size_t done = rows % 16 >= SQZ_PREDICT_DEC_MIN_ROWS ? rows : rows / 16 * 16;
     /* AVG (a 3-D chunk's first plane in the block) and AVG3D keep their vectors for the next plane */
     const size_t group_vecs = 16 * ((X + (size_t)lag(mode) * 15 + 15) / 16), groups = (done + 15) / 16;
-    const int keep = carry && mode != SQZ_PRED_AVGNE && carry_room(carry, groups * group_vecs * sizeof(__m256i));
+    const int keep = carry && mode != SQZ_PRED_AVGNE && sqz_pred_carry_room(carry, groups * group_vecs * sizeof(__m256i));
     const int use = keep && mode == SQZ_PRED_AVG3D && carry->rows == pp && carry->X == X && carry->n_rows == rows &&
-                    carry->es == es;
+                    carry->es == es && carry->lanes == 16;
     const __m256i *pv = use ? carry->buf[carry->cur] : NULL;
     __m256i *wv = keep ? carry->buf[carry->cur ^ 1] : NULL;
     for (size_t r = 0; r < done; r += 16) {
@@ -312,7 +296,7 @@ size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, 
     free(zp);
     if (carry) {
         carry->rows = keep ? out : NULL;
-        if (keep) { carry->X = X; carry->n_rows = rows; carry->es = es; carry->cur ^= 1; }
+        if (keep) { carry->X = X; carry->n_rows = rows; carry->es = es; carry->lanes = 16; carry->cur ^= 1; }
     }
     return done;
 }

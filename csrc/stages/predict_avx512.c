@@ -2,6 +2,9 @@
  * row's contract (predict.h), twice as wide. Built with -mavx512bw. */
 #include <immintrin.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "predict.h"
 
 #define LD(p) _mm512_loadu_si512((const void *)(p))
@@ -69,4 +72,221 @@ size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *
         return j;
     }
     return 1;
+}
+
+/* ---- Decoder: 32 rows at once ----
+ * predict_avx2.c's wavefront (lane k = row k, L columns behind row k - 1) with 32 lanes of 16 bits.
+ * Values are kept complemented (v' = ~v): floor((a + b) / 2) = ~avg(~a, ~b), so the average of
+ * W and N is one vpavgw. Residuals are loaded and values stored straight from and to the rows,
+ * masked at the skewed ends, so the decoder may run in place; a last group of fewer than
+ * 32 rows leaves the lanes below it unused. */
+#define UPAD 32  /* before column 0 of the row above: shift_in32 reads 31 words back */
+
+/* v one lane up, lane 0 from p[31] */
+static inline __m512i shift_in32(__m512i v, const uint16_t *p)
+{
+    return _mm512_alignr_epi8(v, _mm512_alignr_epi64(v, LD(p), 6), 14);
+}
+
+/* r[c] lane k <- r[k] lane c, for 32 x 32 16-bit elements */
+static inline __attribute__((always_inline)) void transpose32(__m512i *r)
+{
+    __m512i a[32], b[32];
+    for (int i = 0; i < 16; i++) {  /* rows 2i, 2i + 1: a[i] columns 0-3 of each 128-bit lane, a[16 + i] 4-7 */
+        a[i] = _mm512_unpacklo_epi16(r[2 * i], r[2 * i + 1]);
+        a[16 + i] = _mm512_unpackhi_epi16(r[2 * i], r[2 * i + 1]);
+    }
+    for (int h = 0; h < 2; h++)
+        for (int m = 0; m < 8; m++) {  /* rows 4m..4m+3; b[16h + 2m + e]: columns 4h + 2e, 4h + 2e + 1 */
+            b[16 * h + 2 * m] = _mm512_unpacklo_epi32(a[16 * h + 2 * m], a[16 * h + 2 * m + 1]);
+            b[16 * h + 2 * m + 1] = _mm512_unpackhi_epi32(a[16 * h + 2 * m], a[16 * h + 2 * m + 1]);
+        }
+    for (int h = 0; h < 2; h++)
+        for (int e = 0; e < 2; e++)
+            for (int g = 0; g < 4; g++) {  /* rows 8g..8g+7; a[8g + q]: column q of each 128-bit lane */
+                const __m512i x = b[16 * h + 4 * g + e], y = b[16 * h + 4 * g + 2 + e];
+                a[8 * g + 4 * h + 2 * e] = _mm512_unpacklo_epi64(x, y);
+                a[8 * g + 4 * h + 2 * e + 1] = _mm512_unpackhi_epi64(x, y);
+            }
+    for (int q = 0; q < 8; q++) {  /* 128-bit lane l of a[8g + q] -> lane g of r[8l + q] */
+        const __m512i x0 = _mm512_shuffle_i64x2(a[q], a[8 + q], 0x88), x1 = _mm512_shuffle_i64x2(a[q], a[8 + q], 0xDD);
+        const __m512i x2 = _mm512_shuffle_i64x2(a[16 + q], a[24 + q], 0x88);
+        const __m512i x3 = _mm512_shuffle_i64x2(a[16 + q], a[24 + q], 0xDD);
+        r[q] = _mm512_shuffle_i64x2(x0, x2, 0x88);
+        r[16 + q] = _mm512_shuffle_i64x2(x0, x2, 0xDD);
+        r[8 + q] = _mm512_shuffle_i64x2(x1, x3, 0x88);
+        r[24 + q] = _mm512_shuffle_i64x2(x1, x3, 0xDD);
+    }
+}
+
+/* What every tile of a call shares: the row above, complemented, UPAD words before column 0
+ * (ub); which of 32 columns from column c lie in the row (cols[c + off]); per step, the lanes
+ * at column 0 (m0) and at column X - 1 (ml). */
+typedef struct {
+    uint16_t *ub;
+    uint32_t *cols, *m0, *ml;
+    size_t X, off;
+} dec_geo;
+
+static inline __mmask32 mask_at(const uint32_t *m) { return _load_mask32((__mmask32 *)(void *)m); }
+
+/* One tile: steps s0 .. s0 + 31 of 32 rows (nr of them real) from residuals z into out.
+ * st: the complemented W of steps s - 1 and s - 2, N of s - 1, and N of step s, carried from tile to tile. */
+static inline __attribute__((always_inline)) void
+tile32(int mode, size_t es, int L, int edges, int full, const dec_geo *g, const void *z, void *out, const void *pp, size_t nr,
+       size_t s0, uint16_t flip, const __m512i *pv, __m512i *wv, __m512i *st)
+{
+    const size_t X = g->X;
+    const __m512i ones = _mm512_set1_epi16(-1), hi8 = _mm512_set1_epi16((short)0xFF00);
+    __m512i R[32], P[32];
+    __mmask32 M[32];
+    for (size_t k = 0; k < 32; k++) {
+        const ptrdiff_t c = (ptrdiff_t)s0 - L * (ptrdiff_t)k, at = (ptrdiff_t)(k * X) + c;
+        M[k] = k < nr ? mask_at(g->cols + g->off + c) : 0;
+        if (full)
+            R[k] = es == 1 ? _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)((const uint8_t *)z + at)))
+                           : _mm512_loadu_si512((const void *)((const uint16_t *)z + at));
+        else
+        R[k] = es == 1 ? _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(M[k], (const uint8_t *)z + at))
+                       : _mm512_maskz_loadu_epi16(M[k], (const uint16_t *)z + at);
+        if (mode == SQZ_PRED_AVG3D && !pv) {
+            P[k] = es == 1 ? _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(M[k], (const uint8_t *)pp + at))
+                           : _mm512_maskz_loadu_epi16(M[k], (const uint16_t *)pp + at);
+            P[k] = _mm512_xor_si512(P[k], _mm512_set1_epi16((short)flip));
+        }
+    }
+    transpose32(R);
+    if (mode == SQZ_PRED_AVG3D) {
+        if (pv) for (int j = 0; j < 32; j++) P[j] = _mm512_load_si512(pv + s0 + (size_t)j);
+        else transpose32(P);
+    }
+    __m512i w1 = st[0], w2 = st[1], n1 = st[2], sh = st[3];
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; j++) {
+        const size_t s = s0 + (size_t)j;
+        const __m512i n = sh, nw = n1;
+        n1 = n;
+        const __m512i d = _mm512_xor_si512(_mm512_srli_epi16(R[j], 1), _mm512_srai_epi16(_mm512_slli_epi16(R[j], 15), 15));
+        __m512i ne = n, w;
+        if (mode == SQZ_PRED_AVGNE) {  /* w = ~(pr + d) = ~d - pr, pr = avg(w, floor((n + ne) / 2)) */
+            ne = shift_in32(w2, g->ub + UPAD + s + 1 - 31);
+            if (edges) ne = _mm512_mask_mov_epi16(ne, mask_at(g->ml + s), n);
+            __m512i pr = _mm512_avg_epu16(_mm512_xor_si512(w1, ones), _mm512_xor_si512(_mm512_avg_epu16(n, ne), ones));
+            if (edges) pr = _mm512_mask_mov_epi16(pr, mask_at(g->m0 + s), _mm512_xor_si512(n, ones));
+            w = _mm512_sub_epi16(_mm512_xor_si512(d, ones), pr);
+        } else if (mode == SQZ_PRED_AVG3D) {
+            __m512i pr = _mm512_avg_epu16(_mm512_xor_si512(_mm512_avg_epu16(w1, n), ones), P[j]);
+            if (edges) pr = _mm512_mask_mov_epi16(pr, mask_at(g->m0 + s), _mm512_xor_si512(n, ones));
+            w = _mm512_sub_epi16(_mm512_xor_si512(d, ones), pr);
+        } else {  /* MED commutes with the complement */
+            __m512i f = mode == SQZ_PRED_MED ? pred16(SQZ_PRED_MED, w1, n, nw, n, n) : _mm512_avg_epu16(w1, n);
+            if (edges) f = _mm512_mask_mov_epi16(f, mask_at(g->m0 + s), n);
+            w = _mm512_sub_epi16(f, d);
+        }
+        if (es == 1) w = _mm512_or_si512(w, hi8);
+        R[j] = w;
+        w2 = w1;
+        w1 = w;
+        sh = L == 3 ? ne : shift_in32(w, g->ub + UPAD + s + 1 - 31);
+    }
+    st[0] = w1; st[1] = w2; st[2] = n1; st[3] = sh;
+    if (wv) for (int j = 0; j < 32; j++) _mm512_store_si512(wv + s0 + (size_t)j, _mm512_xor_si512(R[j], ones));
+    transpose32(R);
+    const __m512i outx = _mm512_set1_epi16((short)(uint16_t)~flip);
+    for (size_t k = 0; k < nr; k++) {
+        const ptrdiff_t at = (ptrdiff_t)(k * X) + (ptrdiff_t)s0 - L * (ptrdiff_t)k;
+        const __m512i v = _mm512_xor_si512(R[k], outx);
+        if (full && es == 1) _mm256_storeu_si256((__m256i *)(void *)((uint8_t *)out + at), _mm512_cvtepi16_epi8(v));
+        else if (full) _mm512_storeu_si512((void *)((uint16_t *)out + at), v);
+        else if (es == 1) _mm512_mask_cvtepi16_storeu_epi8((uint8_t *)out + at, M[k], v);
+        else _mm512_mask_storeu_epi16((uint16_t *)out + at, M[k], v);
+    }
+}
+
+static inline int lag(int mode) { return mode == SQZ_PRED_AVGNE ? 3 : 1; }
+
+/* One group of up to 32 rows */
+static inline __attribute__((always_inline)) void
+dec32(int mode, size_t es, const dec_geo *g, const void *z, void *out, const void *pp, size_t nr, uint16_t flip,
+      const __m512i *pv, __m512i *wv)
+{
+    const int L = lag(mode);
+    const size_t tiles = (g->X + 31 * (size_t)L + 31) / 32;
+    __m512i st[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                     shift_in32(_mm512_setzero_si512(), g->ub + UPAD - 31)};
+    for (size_t t = 0; t < tiles; t++) {
+        const size_t s0 = 32 * t;
+        if (s0 <= 31 * (size_t)L || (mode == SQZ_PRED_AVGNE && s0 + 31 >= g->X - 1))
+            tile32(mode, es, L, 1, 0, g, z, out, pp, nr, s0, flip, pv, wv, st);
+        else if (nr == 32 && s0 + 32 <= g->X)
+            tile32(mode, es, L, 0, 1, g, z, out, pp, nr, s0, flip, pv, wv, st);
+        else
+            tile32(mode, es, L, 0, 0, g, z, out, pp, nr, s0, flip, pv, wv, st);
+    }
+}
+
+#define DEC32(M, ES) dec32(M, ES, g, zg, og, pg, nr, (uint16_t)flip, pvg, wvg)
+static void dec32_any(int mode, size_t es, const dec_geo *g, const void *zg, void *og, const void *pg, size_t nr,
+                      uint32_t flip, const __m512i *pvg, __m512i *wvg)
+{
+    if (es == 1) {
+        if (mode == SQZ_PRED_AVG) DEC32(SQZ_PRED_AVG, 1);
+        else if (mode == SQZ_PRED_AVGNE) DEC32(SQZ_PRED_AVGNE, 1);
+        else if (mode == SQZ_PRED_AVG3D) DEC32(SQZ_PRED_AVG3D, 1);
+        else DEC32(SQZ_PRED_MED, 1);
+    } else {
+        if (mode == SQZ_PRED_AVG) DEC32(SQZ_PRED_AVG, 2);
+        else if (mode == SQZ_PRED_AVGNE) DEC32(SQZ_PRED_AVGNE, 2);
+        else if (mode == SQZ_PRED_AVG3D) DEC32(SQZ_PRED_AVG3D, 2);
+        else DEC32(SQZ_PRED_MED, 2);
+    }
+}
+#undef DEC32
+
+size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                   size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
+{
+    if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D && mode != SQZ_PRED_MED) ||
+        (mode == SQZ_PRED_AVG3D && !pp) || es > 2 || rows < SQZ_PREDICT_DEC_MIN_ROWS || X < 3 || X > 30000)
+        return 0;
+    const size_t L = (size_t)lag(mode), tiles = (X + 31 * L + 31) / 32, steps = 32 * tiles, groups = (rows + 31) / 32;
+    const size_t off = 31 * L, n_cols = off + steps;
+    dec_geo g = {.X = X, .off = off};
+    g.ub = calloc(UPAD + steps + 32, sizeof *g.ub);
+    g.cols = malloc((n_cols + 2 * steps) * sizeof *g.cols);
+    if (!g.ub || !g.cols) { free(g.ub); free(g.cols); return 0; }
+    g.m0 = g.cols + n_cols;
+    g.ml = g.m0 + steps;
+    for (size_t i = 0; i < n_cols; i++) {
+        const ptrdiff_t c = (ptrdiff_t)i - (ptrdiff_t)off;
+        const ptrdiff_t lo = c < 0 ? -c : 0, hi = (ptrdiff_t)X - c < 32 ? (ptrdiff_t)X - c : 32;
+        g.cols[i] = hi <= lo ? 0 : (uint32_t)(((1ull << hi) - 1) & ~((1ull << lo) - 1));
+    }
+    memset(g.m0, 0, 2 * steps * sizeof *g.m0);
+    for (size_t k = 0; k < 32; k++) {  /* lane k is at column s - L * k */
+        g.m0[L * k] |= 1u << k;
+        if (X - 1 + L * k < steps) g.ml[X - 1 + L * k] |= 1u << k;
+    }
+    const size_t group_vecs = steps;
+    const int keep = carry && mode != SQZ_PRED_AVGNE && sqz_pred_carry_room(carry, groups * group_vecs * sizeof(__m512i));
+    const int use = keep && mode == SQZ_PRED_AVG3D && carry->rows == pp && carry->X == X && carry->n_rows == rows &&
+                    carry->es == es && carry->lanes == 32;
+    const __m512i *pv = use ? carry->buf[carry->cur] : NULL;
+    __m512i *wv = keep ? carry->buf[carry->cur ^ 1] : NULL;
+    for (size_t r = 0; r < rows; r += 32) {
+        const size_t nr = rows - r < 32 ? rows - r : 32, at = r * X * es;
+        const void *ug = r ? (const uint8_t *)out + at - X * es : up;
+        for (size_t c = 0; c < X; c++)
+            g.ub[UPAD + c] = (uint16_t)~((es == 1 ? ((const uint8_t *)ug)[c] : ((const uint16_t *)ug)[c]) ^ flip);
+        dec32_any(mode, es, &g, (const uint8_t *)z + at, (uint8_t *)out + at,
+                  mode == SQZ_PRED_AVG3D && !use ? (const uint8_t *)pp + at : NULL, nr, flip,
+                  pv ? pv + r / 32 * group_vecs : NULL, wv ? wv + r / 32 * group_vecs : NULL);
+    }
+    free(g.ub);
+    free(g.cols);
+    if (carry) {
+        carry->rows = keep ? out : NULL;
+        if (keep) { carry->X = X; carry->n_rows = rows; carry->es = es; carry->lanes = 32; carry->cur ^= 1; }
+    }
+    return rows;
 }
