@@ -487,7 +487,8 @@ def test_row_group_decoders_equal_scalar(mode, dtype, rng):
     shorter than the lanes' skew must decode as the scalar decoder does, at every SIMD level."""
     info = np.iinfo(dtype)
     for shape in [(3, 40, 2), (2, 17, 3), (2, 33, 50), (3, 20, 47), (2, 70, 301), (4, 16, 16), (2, 48, 1100),
-                  (3, 13, 33), (2, 26, 7), (2, 31, 129), (2, 65, 97), (3, 45, 3), (2, 100, 33), (2, 40, 200)]:
+                  (3, 13, 33), (2, 26, 7), (2, 31, 129), (2, 65, 97), (3, 45, 3), (2, 100, 33), (2, 40, 200),
+                  (2, 60, 96), (3, 30, 32)]:
         idx = np.indices(shape)
         smooth = (np.cumsum(rng.integers(-3, 4, size=shape), axis=-1) + 5 * idx[-2]) % (info.max - info.min)
         for arr in (rng.integers(info.min, info.max, size=shape, endpoint=True),

@@ -130,6 +130,13 @@ typedef struct {
 
 static inline __mmask32 mask_at(const uint32_t *m) { return _load_mask32((__mmask32 *)(void *)m); }
 
+/* 32 elements from element at of a row, 1 or 2 bytes each (mask m), as 16-bit values */
+static inline __m512i load_row(size_t es, const void *base, ptrdiff_t at, __mmask32 m)
+{
+    return es == 1 ? _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, (const uint8_t *)base + at))
+                   : _mm512_maskz_loadu_epi16(m, (const uint16_t *)base + at);
+}
+
 /* One tile: steps s0 .. s0 + 31 of 32 rows (nr of them real) from residuals z into out.
  * st: the complemented W of steps s - 1 and s - 2, N of s - 1, and N of step s, carried from tile to tile. */
 static inline __attribute__((always_inline)) void
@@ -147,13 +154,8 @@ tile32(int mode, size_t es, int L, int edges, int full, const dec_geo *g, const 
             R[k] = es == 1 ? _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(const void *)((const uint8_t *)z + at)))
                            : _mm512_loadu_si512((const void *)((const uint16_t *)z + at));
         else
-        R[k] = es == 1 ? _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(M[k], (const uint8_t *)z + at))
-                       : _mm512_maskz_loadu_epi16(M[k], (const uint16_t *)z + at);
-        if (mode == SQZ_PRED_AVG3D && !pv) {
-            P[k] = es == 1 ? _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(M[k], (const uint8_t *)pp + at))
-                           : _mm512_maskz_loadu_epi16(M[k], (const uint16_t *)pp + at);
-            P[k] = _mm512_xor_si512(P[k], _mm512_set1_epi16((short)flip));
-        }
+            R[k] = load_row(es, z, at, M[k]);
+        if (mode == SQZ_PRED_AVG3D && !pv) P[k] = _mm512_xor_si512(load_row(es, pp, at, M[k]), _mm512_set1_epi16((short)flip));
     }
     transpose32(R);
     if (mode == SQZ_PRED_AVG3D) {
@@ -247,8 +249,9 @@ size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out
                                    size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 {
     if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D && mode != SQZ_PRED_MED) ||
-        (mode == SQZ_PRED_AVG3D && !pp) || es > 2 || rows < SQZ_PREDICT_DEC_MIN_ROWS || X < 3 || X > 30000)
+        (mode == SQZ_PRED_AVG3D && !pp) || es > 2 || X > 30000)
         return 0;
+    if (rows < 24 || X < 32 * (size_t)lag(mode)) return 0;  /* the skew or idle lanes cost more than 16 rows at once */
     const size_t L = (size_t)lag(mode), tiles = (X + 31 * L + 31) / 32, steps = 32 * tiles, groups = (rows + 31) / 32;
     const size_t off = 31 * L, n_cols = off + steps;
     dec_geo g = {.X = X, .off = off};
@@ -273,11 +276,14 @@ size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out
                     carry->es == es && carry->lanes == 32;
     const __m512i *pv = use ? carry->buf[carry->cur] : NULL;
     __m512i *wv = keep ? carry->buf[carry->cur ^ 1] : NULL;
+    const __m512i notflip = _mm512_set1_epi16((short)(uint16_t)~flip);
     for (size_t r = 0; r < rows; r += 32) {
         const size_t nr = rows - r < 32 ? rows - r : 32, at = r * X * es;
         const void *ug = r ? (const uint8_t *)out + at - X * es : up;
-        for (size_t c = 0; c < X; c++)
-            g.ub[UPAD + c] = (uint16_t)~((es == 1 ? ((const uint8_t *)ug)[c] : ((const uint16_t *)ug)[c]) ^ flip);
+        for (size_t c = 0; c < X; c += 32) {  /* the row above, complemented */
+            const __mmask32 m = X - c >= 32 ? (__mmask32)~0u : (__mmask32)((1u << (X - c)) - 1);
+            _mm512_storeu_si512((void *)(g.ub + UPAD + c), _mm512_xor_si512(load_row(es, ug, (ptrdiff_t)c, m), notflip));
+        }
         dec32_any(mode, es, &g, (const uint8_t *)z + at, (uint8_t *)out + at,
                   mode == SQZ_PRED_AVG3D && !use ? (const uint8_t *)pp + at : NULL, nr, flip,
                   pv ? pv + r / 32 * group_vecs : NULL, wv ? wv + r / 32 * group_vecs : NULL);
