@@ -55,9 +55,6 @@ static inline size_t row_simd(int mode, size_t es, const void *cur, const void *
     return done > 1 ? done : sqz_predict_row_avx2(mode, es, cur, up, pp, out, X, flip);  /* rows under 34 (or 66) */
 }
 
-/* Interior rows from element i (block offset k, an interior row start) that share the same
- * neighbours: within the plane, within the block, and with the previous plane in the block for
- * all or none of them. */
 int sqz_pred_carry_room(sqz_pred_carry *c, size_t bytes)
 {
     if (bytes > ((size_t)4 << 20)) return 0;
@@ -80,6 +77,9 @@ static size_t dec_rows(int mode, size_t es, const void *z, void *out, const void
     return done ? done : sqz_predict_dec_rows_avx2(mode, es, z, out, up, pp, X, rows, flip, carry);
 }
 
+/* Interior rows from element i (block offset k, an interior row start) that share the same
+ * neighbours: within the plane, within the block, and with the previous plane in the block for
+ * all or none of them. */
 static uint64_t rows_alike(const geo *g, uint64_t i, uint64_t k, uint64_t n, int need_p, int hp)
 {
     uint64_t rows = g->Y - (i / g->X) % g->Y;
@@ -200,7 +200,7 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
                 size_t done = simd ? row_simd(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1;             \
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
-            } else if (simd_dec && sizeof(T) <= 2 &&  /* the 16-row decoder takes the modes it has */   \
+            } else if (simd_dec && sizeof(T) <= 2 &&  /* the row-group decoders take the modes they have */   \
                        (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS && \
                        (rows16 = dec_rows(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip, \
                                            need_p ? g->carry : NULL)) > 0) {                \

@@ -1,5 +1,6 @@
 /* AVX-512 residuals of interior rows for 1- and 2-byte elements, 32 or 64 per vector: the AVX2
- * row's contract (predict.h), twice as wide. Built with -mavx512bw. */
+ * row's contract (predict.h), twice as wide; and the decoder of whole rows, 32 at once. Built with
+ * -mavx512bw. */
 #include <immintrin.h>
 
 #include <stdlib.h>
@@ -130,9 +131,12 @@ typedef struct {
 
 static inline __mmask32 mask_at(const uint32_t *m) { return _load_mask32((__mmask32 *)(void *)m); }
 
-/* 32 elements from element at of a row, 1 or 2 bytes each (mask m), as 16-bit values */
+/* 32 elements from element at of a row, 1 or 2 bytes each (mask m), as 16-bit values. Nothing is
+ * read where m is 0: such an address may lie past the buffer, and the core's fault suppression
+ * there costs hundreds of cycles. */
 static inline __m512i load_row(size_t es, const void *base, ptrdiff_t at, __mmask32 m)
 {
+    if (!m) return _mm512_setzero_si512();
     return es == 1 ? _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, (const uint8_t *)base + at))
                    : _mm512_maskz_loadu_epi16(m, (const uint16_t *)base + at);
 }
@@ -200,6 +204,7 @@ tile32(int mode, size_t es, int L, int edges, int full, const dec_geo *g, const 
         const __m512i v = _mm512_xor_si512(R[k], outx);
         if (full && es == 1) _mm256_storeu_si256((__m256i *)(void *)((uint8_t *)out + at), _mm512_cvtepi16_epi8(v));
         else if (full) _mm512_storeu_si512((void *)((uint16_t *)out + at), v);
+        else if (!M[k]) continue;  /* as load_row: no masked access outside the rows */
         else if (es == 1) _mm512_mask_cvtepi16_storeu_epi8((uint8_t *)out + at, M[k], v);
         else _mm512_mask_storeu_epi16((uint16_t *)out + at, M[k], v);
     }
