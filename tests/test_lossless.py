@@ -483,12 +483,13 @@ def test_write_chunks_keeps_block_size(tmp_path, rng):
 def test_row_group_decoders_equal_scalar(mode, dtype, rng):
     """The AVX2 and AVX-512 decoders of the averaging modes and MED run 16 or 32 rows at once, each
     lane a few columns behind the one above: their column 0 and last column, groups that end a plane
-    or a block, planes whose previous plane starts inside a group, last groups of 8-31 rows, and rows
-    shorter than the lanes' skew must decode as the scalar decoder does, at every SIMD level."""
+    or a block, planes whose previous plane starts inside a group, last groups of 8-31 rows, rows
+    shorter than the lanes' skew, and last steps finished one by one (X + 31 L = 32 t + 1..4) must decode
+    as the scalar decoder does, at every SIMD level."""
     info = np.iinfo(dtype)
     for shape in [(3, 40, 2), (2, 17, 3), (2, 33, 50), (3, 20, 47), (2, 70, 301), (4, 16, 16), (2, 48, 1100),
                   (3, 13, 33), (2, 26, 7), (2, 31, 129), (2, 65, 97), (3, 45, 3), (2, 100, 33), (2, 40, 200),
-                  (2, 60, 96), (3, 30, 32)]:
+                  (2, 60, 96), (3, 30, 32), (2, 60, 128), (2, 40, 162), (2, 50, 133)]:
         idx = np.indices(shape)
         smooth = (np.cumsum(rng.integers(-3, 4, size=shape), axis=-1) + 5 * idx[-2]) % (info.max - info.min)
         for arr in (rng.integers(info.min, info.max, size=shape, endpoint=True),

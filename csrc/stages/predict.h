@@ -57,7 +57,7 @@ typedef struct {
 } sqz_pred_carry;
 
 /* carry: NULL, or where to keep this call's vectors and find the previous plane's (3-D modes).
- * The AVX-512 decoder takes 32 rows at once (calls of at least 24 rows of at least 32 columns, 96 for
+ * The AVX-512 decoder takes 32 rows at once (calls of at least 24 rows of at least 32 columns, 128 for
  * AVGNE; 0 otherwise) and may run in place (z == out). */
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry);

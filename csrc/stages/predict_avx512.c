@@ -126,7 +126,7 @@ static inline __attribute__((always_inline)) void transpose32(__m512i *r)
 typedef struct {
     uint16_t *ub;
     uint32_t *cols, *m0, *ml;
-    size_t X, off;
+    size_t X, off, tiles;  /* tiles: those run; finish_tail does the steps after them */
 } dec_geo;
 
 static inline __mmask32 mask_at(const uint32_t *m) { return _load_mask32((__mmask32 *)(void *)m); }
@@ -218,7 +218,7 @@ dec32(int mode, size_t es, const dec_geo *g, const void *z, void *out, const voi
       const __m512i *pv, __m512i *wv)
 {
     const int L = lag(mode);
-    const size_t tiles = (g->X + 31 * (size_t)L + 31) / 32;
+    const size_t tiles = g->tiles;
     __m512i st[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                      shift_in32(_mm512_setzero_si512(), g->ub + UPAD - 31)};
     for (size_t t = 0; t < tiles; t++) {
@@ -250,16 +250,41 @@ static void dec32_any(int mode, size_t es, const dec_geo *g, const void *zg, voi
 }
 #undef DEC32
 
+/* The elements of a group's last steps (column c of row k where c + L k >= s_end), when so few that
+ * a tile would cost more: one by one, rows in order, as predict.c's reference decodes them. */
+static void finish_tail(int mode, size_t es, const void *z, void *out, const void *up, const void *pp, size_t X,
+                        size_t nr, size_t s_end, uint32_t flip)
+{
+    const size_t L = (size_t)lag(mode);
+    const uint32_t mask = es == 1 ? 0xFFu : 0xFFFFu;
+#define AT(base, i) ((es == 1 ? ((const uint8_t *)(base))[i] : ((const uint16_t *)(base))[i]) ^ flip)
+    for (size_t k = 0; k < nr; k++) {
+        const void *above = k ? (const uint8_t *)out + (k - 1) * X * es : up;
+        for (size_t c = s_end - L * k; c < X; c++) {  /* c >= 1: s_end > X - 1 + 31 L - 32 */
+            const size_t i = k * X + c;
+            const uint64_t w = AT(out, i - 1), n = AT(above, c), nw = AT(above, c - 1);
+            const uint64_t ne = c + 1 < X ? AT(above, c + 1) : n, p = pp ? AT(pp, i) : 0;
+            const uint32_t zz = es == 1 ? ((const uint8_t *)z)[i] : ((const uint16_t *)z)[i];
+            const uint32_t v = ((uint32_t)sqz_pred_full(mode, w, n, nw, ne, p) + ((zz >> 1) ^ (0u - (zz & 1u)))) & mask;
+            if (es == 1) ((uint8_t *)out)[i] = (uint8_t)(v ^ flip);
+            else ((uint16_t *)out)[i] = (uint16_t)(v ^ flip);
+        }
+    }
+#undef AT
+}
+
 size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                    size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 {
     if ((mode != SQZ_PRED_AVG && mode != SQZ_PRED_AVGNE && mode != SQZ_PRED_AVG3D && mode != SQZ_PRED_MED) ||
         (mode == SQZ_PRED_AVG3D && !pp) || es > 2 || X > 30000)
         return 0;
-    if (rows < 24 || X < 32 * (size_t)lag(mode)) return 0;  /* the skew or idle lanes cost more than 16 rows at once */
+    if (rows < 24 || X < (lag(mode) == 1 ? 32u : 128u)) return 0;  /* the skew or idle lanes cost more than 16 rows at once */
     const size_t L = (size_t)lag(mode), tiles = (X + 31 * L + 31) / 32, steps = 32 * tiles, groups = (rows + 31) / 32;
     const size_t off = 31 * L, n_cols = off + steps;
-    dec_geo g = {.X = X, .off = off};
+    /* a last tile of at most 4 steps with values: those few elements one by one */
+    const size_t run = X + 31 * L - 32 * (tiles - 1) <= 4 ? tiles - 1 : tiles;
+    dec_geo g = {.X = X, .off = off, .tiles = run};
     g.ub = calloc(UPAD + steps + 32, sizeof *g.ub);
     g.cols = malloc((n_cols + 2 * steps) * sizeof *g.cols);
     if (!g.ub || !g.cols) { free(g.ub); free(g.cols); return 0; }
@@ -292,6 +317,9 @@ size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out
         dec32_any(mode, es, &g, (const uint8_t *)z + at, (uint8_t *)out + at,
                   mode == SQZ_PRED_AVG3D && !use ? (const uint8_t *)pp + at : NULL, nr, flip,
                   pv ? pv + r / 32 * group_vecs : NULL, wv ? wv + r / 32 * group_vecs : NULL);
+        if (run < tiles)
+            finish_tail(mode, es, (const uint8_t *)z + at, (uint8_t *)out + at, ug,
+                        mode == SQZ_PRED_AVG3D ? (const uint8_t *)pp + at : NULL, X, nr, 32 * run, flip);
     }
     free(g.ub);
     free(g.cols);
