@@ -260,7 +260,7 @@ static void finish_tail(int mode, size_t es, const void *z, void *out, const voi
 #define AT(base, i) ((es == 1 ? ((const uint8_t *)(base))[i] : ((const uint16_t *)(base))[i]) ^ flip)
     for (size_t k = 0; k < nr; k++) {
         const void *above = k ? (const uint8_t *)out + (k - 1) * X * es : up;
-        for (size_t c = s_end - L * k; c < X; c++) {  /* c >= 1: s_end > X - 1 + 31 L - 32 */
+        for (size_t c = s_end - L * k; c < X; c++) {  /* c >= X - 4 > 0: the tiles ran all but the last 4 steps */
             const size_t i = k * X + c;
             const uint64_t w = AT(out, i - 1), n = AT(above, c), nw = AT(above, c - 1);
             const uint64_t ne = c + 1 < X ? AT(above, c + 1) : n, p = pp ? AT(pp, i) : 0;
