@@ -97,15 +97,20 @@ def test_auto_mode_of_one_byte_data_at_every_simd_level(dtype, rng):
         assert (stage, meta_size, pl[7 + 8 * n_params]) == (25, 1, mode)
 
 
-def test_remap_table_has_values_the_sample_missed(rng):
+@pytest.mark.parametrize("dtype, step, shape", [(np.uint16, 47, (40, 256, 256)), (np.uint16, 47, (39, 255, 257)),
+                                                (np.uint8, 5, (40, 256, 255))])
+def test_remap_table_has_values_the_sample_missed(rng, dtype, step, shape):
     """The decision looks at 64 runs of 1024 elements spread over a large chunk; the table then
     comes from every element, including rare values between the runs (here below and above all
-    sampled values)."""
-    a = (rng.integers(1, 40, (40, 256, 256)) * 47).astype(np.uint16)  # 2.6 M elements: runs 41 K apart
-    a.flat[5000], a.flat[-5000] = 0, 60 * 47
+    sampled values, at each place of a group of four and in the last element)."""
+    a = (rng.integers(1, 40, shape) * step).astype(dtype)  # 2.6 M elements: runs 41 K apart
+    rare = {5000: 0, 5001: 40, 5002: 41, 5003: 42, a.size - 5000: 43, a.size - 1: 44}
+    for at, k in rare.items():
+        a.flat[at] = k * step
     chunk = check_encode_decode(a, "lossless")
     assert sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff"
-    assert sqeazy_filter.info(chunk)["header_size"] > 2 * 41  # 39 grid values, 0 and 60 * 47
+    table = sqeazy_filter.info(chunk)["header_size"] - sqeazy_filter.info(check_encode_decode(a, "predict->huff"))["header_size"]
+    assert table >= (39 + len(rare)) * a.itemsize
 
 
 def test_remap_skips_a_sparse_tail(rng):
