@@ -130,9 +130,9 @@ static void hf_release(void *p)
 /* Activity class: q = floor(2*log2(u)) rounded down to the top two bits of u, u = act2/2 + 1. */
 static inline int ctx_of(uint64_t act2)
 {
-    uint64_t u = (act2 >> 1) + 1;
-    int nb = 63 - __builtin_clzll(u);
-    int q = 2 * nb + (nb ? (int)((u >> (nb - 1)) & 1) : 0);
+    const uint64_t u = (act2 >> 1) + 1;
+    const int nb = 63 - __builtin_clzll(u);
+    const int q = 2 * nb + (int)((2 * u >> nb) & 1);  /* the bit below the top one; 0 for u = 1 */
     return q < 19 ? q : 19;
 }
 
