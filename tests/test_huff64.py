@@ -74,6 +74,25 @@ def test_shapes_and_extra_bits(dtype, shape, rng):
             both_ways(a, "predict(mode=0)->huff64", block)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+@pytest.mark.parametrize("pipeline", ["huff64", "huff"])
+def test_every_activity_gets_the_scalar_context(dtype, pipeline, rng):
+    """Contexts come from the row above (2N + NW + NE + NWW + NEE, saturated). Rows of values
+    0..lim, lim from 0 to the type's maximum, give activities from 0 through every class boundary
+    (the AVX-512 look-ups switch tables at 62 and saturate at 2045) to saturation: every level
+    writes the scalar bytes and reads them back."""
+    top = np.iinfo(dtype).max
+    lims = sorted({0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 15, 20, 31, 40, 63, 64, 100, 127, 200, 255, 340, 341, 342, 400,
+                   511, 700, 1023, 4095, top} & set(range(top + 1)))
+    rows = [rng.integers(0, lim + 1, 300) for lim in lims for _ in range(3)]
+    rows += [np.full(300, v) for v in (10, 11, 340, 341, 342) if v <= top]  # activity 6v: 60, 66, 2040, 2046, 2052
+    a = np.array(rows, dtype)[None]
+    chunks = {level: with_simd(level, lambda: sqeazy_filter.encode(a, pipeline, threads=1)) for level in (0, 2, -1)}
+    assert chunks[0] == chunks[2] == chunks[-1]
+    for level in levels():
+        np.testing.assert_array_equal(with_simd(level, lambda: sqeazy_filter.decode(chunks[0])), a)
+
+
 def test_same_tables_as_huff(rng):
     """huff64 stores huff's tables: the blocks start with the same bytes."""
     a = (rng.poisson(30, (3, 50, 70)) + 100).astype(np.uint16)

@@ -22,14 +22,32 @@ static inline __m512i lzcnt16(__m512i v)
     return _mm512_mask_blend_epi16(0xAAAAAAAAu, lo, _mm512_slli_epi32(hi, 16));
 }
 
-/* ctx_of for 32 activities 2N + NW + NE + NWW + NEE (saturated: the top class starts far below) */
-static inline __m512i ctx32w(__m512i act)
+/* ctx_of by two look-ups: with v = act + 2, u = act/2 + 1 = v >> 1, and the class (2 floor(log2 u)
+ * plus the bit below the top one, at most 19) is a function of v for v < 64 and of v >> 5 above
+ * (its top two bits). So t[v] for v < 64, t[64 + (v >> 5)] up to v = 2047 (class 19 from there). */
+static const uint16_t k_class[128] = {
+    0, 0, 0, 0, 2, 2, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 6, 6, 6, 6, 7, 7, 7, 7, 7, 7, 7, 7,
+    8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
+    10, 10, 10, 11, 12, 12, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16,
+    17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18, 18,
+    19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19};
+
+typedef struct { __m512i t[4]; } class_tab;  /* k_class, or what it maps to, as 4 x 32 lanes */
+
+static inline class_tab class_tab_of(__m512i ov)  /* ov: a value per class (32 lanes) */
 {
-    const __m512i u = _mm512_add_epi16(_mm512_srli_epi16(act, 1), _mm512_set1_epi16(1));
-    const __m512i lz = lzcnt16(u);
-    const __m512i m1 = _mm512_and_si512(_mm512_srli_epi16(_mm512_sllv_epi16(u, lz), 14), _mm512_set1_epi16(1));
-    const __m512i q = _mm512_add_epi16(_mm512_sub_epi16(_mm512_set1_epi16(30), _mm512_add_epi16(lz, lz)), m1);
-    return _mm512_min_epu16(q, _mm512_set1_epi16(19));
+    class_tab c;
+    for (int i = 0; i < 4; i++) c.t[i] = _mm512_permutexvar_epi16(LD(k_class + 32 * i), ov);
+    return c;
+}
+
+/* The class (or what the table maps it to) of 32 activities 2N + NW + NE + NWW + NEE (saturated). */
+static inline __m512i ctx32w(__m512i act, const class_tab *c)
+{
+    const __m512i v = _mm512_min_epu16(_mm512_adds_epu16(act, _mm512_set1_epi16(2)), _mm512_set1_epi16(2047));
+    const __m512i lo = _mm512_permutex2var_epi16(c->t[0], v, c->t[1]);  /* index: v's low 6 bits */
+    const __m512i hi = _mm512_permutex2var_epi16(c->t[2], _mm512_srli_epi16(v, 5), c->t[3]);
+    return _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(v, _mm512_set1_epi16(64)), hi, lo);
 }
 
 static inline __m512i act32(size_t es, const uint8_t *up, size_t j)
@@ -57,9 +75,9 @@ static inline __m512i act32_short(size_t es, const uint8_t *up, size_t j1)
 }
 
 /* 32 classes from position j on, as bytes (c8) or as table offsets offs[class] (c16), lanes in m */
-static inline void put32(uint8_t *c8, uint16_t *c16, __m512i ov, size_t j, __m512i cls, __mmask32 m)
+static inline void put32(uint8_t *c8, uint16_t *c16, size_t j, __m512i cls, __mmask32 m)
 {
-    if (c16) _mm512_mask_storeu_epi16(c16 + j, m, _mm512_permutexvar_epi16(cls, ov));
+    if (c16) _mm512_mask_storeu_epi16(c16 + j, m, cls);
     else _mm256_mask_storeu_epi8(c8 + j, m, _mm512_cvtepi16_epi8(cls));
 }
 
@@ -70,15 +88,17 @@ row_contexts(size_t es, const uint8_t *up, uint8_t *c8, uint16_t *c16, __m512i o
 {
     size_t j = 2;
     if (es != 1 && es != 2) return j;
-    for (; j + 32 <= j1; j += 32) put32(c8, c16, ov, j, ctx32w(act32(es, up, j)), ~0u);
-    if (j < j1 && j1 >= 34) put32(c8, c16, ov, j1 - 32, ctx32w(act32(es, up, j1 - 32)), ~0u);
-    else if (j < j1) put32(c8, c16, ov, 2, ctx32w(act32_short(es, up, j1)), (__mmask32)((1ull << (j1 - 2)) - 1));
+    const class_tab c = class_tab_of(ov);
+    for (; j + 32 <= j1; j += 32) put32(c8, c16, j, ctx32w(act32(es, up, j), &c), ~0u);
+    if (j < j1 && j1 >= 34) put32(c8, c16, j1 - 32, ctx32w(act32(es, up, j1 - 32), &c), ~0u);
+    else if (j < j1) put32(c8, c16, 2, ctx32w(act32_short(es, up, j1), &c), (__mmask32)((1ull << (j1 - 2)) - 1));
     return j < j1 ? j1 : j;
 }
 
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1)
 {
-    return row_contexts(es, up, ctx, NULL, _mm512_setzero_si512(), j1);
+    return row_contexts(es, up, ctx, NULL, _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
+                                                            15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), j1);
 }
 
 size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1)
