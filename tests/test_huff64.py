@@ -79,8 +79,9 @@ def test_shapes_and_extra_bits(dtype, shape, rng):
 def test_every_activity_gets_the_scalar_context(dtype, pipeline, rng):
     """Contexts come from the row above (2N + NW + NE + NWW + NEE, saturated). Rows of values
     0..lim, lim from 0 to the type's maximum, give activities from 0 through every class boundary
-    (the AVX-512 look-ups switch tables at 62 and saturate at 2045) to saturation: every level
-    writes the scalar bytes and reads them back."""
+    (the AVX-512 look-ups switch tables at 62 and saturate at 2045) to saturation; `huff` codes the
+    values as they are, so the uint8 rows also give every token. Every level writes the scalar
+    bytes and reads them back."""
     top = np.iinfo(dtype).max
     lims = sorted({0, 1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 15, 20, 31, 40, 63, 64, 100, 127, 200, 255, 340, 341, 342, 400,
                    511, 700, 1023, 4095, top} & set(range(top + 1)))

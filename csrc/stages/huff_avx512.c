@@ -115,18 +115,35 @@ static inline __m512i tok32(__m512i z)
     return _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(z, _mm512_set1_epi16(16)), t, z);
 }
 
+/* token_of for 32 values below 256 by two look-ups: the token of z < 64 is k_token[z]; above, z's
+ * top three bits, which z >> 2 keeps, make it: k_token[64 + (z >> 2)]. */
+static const uint16_t k_token[128] = {
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 16, 16, 16, 17, 17, 17, 17, 18, 18, 18, 18, 19, 19, 19, 19,
+    20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23, 23,
+    24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 25, 25, 25, 25, 26, 26, 26, 26, 27, 27, 27, 27,
+    28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30, 30, 30, 31, 31, 31, 31, 31, 31, 31, 31};
+
+static inline __m512i tok32_bytes(__m512i z, const __m512i t[4])
+{
+    const __m512i lo = _mm512_permutex2var_epi16(t[0], z, t[1]);
+    const __m512i hi = _mm512_permutex2var_epi16(t[2], _mm512_srli_epi16(z, 2), t[3]);
+    return _mm512_mask_blend_epi16(_mm512_cmplt_epu16_mask(z, _mm512_set1_epi16(64)), hi, lo);
+}
+
 size_t sqz_huff_idx_avx512(size_t es, const void *z_, const uint8_t *ctx, uint16_t *idx, size_t j1)
 {
     size_t j = 0;
     if (es != 1 && es != 2) return j;
     const uint8_t *z = z_;
+    const __m512i t[4] = {LD(k_token), LD(k_token + 32), LD(k_token + 64), LD(k_token + 96)};
     for (;; j += 32) {
         if (j + 32 > j1) {  /* the last vector may overlap the one before it */
             if (j == j1 || j1 < 32) break;
             j = j1 - 32;
         }
         const __m512i c = _mm512_slli_epi16(_mm512_cvtepu8_epi16(LD256(ctx + j)), 7);
-        _mm512_storeu_si512((void *)(idx + j), _mm512_or_si512(c, tok32(load32(es, z + j * es))));
+        const __m512i v = load32(es, z + j * es);
+        _mm512_storeu_si512((void *)(idx + j), _mm512_or_si512(c, es == 1 ? tok32_bytes(v, t) : tok32(v)));
     }
     return j;
 }
