@@ -101,17 +101,25 @@ static inline __m512i push(__m512i x, __mmask16 live, __m512i bits, __m512i nb, 
     return _mm512_mask_or_epi32(x, live, _mm512_sllv_epi32(x, nb), bits);
 }
 
+/* Extra bits of 16 indices (context << 7 | token): 1-byte types' 32 tokens by one look-up in xb8
+ * (ix's low 5 bits), else (t - 16) / 4 + 2 from token 16 on. */
+static inline __m512i extra_bits16(size_t es, __m512i ix, const __m512i xb8[2])
+{
+    if (es == 1) return _mm512_permutex2var_epi32(xb8[0], ix, xb8[1]);
+    const __m512i t = _mm512_and_si512(ix, _mm512_set1_epi32(127)), c16 = _mm512_set1_epi32(16);
+    return _mm512_maskz_add_epi32(_mm512_cmpge_epu32_mask(t, c16), _mm512_srli_epi32(_mm512_sub_epi32(t, c16), 2),
+                                  _mm512_set1_epi32(2));
+}
+
 /* One encoder step of one group (backward: extra bits, then the code). */
 static inline __attribute__((always_inline)) __m512i
 estep(size_t es, __m512i x, __mmask16 live, int64_t o, const uint32_t *ent, const uint16_t *idx, const void *z,
-      uint16_t **w)
+      uint16_t **w, const __m512i xb8[2])
 {
-    const __m512i c16 = _mm512_set1_epi32(16), c2 = _mm512_set1_epi32(2);
     const __m512i ix = _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, idx + o));
     const __m512i zv = es == 1 ? _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(live, (const uint8_t *)z + o))
                                : _mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live, (const uint16_t *)z + o));
-    const __m512i t = _mm512_and_si512(ix, _mm512_set1_epi32(127));
-    const __m512i xb = _mm512_maskz_add_epi32(_mm512_cmpge_epu32_mask(t, c16), _mm512_srli_epi32(_mm512_sub_epi32(t, c16), 2), c2);
+    const __m512i xb = extra_bits16(es, ix, xb8);
     const __m512i e = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, ix, (const void *)ent, 4);
     x = push(x, live, _mm512_andnot_si512(_mm512_sllv_epi32(_mm512_set1_epi32(-1), xb), zv), xb, w);
     return push(x, live, _mm512_and_si512(e, _mm512_set1_epi32(0xFFFF)),
@@ -125,21 +133,22 @@ encode(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint6
     __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
             x_3 = _mm512_loadu_si512(xs + 48);
     uint16_t *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
+    const __m512i xb8[2] = {_mm512_setzero_si512(), _mm512_set_epi32(5, 5, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2)};  /* extra bits of tokens 0-31 */
     const uint64_t f0 = (x0 + 63) >> 6, f1 = (x0 + len) >> 6;  /* steps with all 64 lanes: [f0, f1) */
     for (uint64_t q = (x0 + len - 1) >> 6;; q--) {
         if (q >= f0 && q < f1) {
             const int64_t o = 64 * (int64_t)q - (int64_t)x0;
-            x_3 = estep(es, x_3, 0xFFFF, o + 48, ent, idx, z, &w3);
-            x_2 = estep(es, x_2, 0xFFFF, o + 32, ent, idx, z, &w2);
-            x_1 = estep(es, x_1, 0xFFFF, o + 16, ent, idx, z, &w1);
-            x_0 = estep(es, x_0, 0xFFFF, o, ent, idx, z, &w0);
+            x_3 = estep(es, x_3, 0xFFFF, o + 48, ent, idx, z, &w3, xb8);
+            x_2 = estep(es, x_2, 0xFFFF, o + 32, ent, idx, z, &w2, xb8);
+            x_1 = estep(es, x_1, 0xFFFF, o + 16, ent, idx, z, &w1, xb8);
+            x_0 = estep(es, x_0, 0xFFFF, o, ent, idx, z, &w0, xb8);
         } else {
             int64_t o;
             __mmask16 live;
-            if ((live = step_lanes(q, 3, x0, len, &o))) x_3 = estep(es, x_3, live, o, ent, idx, z, &w3);
-            if ((live = step_lanes(q, 2, x0, len, &o))) x_2 = estep(es, x_2, live, o, ent, idx, z, &w2);
-            if ((live = step_lanes(q, 1, x0, len, &o))) x_1 = estep(es, x_1, live, o, ent, idx, z, &w1);
-            if ((live = step_lanes(q, 0, x0, len, &o))) x_0 = estep(es, x_0, live, o, ent, idx, z, &w0);
+            if ((live = step_lanes(q, 3, x0, len, &o))) x_3 = estep(es, x_3, live, o, ent, idx, z, &w3, xb8);
+            if ((live = step_lanes(q, 2, x0, len, &o))) x_2 = estep(es, x_2, live, o, ent, idx, z, &w2, xb8);
+            if ((live = step_lanes(q, 1, x0, len, &o))) x_1 = estep(es, x_1, live, o, ent, idx, z, &w1, xb8);
+            if ((live = step_lanes(q, 0, x0, len, &o))) x_0 = estep(es, x_0, live, o, ent, idx, z, &w0, xb8);
         }
         if (64 * q <= x0) break;
     }
