@@ -202,6 +202,8 @@ size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1) { (v
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1) { (void)es; (void)up; (void)ctx; (void)j1; return 2; }
 size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1)
 { (void)es; (void)up; (void)offs; (void)ctx; (void)j1; return 2; }
+size_t sqz_huff_ctxp_avx512(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1)
+{ (void)es; (void)up; (void)tab0; (void)cp; (void)j1; return 2; }
 size_t sqz_huff_idx_avx512(size_t es, const void *z, const uint8_t *ctx, uint16_t *idx, size_t j1)
 { (void)es; (void)z; (void)ctx; (void)idx; (void)j1; return 0; }
 #endif
@@ -278,7 +280,9 @@ static void segment_tables(size_t es, const void *z, uint64_t k, uint64_t len, u
         uint8_t e[4];
         edge_contexts(es, up, X, e);
         cp[0] = ptab[e[0]]; cp[1] = ptab[e[1]]; cp[X - 2] = ptab[e[2]]; cp[X - 1] = ptab[e[3]];
-        size_t j = sqz_simd_get() >= SQZ_SIMD_AVX2 ? sqz_huff_ctxp_avx2(es, up, ptab[0], cp, X - 2) : 2;
+        const int level = sqz_simd_get();
+        size_t j = level >= SQZ_SIMD_AVX512 ? sqz_huff_ctxp_avx512(es, up, ptab[0], cp, X - 2) : 2;
+        if (j < X - 2 && level >= SQZ_SIMD_AVX2) j = sqz_huff_ctxp_avx2(es, up, ptab[0], cp, X - 2);
         for (; j < X - 2; j++) cp[j] = ptab[ctx_above(es, up, j)];
         return;
     }

@@ -29,6 +29,7 @@ size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1);
 size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1);
 /* The same as pointers: cp[j] = tab0 + ctx * 2^SQZ_HUFF_PBITS (decoder tables), from j0 = 2. */
 size_t sqz_huff_ctxp_avx2(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1);
+size_t sqz_huff_ctxp_avx512(size_t es, const void *up, const uint32_t *tab0, const uint32_t **cp, size_t j1);
 /* tok[j] for j in [j0, j1). */
 void sqz_huff_tok_scalar(size_t es, const void *z, uint8_t *tok, size_t j0, size_t j1);
 size_t sqz_huff_tok_avx2(size_t es, const void *z, uint8_t *tok, size_t j1);    /* from j0 = 0 */

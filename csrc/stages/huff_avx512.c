@@ -41,6 +41,12 @@ static inline class_tab class_tab_of(__m512i ov)  /* ov: a value per class (32 l
     return c;
 }
 
+static inline __m512i classes(void)  /* class -> class */
+{
+    return _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8,
+                            7, 6, 5, 4, 3, 2, 1, 0);
+}
+
 /* The class (or what the table maps it to) of 32 activities 2N + NW + NE + NWW + NEE (saturated). */
 static inline __m512i ctx32w(__m512i act, const class_tab *c)
 {
@@ -97,13 +103,33 @@ row_contexts(size_t es, const uint8_t *up, uint8_t *c8, uint16_t *c16, __m512i o
 
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1)
 {
-    return row_contexts(es, up, ctx, NULL, _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16,
-                                                            15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), j1);
+    return row_contexts(es, up, ctx, NULL, classes(), j1);
 }
 
 size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1)
 {
     return row_contexts(es, up, NULL, ctx, _mm512_loadu_si512(offs), j1);
+}
+
+/* 32 classes from position j on as huff's decoder tables: cp[j + i] = tab0 + class * 2^PBITS entries */
+static inline void ptrs32(__m512i cls, __m512i base, const uint32_t **cp, size_t j)
+{
+    for (int q = 0; q < 4; q++) {
+        const __m512i c = _mm512_cvtepu16_epi64(_mm512_extracti32x4_epi32(cls, q));
+        _mm512_storeu_si512((void *)(cp + j + 8 * q), _mm512_add_epi64(base, _mm512_slli_epi64(c, SQZ_HUFF_PBITS + 2)));
+    }
+}
+
+size_t sqz_huff_ctxp_avx512(size_t es, const void *up_, const uint32_t *tab0, const uint32_t **cp, size_t j1)
+{
+    size_t j = 2;
+    if ((es != 1 && es != 2) || j1 < 34) return j;
+    const uint8_t *up = up_;
+    const class_tab c = class_tab_of(classes());
+    const __m512i base = _mm512_set1_epi64((long long)(uintptr_t)tab0);
+    for (; j + 32 <= j1; j += 32) ptrs32(ctx32w(act32(es, up, j), &c), base, cp, j);
+    if (j < j1) { ptrs32(ctx32w(act32(es, up, j1 - 32), &c), base, cp, j1 - 32); j = j1; }
+    return j;
 }
 
 /* token_of for 32 values */
