@@ -34,17 +34,11 @@ static const uint16_t k_class[128] = {
 
 typedef struct { __m512i t[4]; } class_tab;  /* k_class, or what it maps to, as 4 x 32 lanes */
 
-static inline class_tab class_tab_of(__m512i ov)  /* ov: a value per class (32 lanes) */
+static inline class_tab class_tab_of(const __m512i *ov)  /* ov: a value per class (32 lanes), or NULL: the class */
 {
     class_tab c;
-    for (int i = 0; i < 4; i++) c.t[i] = _mm512_permutexvar_epi16(LD(k_class + 32 * i), ov);
+    for (int i = 0; i < 4; i++) c.t[i] = ov ? _mm512_permutexvar_epi16(LD(k_class + 32 * i), *ov) : LD(k_class + 32 * i);
     return c;
-}
-
-static inline __m512i classes(void)  /* class -> class */
-{
-    return _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8,
-                            7, 6, 5, 4, 3, 2, 1, 0);
 }
 
 /* The class (or what the table maps it to) of 32 activities 2N + NW + NE + NWW + NEE (saturated). */
@@ -90,7 +84,7 @@ static inline void put32(uint8_t *c8, uint16_t *c16, size_t j, __m512i cls, __mm
 /* A row's contexts [2, j1) into c8 or c16. Contexts depend on the row above only, so the last
  * vector may overlap the one before it; a row too short for one vector loads up to its end. */
 static inline __attribute__((always_inline)) size_t
-row_contexts(size_t es, const uint8_t *up, uint8_t *c8, uint16_t *c16, __m512i ov, size_t j1)
+row_contexts(size_t es, const uint8_t *up, uint8_t *c8, uint16_t *c16, const __m512i *ov, size_t j1)
 {
     size_t j = 2;
     if (es != 1 && es != 2) return j;
@@ -103,12 +97,13 @@ row_contexts(size_t es, const uint8_t *up, uint8_t *c8, uint16_t *c16, __m512i o
 
 size_t sqz_huff_ctx_avx512(size_t es, const void *up, uint8_t *ctx, size_t j1)
 {
-    return row_contexts(es, up, ctx, NULL, classes(), j1);
+    return row_contexts(es, up, ctx, NULL, NULL, j1);
 }
 
 size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, uint16_t *ctx, size_t j1)
 {
-    return row_contexts(es, up, NULL, ctx, _mm512_loadu_si512(offs), j1);
+    const __m512i ov = _mm512_loadu_si512(offs);
+    return row_contexts(es, up, NULL, ctx, &ov, j1);
 }
 
 /* 32 classes from position j on as huff's decoder tables: cp[j + i] = tab0 + class * 2^PBITS entries */
@@ -125,7 +120,7 @@ size_t sqz_huff_ctxp_avx512(size_t es, const void *up_, const uint32_t *tab0, co
     size_t j = 2;
     if ((es != 1 && es != 2) || j1 < 34) return j;
     const uint8_t *up = up_;
-    const class_tab c = class_tab_of(classes());
+    const class_tab c = class_tab_of(NULL);
     const __m512i base = _mm512_set1_epi64((long long)(uintptr_t)tab0);
     for (; j + 32 <= j1; j += 32) ptrs32(ctx32w(act32(es, up, j), &c), base, cp, j);
     if (j < j1) { ptrs32(ctx32w(act32(es, up, j1 - 32), &c), base, cp, j1 - 32); j = j1; }
