@@ -133,7 +133,8 @@ encode(size_t es, const uint32_t *ent, const uint16_t *idx, const void *z, uint6
     __m512i x_0 = _mm512_loadu_si512(xs), x_1 = _mm512_loadu_si512(xs + 16), x_2 = _mm512_loadu_si512(xs + 32),
             x_3 = _mm512_loadu_si512(xs + 48);
     uint16_t *w0 = w[0], *w1 = w[1], *w2 = w[2], *w3 = w[3];
-    const __m512i xb8[2] = {_mm512_setzero_si512(), _mm512_set_epi32(5, 5, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2)};  /* extra bits of tokens 0-31 */
+    /* extra bits of tokens 0-15, 16-31 */
+    const __m512i xb8[2] = {_mm512_setzero_si512(), _mm512_set_epi32(5, 5, 5, 5, 4, 4, 4, 4, 3, 3, 3, 3, 2, 2, 2, 2)};
     const uint64_t f0 = (x0 + 63) >> 6, f1 = (x0 + len) >> 6;  /* steps with all 64 lanes: [f0, f1) */
     for (uint64_t q = (x0 + len - 1) >> 6;; q--) {
         if (q >= f0 && q < f1) {

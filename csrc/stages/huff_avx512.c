@@ -1,5 +1,6 @@
 /* AVX-512 contexts and indices for 1- and 2-byte residuals, 32 per vector in 16-bit lanes;
- * huff.c's scalar code is the reference. floor(log2) from lzcnt: exact for every 16-bit value. */
+ * huff.c's scalar code is the reference. Context classes and 1-byte tokens by table look-ups
+ * (vpermt2w), 2-byte tokens from lzcnt: exact for every 16-bit value. */
 #include <immintrin.h>
 
 #include "huff.h"

@@ -108,8 +108,8 @@ static void mark(const void *chunk, size_t es, size_t i0, size_t i1, uint8_t *se
     *hi = b;
 }
 
-/* seen[v] = 1 for every value. The sample has marked most of them, so this mostly loads: a store
- * only where a value is new, twice the rate of storing every element (docs/DESIGN.md). */
+/* seen[v] = 1 for every value. The sample has marked most of them, so this mostly loads and
+ * stores only where one of four values is new (docs/DESIGN.md, "Speed (session 29)"). */
 #define DEFINE_MARK_ALL(NAME, T)                                                                          \
 static void NAME(const T *in, size_t n, uint8_t *seen)                                                   \
 {                                                                                                        \
