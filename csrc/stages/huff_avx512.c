@@ -108,12 +108,18 @@ size_t sqz_huff_ctx16_avx512(size_t es, const void *up, const uint16_t *offs, ui
 }
 
 /* 32 classes from position j on as huff's decoder tables: cp[j + i] = tab0 + class * 2^PBITS entries */
+static inline void ptrs8(__m128i cls, __m512i base, const uint32_t **cp)
+{
+    const __m512i c = _mm512_cvtepu16_epi64(cls);
+    _mm512_storeu_si512((void *)cp, _mm512_add_epi64(base, _mm512_slli_epi64(c, SQZ_HUFF_PBITS + 2)));
+}
+
 static inline void ptrs32(__m512i cls, __m512i base, const uint32_t **cp, size_t j)
 {
-    for (int q = 0; q < 4; q++) {
-        const __m512i c = _mm512_cvtepu16_epi64(_mm512_extracti32x4_epi32(cls, q));
-        _mm512_storeu_si512((void *)(cp + j + 8 * q), _mm512_add_epi64(base, _mm512_slli_epi64(c, SQZ_HUFF_PBITS + 2)));
-    }
+    ptrs8(_mm512_castsi512_si128(cls), base, cp + j);
+    ptrs8(_mm512_extracti32x4_epi32(cls, 1), base, cp + j + 8);
+    ptrs8(_mm512_extracti32x4_epi32(cls, 2), base, cp + j + 16);
+    ptrs8(_mm512_extracti32x4_epi32(cls, 3), base, cp + j + 24);
 }
 
 size_t sqz_huff_ctxp_avx512(size_t es, const void *up_, const uint32_t *tab0, const uint32_t **cp, size_t j1)
