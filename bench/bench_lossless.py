@@ -83,15 +83,19 @@ def peers(ic):
 
 
 def fix_bitshuffle_decoders(table, ic):
-    """bitshuffle+X decoders need the plane shape: bind them per array."""
+    """bitshuffle+X decoders need the plane shape: bind them per array. Each plane is decoded
+    into its place in one new array (sqeazy's decode also fills one new array); stacking the
+    decoded planes instead would add a copy of the stack to the peer's time (20-30% until
+    session 30, docs/BENCHMARKS.md)."""
     for name, codec in list(table.items()):
         if codec[1] is None:
             comp = ic.lz4_decode if "LZ4" in name else ic.zstd_decode
 
             def dec(cs, a, comp=comp):
-                plane = a.shape[-2:]
-                return np.stack([np.frombuffer(ic.bitshuffle_decode(comp(c), itemsize=a.itemsize), a.dtype)
-                                 .reshape(plane) for c in cs]).reshape(a.shape)
+                out = np.empty(a.shape, a.dtype)
+                for c, plane in zip(cs, out.reshape((-1,) + a.shape[-2:])):
+                    ic.bitshuffle_decode(comp(c), itemsize=a.itemsize, out=plane.reshape(-1).view(np.uint8))
+                return out
             table[name] = (codec[0], dec)
 
 
