@@ -51,7 +51,7 @@ def test_format_v1_goldens_exist():
     assert 1 in versions, "no golden files of format v1 (python3 tests/golden/make_golden.py)"
     assert len(CHUNKS) >= 20 and len(H5) >= 5
     total = sum(os.path.getsize(os.path.join(d, rel)) for d, rel, _ in ENTRIES)
-    assert total < 1 << 20, f"goldens take {total} bytes; keep them under 1 MB"
+    assert total < 3 << 19, f"goldens take {total} bytes; keep them under 1.5 MB (superseded files included)"
 
 
 def test_superseded_goldens_have_successors():
@@ -61,7 +61,10 @@ def test_superseded_goldens_have_successors():
             if e.get("reencode", True):
                 continue
             assert rel.startswith("superseded/") and e.get("superseded"), rel
-            assert rel[len("superseded/"):] in m["files"], f"{rel}: no current golden of the same case"
+            case = rel[len("superseded/"):]  # superseded/<rel>, or superseded/sNN/<rel> for a later change
+            if case.split("/")[0] not in ("chunks", "h5"):
+                case = case.split("/", 1)[1]
+            assert case in m["files"], f"{rel}: no current golden of the same case"
 
 
 def test_every_pipeline_has_goldens():

@@ -167,7 +167,8 @@ def _lossless_stack(dtype, shape, kind, rng):
 
 
 LOSSLESS_PIPES = ["lossless", "lossless3d", "remap->predict(mode=0)->huff", "predict(mode=1)->huff",
-                  "predict(mode=2)->huff", "predict(mode=3)->huff", "remap->predict(mode=4)->huff", "predict(mode=5)->huff"]
+                  "predict(mode=2)->huff", "predict(mode=3)->huff", "remap->predict(mode=4)->huff", "predict(mode=5)->huff",
+                  "predict(mode=7)->huff", "remap->predict(mode=8)->huff"]
 
 
 @pytest.mark.parametrize("backend", ["emulation", "gpu"], indirect=True)
@@ -191,7 +192,8 @@ def test_lossless_on_gpu_same_bytes(backend, dtype, shape, kind):
                 assert back.tobytes() == x.tobytes(), (pipe, block_size)
 
 
-LOSSLESS64_PIPES = ["lossless64", "huff64", "remap->predict(mode=1)->huff64", "predict(mode=5)->huff64"]
+LOSSLESS64_PIPES = ["lossless64", "huff64", "remap->predict(mode=1)->huff64", "predict(mode=5)->huff64",
+                    "predict(mode=7)->huff64", "predict(mode=8)->huff64"]
 
 
 @pytest.mark.parametrize("backend", ["emulation", "gpu"], indirect=True)

@@ -14,7 +14,8 @@ from conftest import DATA
 
 STACKS = sorted(p.name for p in DATA.glob("*.tif")) if DATA.is_dir() else []
 LOSSLESS = ["lossless", "lossless3d", "lossless_fast", "predict(mode=0)->huff", "predict(mode=1)->huff", "predict(mode=2)->huff",
-            "predict(mode=3)->huff", "predict(mode=4)->huff", "remap->huff", "huff"]
+            "predict(mode=3)->huff", "predict(mode=4)->huff", "predict(mode=7)->huff", "predict(mode=8)->huff",
+            "remap->huff", "huff"]
 
 
 def stack(name):
@@ -81,14 +82,15 @@ def test_remap_decoders_agree_and_refuse_a_rank_outside(at, rng):
 @pytest.mark.parametrize("dtype", ["uint8", "int8"])
 def test_auto_mode_of_one_byte_data_at_every_simd_level(dtype, rng):
     """The auto mode estimates 1-byte rows in the 16-bit AVX2 kernel: it must choose what the
-    scalar estimate chooses. Planes that repeat favour AVG3D (mode 4), random walks along the rows
-    MED (mode 1); int8 values straddle 0, where the sign flip matters."""
+    scalar estimate chooses. Planes that repeat favour the 3-D modes, and ROW3D (mode 8) within
+    ROW_SLACK of AVG3D; random walks along the rows MED (mode 1); int8 values straddle 0, where the
+    sign flip matters."""
     info = np.iinfo(dtype)
     base = rng.integers(-60, 60, (1, 64, 80)) + (0 if info.min < 0 else 100)
     planes = base + rng.integers(0, 3, (24, 64, 80))
     x = np.cumsum(rng.integers(-2, 3, (24, 64, 80)), axis=-1) + np.arange(64)[:, None] // 4
     from hardening_util import Chunk
-    for a, mode in [(planes, 4), (np.clip(x, -100, 100) + (0 if info.min < 0 else 110), 1)]:
+    for a, mode in [(planes, 8), (np.clip(x, -100, 100) + (0 if info.min < 0 else 110), 1)]:
         a = a.astype(dtype)
         chunks = [with_simd(level, lambda: sqeazy_filter.encode(a, "predict->huff", threads=1)) for level in (0, 2, 3)]
         assert chunks[0] == chunks[1] == chunks[2]
@@ -483,14 +485,16 @@ def test_write_chunks_keeps_block_size(tmp_path, rng):
         assert sqeazy_filter.info(data)["block_elems"] == 2048
 
 
-@pytest.mark.parametrize("mode", [1, 2, 4, 5])
+@pytest.mark.parametrize("mode", [1, 2, 4, 5, 7, 8])
 @pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int16"])
 def test_row_group_decoders_equal_scalar(mode, dtype, rng):
     """The AVX2 and AVX-512 decoders of the averaging modes and MED run 16 or 32 rows at once, each
     lane a few columns behind the one above: their column 0 and last column, groups that end a plane
     or a block, planes whose previous plane starts inside a group, last groups of 8-31 rows, rows
     shorter than the lanes' skew, and last steps finished one by one (X + 31 L = 32 t + 1..4) must decode
-    as the scalar decoder does, at every SIMD level."""
+    as the scalar decoder does, at every SIMD level. ROW and ROW3D (7, 8) decode whole rows by vectors
+    with masked ends (rows of 1 to 2 vectors and more, of every remainder); every level also encodes
+    the scalar bytes."""
     info = np.iinfo(dtype)
     for shape in [(3, 40, 2), (2, 17, 3), (2, 33, 50), (3, 20, 47), (2, 70, 301), (4, 16, 16), (2, 48, 1100),
                   (3, 13, 33), (2, 26, 7), (2, 31, 129), (2, 65, 97), (3, 45, 3), (2, 100, 33), (2, 40, 200),
@@ -503,6 +507,9 @@ def test_row_group_decoders_equal_scalar(mode, dtype, rng):
             for block in (0, 1024, 4096):
                 chunk = sqeazy_filter.encode(a, f"predict(mode={mode})->huff", block_size=block)
                 for level in (0, 2, 3):  # scalar, AVX2, AVX-512 (capped at what the CPU runs)
+                    if mode >= 7:
+                        again = with_simd(level, lambda: sqeazy_filter.encode(a, f"predict(mode={mode})->huff", block_size=block))
+                        assert again == chunk, f"{shape} block {block} level {level}: other bytes"
                     out = with_simd(level, lambda: sqeazy_filter.decode(chunk, threads=1))
                     np.testing.assert_array_equal(out, a, err_msg=f"{shape} block {block} level {level}")
 

@@ -71,7 +71,9 @@ SQZ_HD uint32_t sqzk_pred_xy(const uint8_t *val, uint32_t es, const sqzk_lgeo &g
     const uint64_t ne = hne ? sqzk_ld(val, es, k - X + 1) ^ f : n;
     const int mode = g.mode;
     uint64_t r;
-    if (mode == SQZ_PRED_PLANE && hp) r = p;
+    if (sqz_pred_row_mode(mode))  /* a missing NW or NE is N; without N, P or W */
+        r = !hn ? (hp ? p : w) : sqz_pred_full(mode == SQZ_PRED_ROW3D && hp ? mode : SQZ_PRED_ROW, w, n, hnw ? nw : n, ne, p);
+    else if (mode == SQZ_PRED_PLANE && hp) r = p;
     else if ((mode == SQZ_PRED_AVG3D && hp && hw && hn) || (mode == SQZ_PRED_MED && hw && hn && hnw) ||
              (mode == SQZ_PRED_AVGNE && hw && hn))
         r = sqz_pred_full(mode, w, n, nw, ne, p);

@@ -9,13 +9,14 @@
 #include "stage.h"
 
 static const sqz_param_spec k_params[] = {
-    {"mode", SQZ_PRED_AUTO, 0, SQZ_PRED_AUTO, 1},
+    {"mode", SQZ_PRED_AUTO, 0, SQZ_PRED_COUNT_ - 1, 1},
 };
 
 #define DEFAULT_2D_BYTES (256u * 1024u)
 #define DEFAULT_3D_BYTES (1024u * 1024u)
 #define MIN_3D_PLANES 4
 #define SAMPLE_ROWS 128   /* rows the auto mode looks at (at most 1 in 16) */
+#define ROW_SLACK 3       /* auto takes ROW or ROW3D when it costs at most 3% more (docs/DESIGN.md, "Speed (session 30)") */
 
 typedef struct {
     uint64_t X;       /* row length (last extent) */
@@ -32,13 +33,20 @@ static geo geometry(const sqz_stage_ctx *ctx)
     return g;
 }
 
-static int is_3d(int mode) { return mode == SQZ_PRED_PLANE || mode == SQZ_PRED_AVG3D; }
+static int is_3d(int mode) { return mode == SQZ_PRED_PLANE || mode == SQZ_PRED_AVG3D || mode == SQZ_PRED_ROW3D; }
+
+/* A 3-D mode in a row without the previous plane in the block */
+static int mode_2d(int mode) { return mode == SQZ_PRED_ROW3D ? SQZ_PRED_ROW : SQZ_PRED_AVG; }
 
 /* Prediction with missing neighbours (block or array edges); without W, `w` holds the block's
  * previous element (0 for its first); without NE, ne is N. */
 static inline uint64_t pred_edge(int mode, uint64_t w, uint64_t n, uint64_t nw, uint64_t ne, uint64_t p,
                                  int hw, int hn, int hnw, int hp)
 {
+    if (sqz_pred_row_mode(mode)) {  /* a missing NW or NE is N; without N, P or W */
+        if (!hn) return hp ? p : w;
+        return sqz_pred_full(mode == SQZ_PRED_ROW3D && hp ? mode : SQZ_PRED_ROW, w, n, hnw ? nw : n, ne, p);
+    }
     if (mode == SQZ_PRED_PLANE && hp) return p;
     if (mode == SQZ_PRED_AVG3D && hp && hw && hn) return sqz_pred_full(mode, w, n, nw, ne, p);
     if (mode == SQZ_PRED_MED && hw && hn && hnw) return sqz_pred_full(mode, w, n, nw, ne, p);
@@ -172,6 +180,19 @@ dec_pair_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T f
     o1[X - 1] = (T)(w1 ^ flip);                                                                            \
 }                                                                                                          \
                                                                                                            \
+/* An interior row of ROW or ROW3D (pr0: element 0's prediction): no element depends on another. */        \
+static void dec_row_##SUF(int rm, const T *z, T *o, const T *up, const T *pp, size_t X, T flip, T pr0)      \
+{                                                                                                          \
+    size_t j = 1;                                                                                          \
+    if (sizeof(T) <= 2 && sqz_simd_get() >= SQZ_SIMD_AVX2) j = sqz_predict_dec_row_avx2(rm, sizeof(T), z, o, up, pp, X, flip); \
+    o[0] = (T)(unzig_##SUF(z[0], pr0) ^ flip);                                                             \
+    for (; j < X; j++) {                                                                                   \
+        const uint64_t nn = (T)(up[j] ^ flip), ne = (T)(up[j + 1 < X ? j + 1 : j] ^ flip);                 \
+        const uint64_t p = pp ? (T)(pp[j] ^ flip) : 0;                                                     \
+        o[j] = (T)(unzig_##SUF(z[j], (T)sqz_pred_full(rm, 0, nn, (T)(up[j - 1] ^ flip), ne, p)) ^ flip);   \
+    }                                                                                                      \
+}                                                                                                          \
+                                                                                                           \
 /* Encode (dec = 0: in = values, out = residuals) or decode (dec = 1: in = residuals, out = values). */     \
 static inline __attribute__((always_inline)) void                                                         \
 walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mode, T flip,                 \
@@ -191,15 +212,21 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
             /* interior row: element 0 by the edge rule, the rest all neighbours; a 3-D mode        \
              * without the previous plane in the block is (W+N)/2, as the edge rule says */         \
             const int hp = need_p && plane_p && k >= g->plane;                                             \
-            const int rm = need_p && !hp ? SQZ_PRED_AVG : mode;                                            \
+            const int rm = need_p && !hp ? mode_2d(mode) : mode;                                           \
             const T *up = val + k - X, *pp = hp ? val + k - g->plane : NULL;                               \
             uint64_t pv = pp ? (T)(pp[0] ^ flip) : 0;                                                      \
-            T pr0 = (T)pred_edge(rm, 0, (T)(up[0] ^ flip), 0, 0, pv, 0, 1, 0, hp);                         \
+            T pr0 = (T)pred_edge(rm, 0, (T)(up[0] ^ flip), 0, (T)(up[1] ^ flip), pv, 0, 1, 0, hp);         \
             if (!dec) {                                                                                    \
                 out[k] = zig_##SUF((T)(in[k] ^ flip), pr0);                                                \
                 size_t done = simd ? row_simd(rm, sizeof(T), in + k, up, pp, out + k, X, flip) : 1;             \
                 if (done < 1) done = 1;                                                                    \
                 row_scalar_##SUF(rm, in + k, up, pp, out + k, X, done, flip);                            \
+            } else if (sqz_pred_row_mode(rm)) {  /* rows alike at once with AVX-512, else this one */      \
+                const uint64_t rows = sizeof(T) <= 2 && sqz_simd_get() >= SQZ_SIMD_AVX512 ?                \
+                    sqz_predict_dec_rowwise_avx512(rm, sizeof(T), in + k, out + k, up, pp, X,              \
+                                                   rows_alike(g, i, k, n, need_p, hp), flip) : 0;          \
+                if (rows) { k += rows * X; continue; }                                                     \
+                dec_row_##SUF(rm, in + k, out + k, up, pp, X, flip, pr0);                                  \
             } else if (simd_dec && sizeof(T) <= 2 &&  /* the row-group decoders take the modes they have */   \
                        (rows16 = rows_alike(g, i, k, n, need_p, hp)) >= SQZ_PREDICT_DEC_MIN_ROWS && \
                        (rows16 = dec_rows(rm, sizeof(T), in + k, out + k, up, pp, X, rows16, flip, \
@@ -300,6 +327,9 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur, const void *up
 size_t sqz_predict_dec_rows_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                  size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 { (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; (void)carry; return 0; }
+size_t sqz_predict_dec_row_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                size_t X, uint32_t flip)
+{ (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)flip; return 1; }
 size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur, const uint16_t *up,
                              const uint16_t *pp, size_t X, uint32_t flip, uint64_t *cost)
 { (void)modes; (void)n_modes; (void)cur; (void)up; (void)pp; (void)X; (void)flip; (void)cost; return 1; }
@@ -312,6 +342,9 @@ size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *
 size_t sqz_predict_dec_rows_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                    size_t X, size_t rows, uint32_t flip, sqz_pred_carry *carry)
 { (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; (void)carry; return 0; }
+size_t sqz_predict_dec_rowwise_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                      size_t X, size_t rows, uint32_t flip)
+{ (void)mode; (void)es; (void)z; (void)out; (void)up; (void)pp; (void)X; (void)rows; (void)flip; return 0; }
 #endif
 
 static uint32_t flip_of(int dtype)
@@ -334,7 +367,7 @@ static int mode_of(const sqz_stage_ctx *ctx)
 static int pr_check(const sqz_stage_ctx *ctx)
 {
     if ((int)ctx->params[0] != SQZ_PRED_AUTO || !ctx->meta) return 0;  /* encoder: before prepare */
-    SQZ_RETURN_IF(ctx->meta_size != 1 || ctx->meta[0] >= SQZ_PRED_COUNT_, SQZ_ERR_CORRUPT_HEADER,
+    SQZ_RETURN_IF(ctx->meta_size != 1 || ctx->meta[0] >= SQZ_PRED_COUNT_ || ctx->meta[0] == SQZ_PRED_AUTO, SQZ_ERR_CORRUPT_HEADER,
                   "predict: auto mode without a valid chosen mode");
     return 0;
 }
@@ -352,20 +385,22 @@ static uint64_t value(const void *base, size_t es, uint64_t i, uint32_t flip)
 }
 
 /* Auto mode: try the candidate predictors on up to SAMPLE_ROWS interior rows and keep the one
- * with the smallest estimated size (3-D counts as (W+N)/2 where the block has no plane before). */
+ * with the smallest estimated size (a 3-D mode counts as its 2-D one where the block has no plane
+ * before), or ROW/ROW3D, which decode a row at once, if they cost at most ROW_SLACK % more. */
 static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, uint8_t *meta, size_t cap,
                       size_t *meta_size)
 {
     *meta_size = 0;
     if ((int)ctx->params[0] != SQZ_PRED_AUTO) return 0;
     SQZ_RETURN_IF(cap < 1, SQZ_ERR_GENERIC, "predict metadata");
-    static const int cand[] = {SQZ_PRED_AVGNE, SQZ_PRED_AVG, SQZ_PRED_MED, SQZ_PRED_AVG3D};
+    static const int cand[SQZ_PREDICT_COST_MODES] = {SQZ_PRED_AVGNE, SQZ_PRED_AVG, SQZ_PRED_MED, SQZ_PRED_ROW,
+                                                     SQZ_PRED_AVG3D, SQZ_PRED_ROW3D};  /* 3-D ones last */
     const size_t es = sqz_dtype_size(ctx->dtype);
     const geo g = geometry(ctx);
     const uint32_t flip = flip_of(ctx->dtype);
     const uint64_t n = size / es, be = ctx->block_elems ? ctx->block_elems : n, rows = g.X ? n / g.X : 0;
-    const int n_cand = g.plane && be >= 2 * g.plane ? 4 : 3;
-    uint64_t cost[4] = {0, 0, 0, 0};
+    const int n_cand = g.plane && be >= 2 * g.plane ? 6 : 4;
+    uint64_t cost[SQZ_PREDICT_COST_MODES] = {0};
     const uint64_t step = rows / SAMPLE_ROWS + 1 > 16 ? rows / SAMPLE_ROWS + 1 : 16;
     const int simd = sqz_simd_get() >= SQZ_SIMD_AVX2 && g.X < (1u << 24) && es <= 2;
     uint16_t *wide = simd && es == 1 ? malloc(3 * g.X * sizeof *wide) : NULL;  /* 1-byte rows as 16-bit */
@@ -373,8 +408,8 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
         const uint64_t i0 = r * g.X;
         if (r % g.Y == 0 || i0 % be < g.X) continue;
         const int hp = g.plane && i0 >= g.plane && i0 % be >= g.plane;
-        int modes[4];
-        for (int c = 0; c < n_cand; c++) modes[c] = cand[c] == SQZ_PRED_AVG3D && !hp ? SQZ_PRED_AVG : cand[c];
+        int modes[SQZ_PREDICT_COST_MODES];
+        for (int c = 0; c < n_cand; c++) modes[c] = is_3d(cand[c]) && !hp ? mode_2d(cand[c]) : cand[c];
         uint64_t j0 = 1;
         if (simd && es == 2)  /* 32-bit lane sums per row */
             j0 = sqz_predict_cost_avx2(modes, n_cand, (const uint16_t *)chunk + i0, (const uint16_t *)chunk + i0 - g.X,
@@ -401,8 +436,10 @@ static int pr_prepare(const sqz_stage_ctx *ctx, const void *chunk, size_t size, 
         }
     }
     free(wide);
-    int best = 0;
+    int best = 0, row = -1;
     for (int c = 1; c < n_cand; c++) if (cost[c] < cost[best]) best = c;
+    for (int c = 0; c < n_cand; c++) if (sqz_pred_row_mode(cand[c]) && (row < 0 || cost[c] < cost[row])) row = c;
+    if (100 * cost[row] <= (100 + ROW_SLACK) * cost[best]) best = row;
     meta[0] = (uint8_t)cand[best];
     *meta_size = 1;
     return 0;

@@ -21,6 +21,12 @@ static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i
         __m256i h = _mm256_sub_epi16(_mm256_avg_epu16(n, ne), _mm256_and_si256(_mm256_xor_si256(n, ne), one));
         return _mm256_avg_epu16(w, h);
     }
+    case SQZ_PRED_ROW:
+    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) = floor_avg(floor_avg(NW, NE), N) */
+        __m256i h = _mm256_sub_epi16(_mm256_avg_epu16(nw, ne), _mm256_and_si256(_mm256_xor_si256(nw, ne), one));
+        __m256i r = _mm256_sub_epi16(_mm256_avg_epu16(h, n), _mm256_and_si256(_mm256_xor_si256(h, n), one));
+        return mode == SQZ_PRED_ROW ? r : _mm256_avg_epu16(r, p);
+    }
     case SQZ_PRED_MED: {
         __m256i mx = _mm256_max_epu16(w, n), mn = _mm256_min_epu16(w, n);
         __m256i g = _mm256_sub_epi16(_mm256_add_epi16(w, n), nw);
@@ -43,6 +49,12 @@ static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i 
     case SQZ_PRED_AVGNE: {
         __m256i h = _mm256_sub_epi8(_mm256_avg_epu8(n, ne), _mm256_and_si256(_mm256_xor_si256(n, ne), one));
         return _mm256_avg_epu8(w, h);
+    }
+    case SQZ_PRED_ROW:
+    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) = floor_avg(floor_avg(NW, NE), N) */
+        __m256i h = _mm256_sub_epi8(_mm256_avg_epu8(nw, ne), _mm256_and_si256(_mm256_xor_si256(nw, ne), one));
+        __m256i r = _mm256_sub_epi8(_mm256_avg_epu8(h, n), _mm256_and_si256(_mm256_xor_si256(h, n), one));
+        return mode == SQZ_PRED_ROW ? r : _mm256_avg_epu8(r, p);
     }
     case SQZ_PRED_MED: {
         __m256i mx = _mm256_max_epu8(w, n), mn = _mm256_min_epu8(w, n);
@@ -90,13 +102,14 @@ size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur,
     size_t j = 1;
     const size_t lim = X - 1;
     const __m256i f = _mm256_set1_epi16((short)flip), one = _mm256_set1_epi32(1);
-    __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
+    __m256i acc[SQZ_PREDICT_COST_MODES];
+    for (int c = 0; c < SQZ_PREDICT_COST_MODES; c++) acc[c] = _mm256_setzero_si256();
     for (; j + 16 <= lim; j += 16) {
         __m256i x = _mm256_xor_si256(LD(cur + j), f), w = _mm256_xor_si256(LD(cur + j - 1), f);
         __m256i n = _mm256_xor_si256(LD(up + j), f), nw = _mm256_xor_si256(LD(up + j - 1), f);
         __m256i ne = _mm256_xor_si256(LD(up + j + 1), f);
         __m256i p = pp ? _mm256_xor_si256(LD(pp + j), f) : _mm256_setzero_si256();
-        for (int c = 0; c < n_modes && c < 4; c++) {
+        for (int c = 0; c < n_modes && c < SQZ_PREDICT_COST_MODES; c++) {
             __m256i pr = pred16(modes[c], w, n, nw, ne, p);
             __m256i d = _mm256_or_si256(_mm256_subs_epu16(x, pr), _mm256_subs_epu16(pr, x));
             __m256i lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(d));
@@ -106,7 +119,7 @@ size_t sqz_predict_cost_avx2(const int *modes, int n_modes, const uint16_t *cur,
             acc[c] = _mm256_add_epi32(acc[c], _mm256_add_epi32(lo, hi));
         }
     }
-    for (int c = 0; c < n_modes && c < 4; c++) {
+    for (int c = 0; c < n_modes && c < SQZ_PREDICT_COST_MODES; c++) {
         uint32_t v[8];
         _mm256_storeu_si256((__m256i *)(void *)v, acc[c]);
         for (int k = 0; k < 8; k++) cost[c] += v[k];
@@ -133,6 +146,40 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
         return j;
     }
     return 1;
+}
+
+/* ROW and ROW3D's decoder of one interior row (predict.h), in place or not */
+size_t sqz_predict_dec_row_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                size_t X, uint32_t flip)
+{
+    size_t j = 1;
+    const size_t lim = X - 1;  /* NE (up[j+1]) is loaded and must lie in the row */
+    const __m256i zero = _mm256_setzero_si256();
+    if (es == 2) {
+        const uint16_t *zz = z, *u = up, *q = pp;
+        uint16_t *o = out;
+        const __m256i f = _mm256_set1_epi16((short)flip);
+        for (; j + 16 <= lim; j += 16) {
+            const __m256i n = _mm256_xor_si256(LD(u + j), f), nw = _mm256_xor_si256(LD(u + j - 1), f);
+            const __m256i ne = _mm256_xor_si256(LD(u + j + 1), f), p = q ? _mm256_xor_si256(LD(q + j), f) : zero;
+            const __m256i r = LD(zz + j);
+            const __m256i d = _mm256_xor_si256(_mm256_srli_epi16(r, 1), _mm256_srai_epi16(_mm256_slli_epi16(r, 15), 15));
+            _mm256_storeu_si256((__m256i *)(void *)(o + j), _mm256_xor_si256(_mm256_add_epi16(pred16(mode, zero, n, nw, ne, p), d), f));
+        }
+    } else if (es == 1) {
+        const uint8_t *zz = z, *u = up, *q = pp;
+        uint8_t *o = out;
+        const __m256i f = _mm256_set1_epi8((char)flip), one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F);
+        for (; j + 32 <= lim; j += 32) {
+            const __m256i n = _mm256_xor_si256(LD(u + j), f), nw = _mm256_xor_si256(LD(u + j - 1), f);
+            const __m256i ne = _mm256_xor_si256(LD(u + j + 1), f), p = q ? _mm256_xor_si256(LD(q + j), f) : zero;
+            const __m256i r = LD(zz + j);
+            const __m256i d = _mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(r, 1), low7),
+                                               _mm256_cmpeq_epi8(_mm256_and_si256(r, one), one));
+            _mm256_storeu_si256((__m256i *)(void *)(o + j), _mm256_xor_si256(_mm256_add_epi8(pred8(mode, zero, n, nw, ne, p), d), f));
+        }
+    }
+    return j;
 }
 
 /* ---- Decoder: 16 rows at once ----

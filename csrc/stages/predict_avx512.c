@@ -22,6 +22,12 @@ static inline __m512i NAME(int mode, __m512i w, __m512i n, __m512i nw, __m512i n
     case SQZ_PRED_AVG3D: return _mm512_avg_##U(avg, p);                                                  \
     case SQZ_PRED_AVGNE:                                                                                 \
         return _mm512_avg_##U(w, _mm512_sub_##I(_mm512_avg_##U(n, ne), _mm512_and_si512(_mm512_xor_si512(n, ne), one))); \
+    case SQZ_PRED_ROW:                                                                                   \
+    case SQZ_PRED_ROW3D: {  /* floor_avg(floor_avg(NW, NE), N) */                                        \
+        const __m512i h = _mm512_sub_##I(_mm512_avg_##U(nw, ne), _mm512_and_si512(_mm512_xor_si512(nw, ne), one)); \
+        const __m512i r = _mm512_sub_##I(_mm512_avg_##U(h, n), _mm512_and_si512(_mm512_xor_si512(h, n), one)); \
+        return mode == SQZ_PRED_ROW ? r : _mm512_avg_##U(r, p);                                          \
+    }                                                                                                    \
     case SQZ_PRED_MED: {                                                                                 \
         const __m512i mx = _mm512_max_##U(w, n), mn = _mm512_min_##U(w, n);                             \
         const __m512i g = _mm512_sub_##I(_mm512_add_##I(w, n), nw);                                      \
@@ -73,6 +79,78 @@ size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *
         return j;
     }
     return 1;
+}
+
+/* ROW and ROW3D's decoder of `rows` interior rows (predict.h), whole rows, in place or not. The row
+ * above is loaded only at the addresses its vectors were stored to (a load that spans two recent
+ * stores waits for them to retire); NW and NE come from neighbouring vectors by permutes. A
+ * vector at a row's start takes NW = N in lane 0, the one at its end NE = N in the last lane. */
+#define DEFINE_DEC_ROWS(NAME, T, LANES, MASK, I, SET1, MASKZ_LD, MASK_ST, PRED, UNZIG, PERM_W, PERM_E)        \
+static void NAME(int mode, const T *z, T *out, const T *up, const T *pp, size_t X, size_t rows, uint32_t flip) \
+{                                                                                                        \
+    const __m512i f = SET1(flip), w0 = PERM_W, e0 = PERM_E, zero = _mm512_setzero_si512();               \
+    const __m512i wl = _mm512_mask_mov_##I(w0, (MASK)1, SET1(2 * LANES - 1)); /* lane 0 <- prev's last */ \
+    for (size_t r = 0; r < rows; r++, z += X, out += X, up = out - X, pp = pp ? pp + X : NULL) {          \
+        MASK m = X >= LANES ? (MASK)~(MASK)0 : (MASK)(((MASK)1 << X) - 1);                               \
+        __m512i cur = _mm512_xor_si512(X >= LANES ? _mm512_loadu_si512((const void *)up) : MASKZ_LD(m, up), f), prev = cur; \
+        for (size_t j = 0; j < X; j += LANES) {                                                          \
+            const size_t left = X - j;                                                                   \
+            __m512i next = zero;                                                                         \
+            if (left > LANES) {                                                                          \
+                const size_t after = left - LANES;                                                       \
+                next = _mm512_xor_si512(after >= LANES ? _mm512_loadu_si512((const void *)(up + j + LANES)) \
+                                                       : MASKZ_LD((MASK)(((MASK)1 << after) - 1), up + j + LANES), f); \
+            }                                                                                            \
+            const __m512i nw = j ? _mm512_permutex2var_##I(cur, wl, prev) : _mm512_permutexvar_##I(w0, cur); \
+            __m512i ne = _mm512_permutex2var_##I(cur, e0, next);                                         \
+            if (left <= LANES) ne = _mm512_mask_blend_##I((MASK)(m >> 1), cur, ne);  /* the row's last: NE = N */ \
+            const __m512i p = pp ? _mm512_xor_si512(left >= LANES ? _mm512_loadu_si512((const void *)(pp + j)) \
+                                                                  : MASKZ_LD(m, pp + j), f) : zero;      \
+            const __m512i zz = left >= LANES ? _mm512_loadu_si512((const void *)(z + j)) : MASKZ_LD(m, z + j); \
+            const __m512i v = _mm512_xor_si512(_mm512_add_##I(PRED(mode, zero, cur, nw, ne, p), UNZIG(zz)), f); \
+            if (left >= LANES) _mm512_storeu_si512((void *)(out + j), v);                                \
+            else MASK_ST(out + j, m, v);                                                                 \
+            prev = cur;                                                                                  \
+            cur = next;                                                                                  \
+            if (left > LANES && left - LANES < LANES) m = (MASK)(((MASK)1 << (left - LANES)) - 1);  /* the next one's lanes */ \
+        }                                                                                                \
+    }                                                                                                    \
+}
+
+static inline __m512i unzig16(__m512i r) { return _mm512_xor_si512(_mm512_srli_epi16(r, 1), _mm512_srai_epi16(_mm512_slli_epi16(r, 15), 15)); }
+static inline __m512i unzig8(__m512i r)
+{
+    return _mm512_xor_si512(_mm512_and_si512(_mm512_srli_epi16(r, 1), _mm512_set1_epi8(0x7F)),
+                            _mm512_movm_epi8(_mm512_test_epi8_mask(r, _mm512_set1_epi8(1))));
+}
+static inline __m512i set1_16(uint32_t v) { return _mm512_set1_epi16((short)v); }
+static inline __m512i set1_8(uint32_t v) { return _mm512_set1_epi8((char)v); }
+/* lane l <- lane l - 1, lane 0 <- lane 0 */
+#define W16 _mm512_set_epi16(30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, \
+                             6, 5, 4, 3, 2, 1, 0, 0)
+#define W8 _mm512_set_epi8(62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, 40, 39, \
+                           38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, \
+                           14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0)
+/* lane l <- lane l + 1 of (cur, next): l + 1 */
+#define E16 _mm512_set_epi16(32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, \
+                             8, 7, 6, 5, 4, 3, 2, 1)
+#define E8 _mm512_set_epi8(64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, \
+                           40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, \
+                           16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+DEFINE_DEC_ROWS(dec_rows16, uint16_t, 32, __mmask32, epi16, set1_16, _mm512_maskz_loadu_epi16, _mm512_mask_storeu_epi16,
+                pred16, unzig16, W16, E16)
+DEFINE_DEC_ROWS(dec_rows8, uint8_t, 64, __mmask64, epi8, set1_8, _mm512_maskz_loadu_epi8, _mm512_mask_storeu_epi8,
+                pred8, unzig8, W8, E8)
+#undef DEFINE_DEC_ROWS
+
+size_t sqz_predict_dec_rowwise_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
+                                      size_t X, size_t rows, uint32_t flip)
+{
+    if (!sqz_pred_row_mode(mode) || X < 2) return 0;
+    if (es == 2) dec_rows16(mode, z, out, up, pp, X, rows, flip);
+    else if (es == 1) dec_rows8(mode, z, out, up, pp, X, rows, flip);
+    else return 0;
+    return rows;
 }
 
 /* ---- Decoder: 32 rows at once ----

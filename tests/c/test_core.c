@@ -202,7 +202,7 @@ static void test_lossless_kernels(void)
                 uint8_t *cur = malloc(bytes), *up = malloc(bytes), *pp = malloc(bytes), *a = malloc(bytes), *b = malloc(bytes);
                 fill(cur, bytes, kind); fill(up, bytes, kind); fill(pp, bytes, kind);
                 for (int mode = 0; mode < SQZ_PRED_COUNT_; mode++)
-                    for (uint32_t flip = 0; flip < 2; flip++) {
+                    for (uint32_t flip = 0; flip < 2 && mode != SQZ_PRED_AUTO; flip++) {
                         const uint32_t f = flip ? 1u << (8 * es - 1) : 0;
                         const void *p3 = mode >= SQZ_PRED_PLANE ? pp : NULL;
                         memset(a, 0, bytes); memset(b, 0, bytes);

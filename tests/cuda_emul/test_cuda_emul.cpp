@@ -427,7 +427,7 @@ static void test_lossless(sqz_cuda_ctx *ctx)
                                                         {5, 33, 19}, {4, 9, 11}, {3, 1, 7}, {2, 64, 70}};
     const uint32_t block_bytes[] = {0, 64, 1000, 4096};
     std::vector<std::string> pipes = {"lossless", "lossless3d", "huff", "remap->huff"};
-    for (int m = 0; m <= 6; m++) {
+    for (int m = 0; m < SQZ_PRED_COUNT_; m++) {
         pipes.push_back("predict(mode=" + std::to_string(m) + ")->huff");
         pipes.push_back("remap->predict(mode=" + std::to_string(m) + ")->huff");
     }
@@ -480,7 +480,7 @@ static void test_huff64(sqz_cuda_ctx *ctx)
     const std::vector<std::vector<uint64_t>> shapes = {{1}, {7}, {100}, {3000}, {1, 50}, {50, 1}, {13, 17}, {40, 64},
                                                         {5, 33, 19}, {4, 9, 11}, {2, 64, 70}, {3, 20, 94}, {2, 150, 301}};
     const char *pipes[] = {"lossless64", "huff64", "remap->huff64", "predict(mode=1)->huff64", "remap->predict(mode=5)->huff64",
-                           "remap->predict(mode=6)->huff64"};
+                           "remap->predict(mode=6)->huff64", "predict(mode=7)->huff64", "remap->predict(mode=8)->huff64"};
     int chunks = 0, coded = 0;
     for (int dtype : {SQZ_UINT8, SQZ_UINT16, SQZ_INT8, SQZ_INT16})
         for (const auto &shape : shapes)
