@@ -16,7 +16,7 @@ static const sqz_param_spec k_params[] = {
 #define DEFAULT_3D_BYTES (1024u * 1024u)
 #define MIN_3D_PLANES 4
 #define SAMPLE_ROWS 128   /* rows the auto mode looks at (at most 1 in 16) */
-#define ROW_SLACK 3       /* auto takes ROW or ROW3D when it costs at most 3% more (docs/DESIGN.md, "Speed (session 30)") */
+#define ROW_SLACK 5       /* auto takes ROW or ROW3D when it costs at most 5% more (docs/DESIGN.md, "Speed (session 30)") */
 
 typedef struct {
     uint64_t X;       /* row length (last extent) */
