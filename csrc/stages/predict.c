@@ -210,7 +210,7 @@ walk_##SUF(const T *in, T *out, uint64_t first, uint64_t n, const geo *g, int mo
         const int need_p = is_3d(mode);                                                                    \
         if (x0 == 0 && len == X && X >= 2 && row_n && k >= X) {                                            \
             /* interior row: element 0 by the edge rule, the rest all neighbours; a 3-D mode        \
-             * without the previous plane in the block is (W+N)/2, as the edge rule says */         \
+             * without the previous plane in the block is its 2-D one, as the edge rule says */     \
             const int hp = need_p && plane_p && k >= g->plane;                                             \
             const int rm = need_p && !hp ? mode_2d(mode) : mode;                                           \
             const T *up = val + k - X, *pp = hp ? val + k - g->plane : NULL;                               \
