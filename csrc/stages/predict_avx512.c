@@ -250,7 +250,7 @@ tile32(int mode, size_t es, int L, int edges, int full, const dec_geo *g, const 
         const size_t s = s0 + (size_t)j;
         const __m512i n = sh, nw = n1;
         n1 = n;
-        const __m512i d = _mm512_xor_si512(_mm512_srli_epi16(R[j], 1), _mm512_srai_epi16(_mm512_slli_epi16(R[j], 15), 15));
+        const __m512i d = unzig16(R[j]);
         __m512i ne = n, w;
         if (mode == SQZ_PRED_AVGNE) {  /* w = ~(pr + d) = ~d - pr, pr = avg(w, floor((n + ne) / 2)) */
             ne = shift_in32(w2, g->ub + UPAD + s + 1 - 31);
