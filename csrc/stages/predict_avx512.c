@@ -81,42 +81,6 @@ size_t sqz_predict_row_avx512(int mode, size_t es, const void *cur, const void *
     return 1;
 }
 
-/* ROW and ROW3D's decoder of `rows` interior rows (predict.h), whole rows, in place or not. The row
- * above is loaded only at the addresses its vectors were stored to (a load that spans two recent
- * stores waits for them to retire); NW and NE come from neighbouring vectors by permutes. A
- * vector at a row's start takes NW = N in lane 0, the one at its end NE = N in the last lane. */
-#define DEFINE_DEC_ROWS(NAME, T, LANES, MASK, I, SET1, MASKZ_LD, MASK_ST, PRED, UNZIG, PERM_W, PERM_E)        \
-static void NAME(int mode, const T *z, T *out, const T *up, const T *pp, size_t X, size_t rows, uint32_t flip) \
-{                                                                                                        \
-    const __m512i f = SET1(flip), w0 = PERM_W, e0 = PERM_E, zero = _mm512_setzero_si512();               \
-    const __m512i wl = _mm512_mask_mov_##I(w0, (MASK)1, SET1(2 * LANES - 1)); /* lane 0 <- prev's last */ \
-    for (size_t r = 0; r < rows; r++, z += X, out += X, up = out - X, pp = pp ? pp + X : NULL) {          \
-        MASK m = X >= LANES ? (MASK)~(MASK)0 : (MASK)(((MASK)1 << X) - 1);                               \
-        __m512i cur = _mm512_xor_si512(X >= LANES ? _mm512_loadu_si512((const void *)up) : MASKZ_LD(m, up), f), prev = cur; \
-        for (size_t j = 0; j < X; j += LANES) {                                                          \
-            const size_t left = X - j;                                                                   \
-            __m512i next = zero;                                                                         \
-            if (left > LANES) {                                                                          \
-                const size_t after = left - LANES;                                                       \
-                next = _mm512_xor_si512(after >= LANES ? _mm512_loadu_si512((const void *)(up + j + LANES)) \
-                                                       : MASKZ_LD((MASK)(((MASK)1 << after) - 1), up + j + LANES), f); \
-            }                                                                                            \
-            const __m512i nw = j ? _mm512_permutex2var_##I(cur, wl, prev) : _mm512_permutexvar_##I(w0, cur); \
-            __m512i ne = _mm512_permutex2var_##I(cur, e0, next);                                         \
-            if (left <= LANES) ne = _mm512_mask_blend_##I((MASK)(m >> 1), cur, ne);  /* the row's last: NE = N */ \
-            const __m512i p = pp ? _mm512_xor_si512(left >= LANES ? _mm512_loadu_si512((const void *)(pp + j)) \
-                                                                  : MASKZ_LD(m, pp + j), f) : zero;      \
-            const __m512i zz = left >= LANES ? _mm512_loadu_si512((const void *)(z + j)) : MASKZ_LD(m, z + j); \
-            const __m512i v = _mm512_xor_si512(_mm512_add_##I(PRED(mode, zero, cur, nw, ne, p), UNZIG(zz)), f); \
-            if (left >= LANES) _mm512_storeu_si512((void *)(out + j), v);                                \
-            else MASK_ST(out + j, m, v);                                                                 \
-            prev = cur;                                                                                  \
-            cur = next;                                                                                  \
-            if (left > LANES && left - LANES < LANES) m = (MASK)(((MASK)1 << (left - LANES)) - 1);  /* the next one's lanes */ \
-        }                                                                                                \
-    }                                                                                                    \
-}
-
 static inline __m512i unzig16(__m512i r) { return _mm512_xor_si512(_mm512_srli_epi16(r, 1), _mm512_srai_epi16(_mm512_slli_epi16(r, 15), 15)); }
 static inline __m512i unzig8(__m512i r)
 {
@@ -137,10 +101,57 @@ static inline __m512i set1_8(uint32_t v) { return _mm512_set1_epi8((char)v); }
 #define E8 _mm512_set_epi8(64, 63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41, \
                            40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, \
                            16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
-DEFINE_DEC_ROWS(dec_rows16, uint16_t, 32, __mmask32, epi16, set1_16, _mm512_maskz_loadu_epi16, _mm512_mask_storeu_epi16,
-                pred16, unzig16, W16, E16)
-DEFINE_DEC_ROWS(dec_rows8, uint8_t, 64, __mmask64, epi8, set1_8, _mm512_maskz_loadu_epi8, _mm512_mask_storeu_epi8,
-                pred8, unzig8, W8, E8)
+/* ROW and ROW3D's decoder of `rows` interior rows (predict.h), whole rows, in place or not. The row
+ * above is loaded only at the addresses its vectors were stored to (a load that spans two recent
+ * stores waits for them to retire); NW and NE come from neighbouring vectors by permutes. A
+ * vector at a row's start takes NW = N in lane 0, the one at its end NE = N in the last lane.
+ * The row above is held complemented (a' = ~a): floor((a + b) / 2) = ~avg(a', b'), so ROW's two
+ * floor averages are two vpavg, and ~value = ~ROW - residual. */
+#define DEFINE_DEC_ROWS(NAME, T, LANES, MASK, I, U, SET1, MASKZ_LD, MASK_ST, UNZIG, PERM_W, PERM_E)              \
+static inline __attribute__((always_inline)) __m512i NAME##_vec(int d3, __m512i nw, __m512i n, __m512i ne,   \
+                                                                 __m512i p, __m512i zz, __m512i f, __m512i F) \
+{                                                                                                            \
+    const __m512i r = _mm512_avg_##U(_mm512_avg_##U(nw, ne), n);  /* ~ROW */                                 \
+    if (!d3) return _mm512_xor_si512(_mm512_sub_##I(r, UNZIG(zz)), F);                                       \
+    const __m512i t = _mm512_avg_##U(_mm512_ternarylogic_epi32(r, r, r, 0x55), _mm512_xor_si512(p, f)); /* ROW3D */ \
+    return _mm512_xor_si512(_mm512_add_##I(t, UNZIG(zz)), f);                                                \
+}                                                                                                            \
+static inline __attribute__((always_inline)) void NAME##_loop(int d3, const T *z, T *out, const T *up,        \
+                                                               const T *pp, size_t X, size_t rows, __m512i f) \
+{                                                                                                            \
+    const __m512i F = _mm512_ternarylogic_epi32(f, f, f, 0x55), w0 = PERM_W, e0 = PERM_E, wl = _mm512_mask_mov_##I(w0, (MASK)1, SET1(2 * LANES - 1)), zero = _mm512_setzero_si512(); \
+    const MASK mlast = (MASK)(~(MASK)0 >> (LANES - 1 - (X - 1) % LANES));  /* the last vector's lanes */    \
+    const size_t jl = (X - 1) / LANES * LANES;                               /* and its column */         \
+    for (size_t r = 0; r < rows; r++, z += X, out += X, up = out - X, pp = d3 ? pp + X : pp) {             \
+        __m512i cur = _mm512_xor_si512(jl ? _mm512_loadu_si512((const void *)up) : MASKZ_LD(mlast, up), F);   \
+        __m512i prev = _mm512_permutexvar_##I(zero, cur);  /* NW of lane 0 = N */                             \
+        size_t j = 0;                                                                                        \
+        for (; j < jl; j += LANES) {                                                                         \
+            const __m512i next = _mm512_xor_si512(j + LANES < jl ? _mm512_loadu_si512((const void *)(up + j + LANES)) \
+                                                              : MASKZ_LD(mlast, up + jl), F);                \
+            const __m512i p = d3 ? _mm512_loadu_si512((const void *)(pp + j)) : zero;                        \
+            const __m512i v = NAME##_vec(d3, _mm512_permutex2var_##I(cur, wl, prev), cur,                     \
+                                         _mm512_permutex2var_##I(cur, e0, next), p,                          \
+                                         _mm512_loadu_si512((const void *)(z + j)), f, F);                   \
+            _mm512_storeu_si512((void *)(out + j), v);                                                       \
+            prev = cur;                                                                                      \
+            cur = next;                                                                                      \
+        }                                                                                                    \
+        const __m512i ne = _mm512_mask_blend_##I((MASK)(mlast >> 1), cur, _mm512_permutex2var_##I(cur, e0, zero)); \
+        const __m512i p = d3 ? MASKZ_LD(mlast, pp + j) : zero;                                               \
+        MASK_ST(out + j, mlast, NAME##_vec(d3, _mm512_permutex2var_##I(cur, wl, prev), cur, ne, p, MASKZ_LD(mlast, z + j), f, F)); \
+    }                                                                                                        \
+}                                                                                                            \
+static void NAME(int mode, const T *z, T *out, const T *up, const T *pp, size_t X, size_t rows, uint32_t flip) \
+{                                                                                                            \
+    const __m512i f = SET1(flip);                                                                            \
+    if (mode == SQZ_PRED_ROW3D && pp) NAME##_loop(1, z, out, up, pp, X, rows, f);                            \
+    else NAME##_loop(0, z, out, up, NULL, X, rows, f);                                                       \
+}
+DEFINE_DEC_ROWS(dec_rows16, uint16_t, 32, __mmask32, epi16, epu16, set1_16, _mm512_maskz_loadu_epi16,
+                _mm512_mask_storeu_epi16, unzig16, W16, E16)
+DEFINE_DEC_ROWS(dec_rows8, uint8_t, 64, __mmask64, epi8, epu8, set1_8, _mm512_maskz_loadu_epi8,
+                _mm512_mask_storeu_epi8, unzig8, W8, E8)
 #undef DEFINE_DEC_ROWS
 
 size_t sqz_predict_dec_rowwise_avx512(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
