@@ -148,38 +148,44 @@ size_t sqz_predict_row_avx2(int mode, size_t es, const void *cur_, const void *u
     return 1;
 }
 
-/* ROW and ROW3D's decoder of one interior row (predict.h), in place or not */
+/* ROW and ROW3D's decoder of one interior row (predict.h), in place or not. As the AVX-512 one
+ * (predict_avx512.c), the row above is held complemented: ~ROW is two vpavg, ~value = ~ROW - residual. */
+#define DEFINE_DEC_ROW(NAME, T, LANES, I, U, SET1, UNZIG)                                                     \
+static size_t NAME(int d3, const T *z, T *o, const T *u, const T *q, size_t lim, uint32_t flip)             \
+{                                                                                                            \
+    const __m256i f = SET1(flip), F = _mm256_xor_si256(f, _mm256_set1_epi32(-1));                            \
+    size_t j = 1;                                                                                            \
+    for (; j + LANES <= lim; j += LANES) {                                                                   \
+        const __m256i nw = _mm256_xor_si256(LD(u + j - 1), F), n = _mm256_xor_si256(LD(u + j), F);           \
+        const __m256i r = _mm256_avg_##U(_mm256_avg_##U(nw, _mm256_xor_si256(LD(u + j + 1), F)), n);       \
+        __m256i v;                                                                                           \
+        if (!d3) v = _mm256_xor_si256(_mm256_sub_##I(r, UNZIG(LD(z + j))), F);                              \
+        else v = _mm256_xor_si256(_mm256_add_##I(_mm256_avg_##U(_mm256_xor_si256(r, _mm256_set1_epi32(-1)), \
+                                                                 _mm256_xor_si256(LD(q + j), f)), UNZIG(LD(z + j))), f); \
+        _mm256_storeu_si256((__m256i *)(void *)(o + j), v);                                                 \
+    }                                                                                                        \
+    return j;                                                                                                \
+}
+static inline __m256i unzig16(__m256i r) { return _mm256_xor_si256(_mm256_srli_epi16(r, 1), _mm256_srai_epi16(_mm256_slli_epi16(r, 15), 15)); }
+static inline __m256i unzig8(__m256i r)
+{
+    const __m256i one = _mm256_set1_epi8(1);
+    return _mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(r, 1), _mm256_set1_epi8(0x7F)),
+                            _mm256_cmpeq_epi8(_mm256_and_si256(r, one), one));
+}
+static inline __m256i set1_16(uint32_t v) { return _mm256_set1_epi16((short)v); }
+static inline __m256i set1_8(uint32_t v) { return _mm256_set1_epi8((char)v); }
+DEFINE_DEC_ROW(dec_row16, uint16_t, 16, epi16, epu16, set1_16, unzig16)
+DEFINE_DEC_ROW(dec_row8, uint8_t, 32, epi8, epu8, set1_8, unzig8)
+#undef DEFINE_DEC_ROW
+
 size_t sqz_predict_dec_row_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                 size_t X, uint32_t flip)
 {
-    size_t j = 1;
-    const size_t lim = X - 1;  /* NE (up[j+1]) is loaded and must lie in the row */
-    const __m256i zero = _mm256_setzero_si256();
-    if (es == 2) {
-        const uint16_t *zz = z, *u = up, *q = pp;
-        uint16_t *o = out;
-        const __m256i f = _mm256_set1_epi16((short)flip);
-        for (; j + 16 <= lim; j += 16) {
-            const __m256i n = _mm256_xor_si256(LD(u + j), f), nw = _mm256_xor_si256(LD(u + j - 1), f);
-            const __m256i ne = _mm256_xor_si256(LD(u + j + 1), f), p = q ? _mm256_xor_si256(LD(q + j), f) : zero;
-            const __m256i r = LD(zz + j);
-            const __m256i d = _mm256_xor_si256(_mm256_srli_epi16(r, 1), _mm256_srai_epi16(_mm256_slli_epi16(r, 15), 15));
-            _mm256_storeu_si256((__m256i *)(void *)(o + j), _mm256_xor_si256(_mm256_add_epi16(pred16(mode, zero, n, nw, ne, p), d), f));
-        }
-    } else if (es == 1) {
-        const uint8_t *zz = z, *u = up, *q = pp;
-        uint8_t *o = out;
-        const __m256i f = _mm256_set1_epi8((char)flip), one = _mm256_set1_epi8(1), low7 = _mm256_set1_epi8(0x7F);
-        for (; j + 32 <= lim; j += 32) {
-            const __m256i n = _mm256_xor_si256(LD(u + j), f), nw = _mm256_xor_si256(LD(u + j - 1), f);
-            const __m256i ne = _mm256_xor_si256(LD(u + j + 1), f), p = q ? _mm256_xor_si256(LD(q + j), f) : zero;
-            const __m256i r = LD(zz + j);
-            const __m256i d = _mm256_xor_si256(_mm256_and_si256(_mm256_srli_epi16(r, 1), low7),
-                                               _mm256_cmpeq_epi8(_mm256_and_si256(r, one), one));
-            _mm256_storeu_si256((__m256i *)(void *)(o + j), _mm256_xor_si256(_mm256_add_epi8(pred8(mode, zero, n, nw, ne, p), d), f));
-        }
-    }
-    return j;
+    const int d3 = mode == SQZ_PRED_ROW3D && pp;
+    if (es == 2) return d3 ? dec_row16(1, z, out, up, pp, X - 1, flip) : dec_row16(0, z, out, up, NULL, X - 1, flip);
+    if (es == 1) return d3 ? dec_row8(1, z, out, up, pp, X - 1, flip) : dec_row8(0, z, out, up, NULL, X - 1, flip);
+    return 1;
 }
 
 /* ---- Decoder: 16 rows at once ----
