@@ -182,7 +182,7 @@ DEFINE_DEC_ROW(dec_row8, uint8_t, 32, epi8, epu8, set1_8, unzig8)
 size_t sqz_predict_dec_row_avx2(int mode, size_t es, const void *z, void *out, const void *up, const void *pp,
                                 size_t X, uint32_t flip)
 {
-    const int d3 = mode == SQZ_PRED_ROW3D && pp;
+    const int d3 = mode == SQZ_PRED_ROW3D && pp;  /* X - 1: NE (up[j + 1]) is loaded and must lie in the row */
     if (es == 2) return d3 ? dec_row16(1, z, out, up, pp, X - 1, flip) : dec_row16(0, z, out, up, NULL, X - 1, flip);
     if (es == 1) return d3 ? dec_row8(1, z, out, up, pp, X - 1, flip) : dec_row8(0, z, out, up, NULL, X - 1, flip);
     return 1;
