@@ -97,21 +97,73 @@ __attribute__((target("avx2"))) static size_t values_avx2(const uint16_t *in, ui
     for (int k = 0; k < 8; k++) *worst = t[k] > *worst ? t[k] : *worst;
     return i;
 }
-/* 1 when one of in[0..*done) is one of v[0..m); *done: a multiple of 16 */
-__attribute__((target("avx2"))) static int holds_avx2(const uint16_t *in, size_t n, const uint32_t *v, int m, size_t *done)
+/* The grid's forward map and the encoder's index, 8 lanes (remap_avx512.c has 16); S <= 32 */
+__attribute__((target("avx2"))) static inline __m256i grid_fwd8(__m256i k, __m256i A, __m256i B, __m256i sr, __m256i so)
 {
-    __m256i want[64];
-    for (int j = 0; j < m && j < 64; j++) want[j] = _mm256_set1_epi16((short)v[j]);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(in + i));
-        __m256i hit = _mm256_setzero_si256();
-        for (int j = 0; j < m && j < 64; j++) hit = _mm256_or_si256(hit, _mm256_cmpeq_epi16(x, want[j]));
-        if (!_mm256_testz_si256(hit, hit)) return 1;
-    }
-    *done = i;
-    return 0;
+    const __m256i e = _mm256_srlv_epi64(_mm256_add_epi64(_mm256_mul_epu32(k, A), B), sr);
+    const __m256i o = _mm256_sllv_epi64(_mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(k, 32), A), B), so);
+    return _mm256_blend_epi32(e, o, 0xAA);
 }
+
+#define GRID8_CONSTS(g)                                                                                    \
+    const __m256i A8 = _mm256_set1_epi64x((long long)(g)->A), B8 = _mm256_set1_epi64x((long long)(g)->B); \
+    const __m256i sr8 = _mm256_set1_epi64x((long long)(g)->S), so8 = _mm256_set1_epi64x(32 - (long long)(g)->S)
+#define LOAD8(p) _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+
+__attribute__((target("avx2"))) static inline __m256i grid_index8(__m256i v, __m256 r, __m256 c, __m256i last)
+{
+    const __m256i k = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(v), r), c));
+    return _mm256_min_epi32(_mm256_max_epi32(k, _mm256_setzero_si256()), last);
+}
+
+/* decoder: values of n indices; *worst the largest index. Returns how many. */
+__attribute__((target("avx2"))) static size_t grid_values_avx2(const sqz_grid *g, const uint16_t *in, uint16_t *out,
+                                                               size_t n, uint32_t *worst)
+{
+    if (g->S > 32) return 0;
+    GRID8_CONSTS(g);
+    __m256i top = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i k = LOAD8(in + i);
+        top = _mm256_max_epu32(top, k);
+        _mm_storeu_si128((__m128i *)(void *)(out + i), low_halves(grid_fwd8(k, A8, B8, sr8, so8)));
+    }
+    uint32_t t[8];
+    _mm256_storeu_si256((__m256i *)(void *)t, top);
+    for (int j = 0; j < 8; j++) *worst = t[j] > *worst ? t[j] : *worst;
+    return i;
+}
+
+__attribute__((target("avx2"))) static size_t grid_index_avx2(const sqz_grid *g, float r, float c, const uint16_t *in,
+                                                              uint16_t *out, size_t n)
+{
+    const __m256 rv = _mm256_set1_ps(r), cv = _mm256_set1_ps(c + 0.5f);
+    const __m256i last = _mm256_set1_epi32((int)(g->K - 1));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(void *)(out + i), low_halves(grid_index8(LOAD8(in + i), rv, cv, last)));
+    return i;
+}
+
+/* those before the first 8 with a value off the grid */
+__attribute__((target("avx2"))) static size_t grid_check_avx2(const sqz_grid *g, float r, float c, const uint16_t *in,
+                                                              size_t n)
+{
+    if (g->S > 32) return 0;
+    GRID8_CONSTS(g);
+    const __m256 rv = _mm256_set1_ps(r), cv = _mm256_set1_ps(c + 0.5f);
+    const __m256i last = _mm256_set1_epi32((int)(g->K - 1));
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256i v = LOAD8(in + i);
+        const __m256i f = grid_fwd8(grid_index8(v, rv, cv, last), A8, B8, sr8, so8);
+        if (_mm256_movemask_epi8(_mm256_cmpeq_epi32(f, v)) != -1) break;
+    }
+    return i;
+}
+#undef GRID8_CONSTS
+#undef LOAD8
 #endif
 
 /* Do most sampled elements have a sampled value next to theirs? Then the values are dense where
@@ -232,9 +284,7 @@ static int fit_grid(const uint32_t *t, uint32_t n, size_t es, sqz_grid *g)
     }
     unsigned S = 31;
     while (S > 1 && (a + 1) * ldexp(1.0, (int)S) >= ldexp(1.0, 31)) S--;
-    /* the ends give a within 1 / k[n - 1] of the step: search a little wider */
-    const double w = ok ? 1.5 / k[n - 1] : 0;
-    int64_t lo = (int64_t)floor((a - w) * ldexp(1.0, (int)S)), hi = (int64_t)ceil((a + w) * ldexp(1.0, (int)S));
+    int64_t lo = (int64_t)floor((a - 0.5) * ldexp(1.0, (int)S)), hi = (int64_t)ceil((a + 0.5) * ldexp(1.0, (int)S));
     lo = lo < ((int64_t)2 << S) ? (int64_t)2 << S : lo;
     if (ok && lo <= hi) {
         while (hi - lo > 2) {  /* ternary search of the concave room(A) */
@@ -267,7 +317,6 @@ static int fit_grid(const uint32_t *t, uint32_t n, size_t es, sqz_grid *g)
     return ok;
 }
 
-#if defined(SQZ_HAVE_AVX512)
 /* Indices of n elements, all on the grid (grid_misses found none) */
 static void grid_indices(const sqz_grid *g, size_t es, const void *in, void *out, size_t n)
 {
@@ -276,6 +325,10 @@ static void grid_indices(const sqz_grid *g, size_t es, const void *in, void *out
     size_t i = 0;
 #if defined(SQZ_HAVE_AVX512)
     if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512) i = sqz_grid_index16_avx512(g, r, c, in, out, n);
+    else
+#endif
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+    if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2) i = grid_index_avx2(g, r, c, in, out, n);
 #endif
     for (; i < n; i++) {
         const uint32_t k = sqz_grid_index(g, r, c, value_at(in, es, i));
@@ -283,7 +336,6 @@ static void grid_indices(const sqz_grid *g, size_t es, const void *in, void *out
         else ((uint16_t *)out)[i] = (uint16_t)k;
     }
 }
-#endif
 
 #define MAX_MISSES 64
 
@@ -294,37 +346,30 @@ static int grid_misses(const sqz_grid *g, size_t es, const void *chunk, size_t c
     float r, c;
     grid_inverse(g, &r, &c);
     int found = 0;
-    uint8_t *on = NULL;  /* without AVX-512 a look-up is faster: on[v] for the grid's points */
-#if defined(SQZ_HAVE_AVX512)
-    const int simd = es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512;
-#else
-    const int simd = 0;
-#endif
-    if (!simd) {
-        if (!(on = calloc((size_t)1 << (8 * es), 1))) return -1;
-        for (uint32_t k = 0; k < g->K; k++) on[sqz_grid_value(g, k)] = 1;
-    }
     for (size_t i = 0; i < count;) {
         size_t to = count;
 #if defined(SQZ_HAVE_AVX512)
-        if (simd) {  /* up to the first vector with a miss */
+        if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512) {  /* up to the first vector with a miss */
             i += sqz_grid_check16_avx512(g, r, c, (const uint16_t *)chunk + i, count - i);
             to = count - i >= 32 ? i + 32 : count;
+        } else
+#endif
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+        if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2) {
+            i += grid_check_avx2(g, r, c, (const uint16_t *)chunk + i, count - i);
+            to = count - i >= 8 ? i + 8 : count;
         }
 #endif
-        if (on && es == 2)  /* four at a time, as mark_all16 */
-            for (const uint16_t *p = chunk; i + 4 <= to && on[p[i]] & on[p[i + 1]] & on[p[i + 2]] & on[p[i + 3]];) i += 4;
         for (; i < to; i++) {
             const uint32_t v = value_at(chunk, es, i);
-            if (on ? on[v] : sqz_grid_value(g, sqz_grid_index(g, r, c, v)) == v) continue;
+            if (sqz_grid_value(g, sqz_grid_index(g, r, c, v)) == v) continue;
             int j = 0;
             while (j < found && miss[j] != v) j++;
             if (j < found) continue;
-            if (found == MAX_MISSES) { free(on); return -1; }
+            if (found == MAX_MISSES) return -1;
             miss[found++] = v;
         }
     }
-    free(on);
     return found;
 }
 
@@ -334,15 +379,9 @@ static int holds_any(const void *chunk, size_t es, size_t count, const uint32_t 
 #if defined(SQZ_HAVE_AVX512)
     if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512) return sqz_holds16_avx512((const uint16_t *)chunk, count, v, n);
 #endif
-    size_t i = 0;
-#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-    if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2) {
-        if (holds_avx2(chunk, count, v, n, &i)) return 1;
-    }
-#endif
     uint8_t is[65536] = {0};
     for (int j = 0; j < n; j++) is[v[j]] = 1;
-    for (; i < count; i++)
+    for (size_t i = 0; i < count; i++)
         if (is[value_at(chunk, es, i)]) return 1;
     return 0;
 }
@@ -446,19 +485,18 @@ static int64_t rm_encode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     const uint32_t count = table_count(ctx);
     SQZ_RETURN_IF(cap < n, SQZ_ERR_BAD_ARGUMENT, "remap output of %zu bytes for %zu", cap, n);
     if (!count) { memcpy(dst, src, n); return (int64_t)n; }
-#if defined(SQZ_HAVE_AVX512)
     sqz_grid g;
-    if (sqz_remap_grid(ctx->meta, &g) && es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512) {
+    if (sqz_remap_grid(ctx->meta, &g)) {
         grid_indices(&g, es, src, dst, n / es);
         return (int64_t)n;
     }
-#endif
     remap_state *s = *state;
     if (!s) {
-        /* rank of every value of the table or grid; other codes never occur in this chunk */
+        /* rank of every value of the table; other codes never occur in this chunk */
         if (!(s = *state = calloc(1, sizeof *s)) || !(s->rank = calloc((size_t)1 << (8 * es), sizeof *s->rank)))
             return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
-        for (uint32_t i = 0; i < count; i++) s->rank[sqz_remap_value(ctx->meta, es, i)] = (uint16_t)i;
+        for (uint32_t i = 0; i < count; i++)
+            s->rank[es == 1 ? ctx->meta[4 + i] : sqz_rd16(ctx->meta + 4 + 2 * i)] = (uint16_t)i;
     }
     const uint16_t *rank = s->rank;
     if (es == 1) {
@@ -487,48 +525,54 @@ static int64_t rm_decode(const sqz_stage_ctx *ctx, const sqz_block *blk, const v
     if (!count) { memcpy(dst, src, n); return (int64_t)n; }
     const uint8_t *tab = ctx->meta + 4;
     uint32_t worst = 0;
-#if defined(SQZ_HAVE_AVX512)
     sqz_grid g;
-    if (sqz_remap_grid(ctx->meta, &g) && es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512) {
-        const size_t i = sqz_grid_values16_avx512(&g, src, dst, n / 2, &worst);
-        for (size_t j = i; j < n / 2; j++) {
-            const uint32_t k = ((const uint16_t *)src)[j];
+    if (sqz_remap_grid(ctx->meta, &g)) {
+        size_t i = 0;
+#if defined(SQZ_HAVE_AVX512)
+        if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX512) i = sqz_grid_values16_avx512(&g, src, dst, n / 2, &worst);
+        else
+#endif
+#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
+        if (es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2) i = grid_values_avx2(&g, src, dst, n / 2, &worst);
+#endif
+        for (; i < n / es; i++) {
+            const uint32_t k = value_at(src, es, i), v = sqz_grid_value(&g, k);
             worst = k > worst ? k : worst;
-            ((uint16_t *)dst)[j] = (uint16_t)sqz_grid_value(&g, k);
+            if (es == 1) ((uint8_t *)dst)[i] = (uint8_t)v;
+            else ((uint16_t *)dst)[i] = (uint16_t)v;
         }
         SQZ_RETURN_IF(worst >= count, SQZ_ERR_CORRUPT_DATA, "remap index %u outside a grid of %u points", worst, count);
         return (int64_t)n;
     }
-#endif
-    /* a grid without AVX-512 decodes as its table (2-byte types: by gathers with AVX2) */
-    const int grid = sqz_rd32(ctx->meta) == SQZ_REMAP_GRID;
-    remap_state *s = *state;
-    const uint32_t *value = NULL;
-#if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-    const int gather = es == 2 && sqz_simd_get() >= SQZ_SIMD_AVX2;
-#else
-    const int gather = 0;
-#endif
-    if (grid || gather) {
-        if (!s && !(s = *state = calloc(1, sizeof *s))) return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
-        if (!s->value) {
-            if (!(s->value = malloc(count * sizeof *s->value))) return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
-            for (uint32_t r = 0; r < count; r++) s->value[r] = sqz_remap_value(ctx->meta, es, r);
+    if (es == 1) {
+        const uint8_t *in = src;
+        uint8_t *out = dst;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t r = in[i];
+            worst = r > worst ? r : worst;
+            out[i] = tab[r < count ? r : 0];
         }
-        value = s->value;
-    }
-    size_t i = 0;
+    } else {
+        const uint16_t *in = src;
+        uint16_t *out = dst;
+        size_t i = 0;
 #if defined(SQZ_HAVE_AVX2) && defined(__GNUC__)
-    if (gather) i = values_avx2(src, dst, n / 2, value, count, &worst);
+        if (sqz_simd_get() >= SQZ_SIMD_AVX2) {
+            remap_state *s = *state;
+            if (!s && !(s = *state = calloc(1, sizeof *s))) return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
+            if (!s->value) {
+                if (!(s->value = malloc(count * sizeof *s->value))) return sqz_fail(SQZ_ERR_OUT_OF_MEMORY, "remap table");
+                for (uint32_t r = 0; r < count; r++) s->value[r] = sqz_rd16(tab + 2 * r);
+            }
+            i = values_avx2(in, out, n / 2, s->value, count, &worst);
+        }
 #endif
-    for (; i < n / es; i++) {
-        const uint32_t r = value_at(src, es, i), at = r < count ? r : 0;
-        worst = r > worst ? r : worst;
-        const uint32_t v = value ? value[at] : es == 1 ? tab[at] : sqz_rd16(tab + 2 * at);
-        if (es == 1) ((uint8_t *)dst)[i] = (uint8_t)v;
-        else ((uint16_t *)dst)[i] = (uint16_t)v;
+        for (; i < n / 2; i++) {
+            uint32_t r = in[i];
+            worst = r > worst ? r : worst;
+            out[i] = sqz_rd16(tab + 2 * (r < count ? r : 0));
+        }
     }
-    if (grid) SQZ_RETURN_IF(worst >= count, SQZ_ERR_CORRUPT_DATA, "remap index %u outside a grid of %u points", worst, count);
     SQZ_RETURN_IF(worst >= count, SQZ_ERR_CORRUPT_DATA, "remap rank %u outside a table of %u values", worst, count);
     return (int64_t)n;
 }
