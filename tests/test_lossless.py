@@ -48,7 +48,7 @@ def test_real_stacks_scalar_equals_simd(name):
 
 
 def test_remap_on_sparse_values(rng):
-    """Values on a grid (rescaled data): remap (a grid here) makes the residuals small."""
+    """Values on a grid (rescaled data): the remap table makes the residuals small."""
     ramp = np.add.outer(np.arange(64), np.arange(96)) // 8
     a = ((ramp + rng.integers(0, 3, (6, 64, 96))) * 47).astype(np.uint16)
     with_remap = check_encode_decode(a, "lossless")
@@ -57,19 +57,13 @@ def test_remap_on_sparse_values(rng):
     assert len(with_remap) < 0.75 * len(without)
 
 
-def sparse_table(rng, n, dtype=np.uint16):
-    """n sorted values with random gaps of 20-80: sparse, and on no grid (remap keeps a table)."""
-    return np.cumsum(rng.integers(20, 81, n)).astype(dtype)
-
-
 @pytest.mark.parametrize("at", [5, -1])  # in the vector loop, in the scalar tail
 def test_remap_decoders_agree_and_refuse_a_rank_outside(at, rng):
     """The scalar and AVX2 rank -> value loops give the input, and both refuse a rank past the table
     (here the table loses its top value, which one element has)."""
     from hardening_util import Chunk
-    table = sparse_table(rng, 50)
-    a = table[rng.integers(0, 49, (3, 41, 37))]  # 4551 elements: 7 past the last 8
-    a.flat[at] = table[49]
+    a = (rng.integers(0, 49, (3, 41, 37)) * 47).astype(np.uint16)  # 4551 elements: 7 past the last 8
+    a.flat[at] = 49 * 47
     chunk = sqeazy_filter.encode(a, "lossless")
     for level in (0, 2, -1):
         np.testing.assert_array_equal(with_simd(level, lambda: sqeazy_filter.decode(chunk)), a)
@@ -83,80 +77,6 @@ def test_remap_decoders_agree_and_refuse_a_rank_outside(at, rng):
     for level in (0, 2, -1):
         with pytest.raises(sqeazy_filter.SqeazyError, match=f"remap rank {count - 1} outside a table of {count - 1} values"):
             with_simd(level, lambda: sqeazy_filter.decode(bad))
-
-
-GRID = struct.Struct("<IIIIQB")  # meta_size, then the grid: mark, K, A, B, S (docs/FORMAT.md, "remap")
-
-
-def grid_of(chunk):
-    """remap's grid in a chunk's pipeline section, as (offset in it, K, A, B, S), or None."""
-    from hardening_util import Chunk
-    pl = Chunk(chunk).pipeline
-    i = pl.find(struct.pack("<II", 21, 0xFFFFFFFF))
-    if i < 0:
-        return None
-    _, _, K, A, B, S = GRID.unpack_from(pl, i)
-    return i, K, A, B, S
-
-
-def rescaled(rng, shape, levels=1382, top=65535):
-    """Data rescaled from `levels` steps to 0..top, as Fiji's 16-bit conversion leaves it
-    (nuclei_confocal: round(k * 65535 / 1382)), with the grid points next to a rounding tie."""
-    k = np.clip(np.add.outer(np.arange(shape[-2]), np.arange(shape[-1])) * 3 + rng.integers(0, 40, shape), 0, levels)
-    a = np.floor(k * top / levels + 0.5).astype(np.uint16 if top > 255 else np.uint8)
-    for j, at in enumerate((936, 691, 446, 0, levels)):  # 0.0007 below a tie, on one, above one; the ends
-        a.flat[-1 - j] = np.floor(at * top / levels + 0.5)
-    return a
-
-
-@pytest.mark.parametrize("dtype, shape", [(np.uint16, (40, 256, 256)), (np.uint16, (3, 41, 37)), (np.uint8, (9, 64, 80))])
-def test_remap_grid_of_rescaled_data(dtype, shape, rng):
-    """Rescaled values are stored as a grid (21 bytes, no table); indices and values by arithmetic
-    give the same bytes and values at every SIMD level, including the points the sample missed next
-    to a rounding tie (the last elements)."""
-    a = rescaled(rng, shape, *((1382, 65535) if dtype == np.uint16 else (51, 255)))
-    chunks = [with_simd(level, lambda: sqeazy_filter.encode(a, "lossless64", threads=1)) for level in (0, 2, -1)]
-    assert chunks[0] == chunks[1] == chunks[2]
-    assert grid_of(chunks[0]) is not None, "rescaled data should get a grid"
-    for level in (0, 2, -1):
-        np.testing.assert_array_equal(with_simd(level, lambda: sqeazy_filter.decode(chunks[0])), a)
-    table = sqeazy_filter.info(sqeazy_filter.encode(a, "predict->huff64"))["header_size"]
-    assert sqeazy_filter.info(chunks[0])["header_size"] < table + 40
-
-
-def test_remap_grid_falls_back_to_a_table(rng):
-    """A value off the grid (one element) leaves the data sparse but on no grid: a table, exact."""
-    a = rescaled(rng, (3, 41, 37))
-    a.flat[100] = int(a.flat[100]) + 1 if a.flat[100] < 65535 else 65534
-    chunk = check_encode_decode(a, "lossless64")
-    assert grid_of(chunk) is None and sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff64"
-
-
-@pytest.mark.parametrize("at", [5, -1])
-def test_remap_grid_refuses_damage(at, rng):
-    """A grid that lost its top point refuses the index of it, at every SIMD level; a grid whose
-    points leave the type, or a shift past 48, is a corrupt header."""
-    from hardening_util import Chunk
-    a = rescaled(rng, (3, 41, 37))
-    a.flat[at] = 65535
-    chunk = sqeazy_filter.encode(a, "lossless")
-    i, K, A, B, S = grid_of(chunk)
-
-    def with_grid(**kw):
-        c = Chunk(chunk)
-        meta = bytearray(c.pipeline)
-        f = {**dict(K=K, A=A, B=B, S=S), **kw}
-        GRID.pack_into(meta, i, 21, 0xFFFFFFFF, f["K"], f["A"], f["B"], f["S"])
-        c.pipeline = bytes(meta)
-        return c.to_bytes()
-
-    bad = with_grid(K=K - 1)
-    for level in (0, 2, -1):
-        with pytest.raises(sqeazy_filter.SqeazyError, match=f"remap index {K - 1} outside a grid of {K - 1} points"):
-            with_simd(level, lambda: sqeazy_filter.decode(bad))
-    for kw in (dict(K=K + 1), dict(S=49), dict(A=1 << S >> 1), dict(K=0)):
-        with pytest.raises(sqeazy_filter.SqeazyError, match="remap grid of"):
-            sqeazy_filter.decode(with_grid(**kw))
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "int8"])
@@ -179,22 +99,18 @@ def test_auto_mode_of_one_byte_data_at_every_simd_level(dtype, rng):
         assert (stage, meta_size, pl[7 + 8 * n_params]) == (25, 1, mode)
 
 
-@pytest.mark.parametrize("dtype, shape", [(np.uint16, (40, 256, 256)), (np.uint16, (39, 255, 257)), (np.uint8, (40, 256, 255))])
-def test_remap_table_has_values_the_sample_missed(rng, dtype, shape):
+@pytest.mark.parametrize("dtype, step, shape", [(np.uint16, 47, (40, 256, 256)), (np.uint16, 47, (39, 255, 257)),
+                                                (np.uint8, 5, (40, 256, 255))])
+def test_remap_table_has_values_the_sample_missed(rng, dtype, step, shape):
     """The decision looks at 64 runs of 1024 elements spread over a large chunk; the table then
     comes from every element, including rare values between the runs (here below and above all
     sampled values, at each place of a group of four and in the last element)."""
-    table = sparse_table(rng, 45, np.uint16 if dtype == np.uint16 else np.uint32)
-    if dtype == np.uint8:
-        table = (table * 250 // table[-1]).astype(np.uint8)
-        table = np.unique(table)
-        assert table.size == 45
-    a = table[rng.integers(1, 40, shape)]  # 2.6 M elements: runs 41 K apart
+    a = (rng.integers(1, 40, shape) * step).astype(dtype)  # 2.6 M elements: runs 41 K apart
     rare = {5000: 0, 5001: 40, 5002: 41, 5003: 42, a.size - 5000: 43, a.size - 1: 44}
     for at, k in rare.items():
-        a.flat[at] = table[k]
+        a.flat[at] = k * step
     chunk = check_encode_decode(a, "lossless")
-    assert sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff" and grid_of(chunk) is None
+    assert sqeazy_filter.info(chunk)["pipeline"] == "remap->predict->huff"
     table = sqeazy_filter.info(chunk)["header_size"] - sqeazy_filter.info(check_encode_decode(a, "predict->huff"))["header_size"]
     assert table >= (39 + len(rare)) * a.itemsize
 
@@ -221,8 +137,8 @@ def test_remap_table_is_small_beside_the_chunk(pipeline, rng):
         chunk = check_encode_decode(a, pipeline)
         info = sqeazy_filter.info(chunk)
         assert info["header_size"] < 200 and len(chunk) <= info["header_size"] + a.nbytes
-    sparse = sparse_table(rng, 256)[rng.permutation(np.repeat(np.arange(256), 16)).reshape(64, 64)]
-    assert sqeazy_filter.info(check_encode_decode(sparse, pipeline))["header_size"] > 2 * 256
+    grid = (rng.permutation(np.repeat(np.arange(256), 16)).reshape(64, 64) * 37).astype(np.uint16)
+    assert sqeazy_filter.info(check_encode_decode(grid, pipeline))["header_size"] > 2 * 256
 
 
 def adversarial(dtype, rng):

@@ -20,7 +20,6 @@ extern "C" {
 #include "../common/bytes.h"
 #include "../common/error.h"
 #include "../pipeline/pipeline.h"
-#include "../stages/remap.h"
 }
 #include "kernels_huff.cuh"
 #include "sqz_cuda.h"
@@ -324,7 +323,7 @@ int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *ds
     const sqzk_lgeo lg = lossless_geo(&p.pl, p.i_pred);
     const uint64_t tps = (p.block_elems + 4 * SQZK_TILE - 1) / (4 * SQZK_TILE);
     const size_t hist_n = (size_t)n * SQZK_NCTX * SQZK_NT;
-    const uint32_t n_tab = p.i_remap >= 0 ? sqz_remap_count(p.pl.st[p.i_remap].meta) : 0;  /* a grid: as a table */
+    const uint32_t n_tab = p.i_remap >= 0 ? sqz_rd32(p.pl.st[p.i_remap].meta) : 0;
     SQZ_FORWARD_IF_ERROR(need(s.d_out, (total_max + 8) / 4 * 4));
     SQZ_FORWARD_IF_ERROR(need(s.h_out, dst_dev ? prefix : total_max));
     SQZ_FORWARD_IF_ERROR(need(s.d_acc, (size_t)(n + 1) * SQZK_LANES * 4));
@@ -357,11 +356,7 @@ int enqueue_encode_huff(slot &s, plan &p, const void *src, int src_dev, void *ds
         SQZ_FORWARD_IF_ERROR(need(s.d_lut, codes * 2 + (size_t)n_tab * es));
         SQZ_FORWARD_IF_ERROR(need(s.h_tab, (size_t)n_tab * es));
         SQZ_FORWARD_IF_ERROR(need(s.d_a, raw));
-        for (uint32_t i = 0; i < n_tab; i++) {
-            const uint32_t v = sqz_remap_value(p.pl.st[p.i_remap].meta, es, i);
-            if (es == 1) s.h_tab.as<uint8_t>()[i] = (uint8_t)v;
-            else sqz_wr16(s.h_tab.as<uint8_t>() + 2 * (size_t)i, (uint16_t)v);
-        }
+        memcpy(s.h_tab.p, p.pl.st[p.i_remap].meta + 4, (size_t)n_tab * es);
         uint16_t *rank = s.d_lut.as<uint16_t>();
         uint8_t *d_tab = s.d_lut.as<uint8_t>() + codes * 2;
         SQZ_FORWARD_IF_ERROR(sqzc_copy(d_tab, s.h_tab.p, (size_t)n_tab * es, SQZC_H2D, s.stream));
@@ -521,7 +516,7 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
     const uint64_t n = h.n_blocks;
     const sqzk_geo g{h.n_elems, h.block_elems, n, es};
     const sqzk_lgeo lg = lossless_geo(&pl, i_pred);
-    const uint32_t n_tab = i_remap >= 0 ? sqz_remap_count(pl.st[i_remap].meta) : 0;  /* a grid: as a table */
+    const uint32_t n_tab = i_remap >= 0 ? sqz_rd32(pl.st[i_remap].meta) : 0;
     const int pred = lg.mode >= 0;
     uint8_t *z = d_dst, *a = d_dst;
     if (pred && n_tab) {
@@ -564,7 +559,8 @@ int enqueue_decode_huff(slot &s, const sqz_pipeline &pl, int i_remap, int i_pred
         SQZ_FORWARD_IF_ERROR(need(s.h_tab, (size_t)n_tab * 2));
         SQZ_FORWARD_IF_ERROR(need(s.d_lut, (size_t)n_tab * 2));
         uint16_t *v = s.h_tab.as<uint16_t>();
-        for (uint32_t i = 0; i < n_tab; i++) v[i] = (uint16_t)sqz_remap_value(pl.st[i_remap].meta, es, i);
+        const uint8_t *m = pl.st[i_remap].meta + 4;
+        for (uint32_t i = 0; i < n_tab; i++) v[i] = es == 1 ? m[i] : sqz_rd16(m + 2 * i);
         SQZ_FORWARD_IF_ERROR(sqzc_copy(s.d_lut.p, s.h_tab.p, (size_t)n_tab * 2, SQZC_H2D, s.stream));
         SQZ_LAUNCH(k_remap_dec, grid_for(h.n_elems), k_threads, s.stream, (const uint8_t *)a, d_dst, d_table, g,
                    (const uint16_t *)s.d_lut.p, n_tab, bad);
