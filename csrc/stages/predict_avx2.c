@@ -9,22 +9,27 @@
 
 #define LD(p) _mm256_loadu_si256((const __m256i *)(const void *)(p))
 
+/* floor((a + b) / 2): vpavg rounds up */
+static inline __m256i floor_avg(__m256i a, __m256i b)
+{
+    return _mm256_sub_epi16(_mm256_avg_epu16(a, b), _mm256_and_si256(_mm256_xor_si256(a, b), _mm256_set1_epi16(1)));
+}
+static inline __m256i floor_avg8(__m256i a, __m256i b)
+{
+    return _mm256_sub_epi8(_mm256_avg_epu8(a, b), _mm256_and_si256(_mm256_xor_si256(a, b), _mm256_set1_epi8(1)));
+}
+
 static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i ne, __m256i p)
 {
-    const __m256i one = _mm256_set1_epi16(1);
-    __m256i avg = _mm256_sub_epi16(_mm256_avg_epu16(w, n), _mm256_and_si256(_mm256_xor_si256(w, n), one));
+    const __m256i avg = floor_avg(w, n);
     switch (mode) {
     case SQZ_PRED_LEFT: return w;
     case SQZ_PRED_PLANE: return p;
     case SQZ_PRED_AVG3D: return _mm256_avg_epu16(avg, p);
-    case SQZ_PRED_AVGNE: {
-        __m256i h = _mm256_sub_epi16(_mm256_avg_epu16(n, ne), _mm256_and_si256(_mm256_xor_si256(n, ne), one));
-        return _mm256_avg_epu16(w, h);
-    }
+    case SQZ_PRED_AVGNE: return _mm256_avg_epu16(w, floor_avg(n, ne));
     case SQZ_PRED_ROW:
-    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) = floor_avg(floor_avg(NW, NE), N) */
-        __m256i h = _mm256_sub_epi16(_mm256_avg_epu16(nw, ne), _mm256_and_si256(_mm256_xor_si256(nw, ne), one));
-        __m256i r = _mm256_sub_epi16(_mm256_avg_epu16(h, n), _mm256_and_si256(_mm256_xor_si256(h, n), one));
+    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) */
+        const __m256i r = floor_avg(floor_avg(nw, ne), n);
         return mode == SQZ_PRED_ROW ? r : _mm256_avg_epu16(r, p);
     }
     case SQZ_PRED_MED: {
@@ -40,20 +45,15 @@ static inline __m256i pred16(int mode, __m256i w, __m256i n, __m256i nw, __m256i
 
 static inline __m256i pred8(int mode, __m256i w, __m256i n, __m256i nw, __m256i ne, __m256i p)
 {
-    const __m256i one = _mm256_set1_epi8(1);
-    __m256i avg = _mm256_sub_epi8(_mm256_avg_epu8(w, n), _mm256_and_si256(_mm256_xor_si256(w, n), one));
+    const __m256i avg = floor_avg8(w, n);
     switch (mode) {
     case SQZ_PRED_LEFT: return w;
     case SQZ_PRED_PLANE: return p;
     case SQZ_PRED_AVG3D: return _mm256_avg_epu8(avg, p);
-    case SQZ_PRED_AVGNE: {
-        __m256i h = _mm256_sub_epi8(_mm256_avg_epu8(n, ne), _mm256_and_si256(_mm256_xor_si256(n, ne), one));
-        return _mm256_avg_epu8(w, h);
-    }
+    case SQZ_PRED_AVGNE: return _mm256_avg_epu8(w, floor_avg8(n, ne));
     case SQZ_PRED_ROW:
-    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) = floor_avg(floor_avg(NW, NE), N) */
-        __m256i h = _mm256_sub_epi8(_mm256_avg_epu8(nw, ne), _mm256_and_si256(_mm256_xor_si256(nw, ne), one));
-        __m256i r = _mm256_sub_epi8(_mm256_avg_epu8(h, n), _mm256_and_si256(_mm256_xor_si256(h, n), one));
+    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) */
+        const __m256i r = floor_avg8(floor_avg8(nw, ne), n);
         return mode == SQZ_PRED_ROW ? r : _mm256_avg_epu8(r, p);
     }
     case SQZ_PRED_MED: {
@@ -203,11 +203,6 @@ size_t sqz_predict_dec_row_avx2(int mode, size_t es, const void *z, void *out, c
 static inline __m256i shift_in(__m256i v, const uint16_t *lane0)
 {
     return _mm256_alignr_epi8(v, _mm256_permute2x128_si256(LD(lane0), v, 0x20), 14);
-}
-
-static inline __m256i floor_avg(__m256i a, __m256i b)
-{
-    return _mm256_sub_epi16(_mm256_avg_epu16(a, b), _mm256_and_si256(_mm256_xor_si256(a, b), _mm256_set1_epi16(1)));
 }
 
 /* One group: zp, pb = residuals (already mapped to deltas) and previous-plane rows, up = the row

@@ -10,22 +10,24 @@
 
 #define LD(p) _mm512_loadu_si512((const void *)(p))
 
-/* pred16 (32 x u16) and pred8 (64 x u8): U, I = the intrinsics' unsigned and integer suffixes */
-#define DEFINE_PRED(NAME, U, I, MASK)                                                                     \
+/* pred16 (32 x u16) and pred8 (64 x u8): U, I = the intrinsics' unsigned and integer suffixes;
+ * FA(a, b) = floor((a + b) / 2) (vpavg rounds up) */
+#define DEFINE_PRED(NAME, FA, U, I, MASK)                                                                 \
+static inline __m512i FA(__m512i a, __m512i b)                                                           \
+{                                                                                                        \
+    return _mm512_sub_##I(_mm512_avg_##U(a, b), _mm512_and_si512(_mm512_xor_si512(a, b), _mm512_set1_##I(1))); \
+}                                                                                                        \
 static inline __m512i NAME(int mode, __m512i w, __m512i n, __m512i nw, __m512i ne, __m512i p)            \
 {                                                                                                        \
-    const __m512i one = _mm512_set1_##I(1);                                                              \
-    const __m512i avg = _mm512_sub_##I(_mm512_avg_##U(w, n), _mm512_and_si512(_mm512_xor_si512(w, n), one)); \
+    const __m512i avg = FA(w, n);                                                                        \
     switch (mode) {                                                                                      \
     case SQZ_PRED_LEFT: return w;                                                                        \
     case SQZ_PRED_PLANE: return p;                                                                       \
     case SQZ_PRED_AVG3D: return _mm512_avg_##U(avg, p);                                                  \
-    case SQZ_PRED_AVGNE:                                                                                 \
-        return _mm512_avg_##U(w, _mm512_sub_##I(_mm512_avg_##U(n, ne), _mm512_and_si512(_mm512_xor_si512(n, ne), one))); \
+    case SQZ_PRED_AVGNE: return _mm512_avg_##U(w, FA(n, ne));                                            \
     case SQZ_PRED_ROW:                                                                                   \
-    case SQZ_PRED_ROW3D: {  /* floor_avg(floor_avg(NW, NE), N) */                                        \
-        const __m512i h = _mm512_sub_##I(_mm512_avg_##U(nw, ne), _mm512_and_si512(_mm512_xor_si512(nw, ne), one)); \
-        const __m512i r = _mm512_sub_##I(_mm512_avg_##U(h, n), _mm512_and_si512(_mm512_xor_si512(h, n), one)); \
+    case SQZ_PRED_ROW3D: {  /* floor((NW + 2N + NE) / 4) */                                              \
+        const __m512i r = FA(FA(nw, ne), n);                                                             \
         return mode == SQZ_PRED_ROW ? r : _mm512_avg_##U(r, p);                                          \
     }                                                                                                    \
     case SQZ_PRED_MED: {                                                                                 \
@@ -38,8 +40,8 @@ static inline __m512i NAME(int mode, __m512i w, __m512i n, __m512i nw, __m512i n
     default: return avg;                                                                                 \
     }                                                                                                    \
 }
-DEFINE_PRED(pred16, epu16, epi16, __mmask32)
-DEFINE_PRED(pred8, epu8, epi8, __mmask64)
+DEFINE_PRED(pred16, floor_avg16, epu16, epi16, __mmask32)
+DEFINE_PRED(pred8, floor_avg8, epu8, epi8, __mmask64)
 #undef DEFINE_PRED
 
 /* zigzag of 16- and 8-bit differences: 2r, or -2r - 1 where r < 0 */
